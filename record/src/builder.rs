@@ -1,0 +1,137 @@
+//! Building uncompressed v2 record batches.
+
+use bytes::Bytes;
+
+use crate::batch::{
+    ATTRIBUTES_AT, Attributes, BASE_SEQUENCE_AT, CRC_AT, FIRST_TIMESTAMP_AT, HEADER_SIZE,
+    LAST_OFFSET_DELTA_AT, LENGTH_AT, LOG_OVERHEAD, MAGIC_AT, MAGIC_V2, MAX_TIMESTAMP_AT,
+    PARTITION_LEADER_EPOCH_AT, PRODUCER_EPOCH_AT, PRODUCER_ID_AT, RECORDS_COUNT_AT,
+    TimestampType, compute_crc,
+};
+use crate::record::{self, Record};
+
+/// Accumulates records and produces one uncompressed v2 batch.
+///
+/// The base offset is written as 0 and the leader epoch as -1: the leader assigns both on
+/// append. Records get offset deltas 0, 1, 2, ... in push order, and timestamp deltas relative
+/// to the first record's timestamp.
+#[derive(Debug)]
+pub struct BatchBuilder {
+    buf: Vec<u8>,
+    count: i32,
+    first_timestamp: i64,
+    max_timestamp: i64,
+    attributes: Attributes,
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+}
+
+impl Default for BatchBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BatchBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        Self::with_capacity(1024)
+    }
+
+    /// An empty builder whose buffer starts with room for `bytes` bytes.
+    pub fn with_capacity(bytes: usize) -> Self {
+        let mut buf = Vec::with_capacity(bytes.max(HEADER_SIZE));
+        buf.resize(HEADER_SIZE, 0);
+        Self {
+            buf,
+            count: 0,
+            first_timestamp: -1,
+            max_timestamp: -1,
+            attributes: Attributes::default(),
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+        }
+    }
+
+    /// Marks the batch as written by an idempotent producer.
+    pub fn producer(mut self, producer_id: i64, producer_epoch: i16, base_sequence: i32) -> Self {
+        self.producer_id = producer_id;
+        self.producer_epoch = producer_epoch;
+        self.base_sequence = base_sequence;
+        self
+    }
+
+    /// Sets the timestamp type attribute.
+    pub fn timestamp_type(mut self, kind: TimestampType) -> Self {
+        self.attributes = self.attributes.with_timestamp_type(kind);
+        self
+    }
+
+    /// Appends a record.
+    pub fn push(&mut self, record: &Record) {
+        if self.count == 0 {
+            self.first_timestamp = record.timestamp;
+            self.max_timestamp = record.timestamp;
+        }
+        self.max_timestamp = self.max_timestamp.max(record.timestamp);
+        let timestamp_delta = record.timestamp.wrapping_sub(self.first_timestamp);
+        record::encode(&mut self.buf, record, self.count, timestamp_delta);
+        self.count += 1;
+    }
+
+    /// Number of records pushed so far.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// Whether no record was pushed.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Size the finished batch will have, in bytes.
+    pub fn size_in_bytes(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Bytes a batch would have after pushing `record` (exact).
+    pub fn size_with(&self, record: &Record) -> usize {
+        let timestamp_delta =
+            if self.count == 0 { 0 } else { record.timestamp.wrapping_sub(self.first_timestamp) };
+        let body = record::body_len(record, self.count, timestamp_delta);
+        self.buf.len() + crate::varint::varint_len(body as i32) + body
+    }
+
+    /// Finishes the header (length, counts, timestamps, CRC) and returns the batch bytes.
+    pub fn build(self) -> Bytes {
+        Bytes::from(self.build_vec())
+    }
+
+    /// Like [`BatchBuilder::build`], returning the `Vec` itself.
+    pub fn build_vec(mut self) -> Vec<u8> {
+        let buf = &mut self.buf;
+        let batch_length = (buf.len() - LOG_OVERHEAD) as i32;
+        let last_offset_delta = (self.count - 1).max(0);
+        buf[0..8].copy_from_slice(&0i64.to_be_bytes());
+        buf[LENGTH_AT..LENGTH_AT + 4].copy_from_slice(&batch_length.to_be_bytes());
+        buf[PARTITION_LEADER_EPOCH_AT..PARTITION_LEADER_EPOCH_AT + 4]
+            .copy_from_slice(&(-1i32).to_be_bytes());
+        buf[MAGIC_AT] = MAGIC_V2 as u8;
+        buf[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&self.attributes.0.to_be_bytes());
+        buf[LAST_OFFSET_DELTA_AT..LAST_OFFSET_DELTA_AT + 4]
+            .copy_from_slice(&last_offset_delta.to_be_bytes());
+        buf[FIRST_TIMESTAMP_AT..FIRST_TIMESTAMP_AT + 8]
+            .copy_from_slice(&self.first_timestamp.to_be_bytes());
+        buf[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&self.max_timestamp.to_be_bytes());
+        buf[PRODUCER_ID_AT..PRODUCER_ID_AT + 8].copy_from_slice(&self.producer_id.to_be_bytes());
+        buf[PRODUCER_EPOCH_AT..PRODUCER_EPOCH_AT + 2]
+            .copy_from_slice(&self.producer_epoch.to_be_bytes());
+        buf[BASE_SEQUENCE_AT..BASE_SEQUENCE_AT + 4].copy_from_slice(&self.base_sequence.to_be_bytes());
+        buf[RECORDS_COUNT_AT..RECORDS_COUNT_AT + 4].copy_from_slice(&self.count.to_be_bytes());
+        let crc = compute_crc(buf);
+        buf[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+        self.buf
+    }
+}

@@ -221,24 +221,35 @@ impl BatchHeader {
     }
 
     /// Total size of the batch in bytes, including the 12-byte log overhead.
+    ///
+    /// A negative `batch_length` (impossible after [`BatchHeader::parse`], possible in a
+    /// hand-built header) counts as 0 rather than wrapping to a huge size.
     pub fn total_size(&self) -> usize {
-        self.batch_length as usize + LOG_OVERHEAD
+        usize::try_from(self.batch_length).unwrap_or(0) + LOG_OVERHEAD
     }
 
     /// Offset of the last record (`base_offset + last_offset_delta`).
+    ///
+    /// Wraps on overflow, as Kafka's Java arithmetic does: `base_offset` is not covered by the
+    /// CRC, so a header read from untrusted bytes may hold any value and this must not panic.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset + i64::from(self.last_offset_delta)
+        self.base_offset.wrapping_add(i64::from(self.last_offset_delta))
     }
 
-    /// The offset after this batch (`last_offset + 1`).
+    /// The offset after this batch (`last_offset + 1`); wraps on overflow like
+    /// [`BatchHeader::last_offset`].
     pub fn next_offset(&self) -> i64 {
-        self.last_offset() + 1
+        self.last_offset().wrapping_add(1)
     }
 }
 
 /// CRC-32 (IEEE) of the batch's CRC-covered bytes, from the attributes to the end.
 ///
 /// `batch` must hold exactly one batch of at least [`HEADER_SIZE`] bytes.
+///
+/// # Panics
+/// If `batch` is shorter than 21 bytes (there is no CRC-covered range). The decoders call it
+/// only after checking the length.
 pub fn compute_crc(batch: &[u8]) -> u32 {
     crc32fast::hash(&batch[ATTRIBUTES_AT..])
 }
@@ -287,15 +298,41 @@ fn check_header_consistency(header: &BatchHeader) -> Result<(), RecordError> {
 }
 
 /// Overwrites the base offset of the batch at the front of `batch` (not covered by the CRC).
+///
+/// # Panics
+/// If `batch` is shorter than 8 bytes.
 pub fn set_base_offset(batch: &mut [u8], base_offset: i64) {
     batch[BASE_OFFSET_AT..BASE_OFFSET_AT + 8].copy_from_slice(&base_offset.to_be_bytes());
 }
 
 /// Overwrites the partition leader epoch of the batch at the front of `batch` (not covered by
 /// the CRC).
+///
+/// # Panics
+/// If `batch` is shorter than 16 bytes.
 pub fn set_partition_leader_epoch(batch: &mut [u8], epoch: i32) {
     batch[PARTITION_LEADER_EPOCH_AT..PARTITION_LEADER_EPOCH_AT + 4]
         .copy_from_slice(&epoch.to_be_bytes());
+}
+
+/// Stamps the batch at the front of `batch` for a topic with
+/// `message.timestamp.type=LogAppendTime`: sets `max_timestamp` to the broker's append time,
+/// sets attribute bit 3 and recomputes the CRC (both fields are CRC-covered, unlike the base
+/// offset and leader epoch). Record timestamp deltas are left alone; readers of a
+/// LogAppendTime batch take every record's timestamp from `max_timestamp`.
+///
+/// `batch` must be exactly one batch (the CRC runs to its end).
+///
+/// # Panics
+/// If `batch` is shorter than [`HEADER_SIZE`].
+pub fn set_log_append_time(batch: &mut [u8], append_time: i64) {
+    assert!(batch.len() >= HEADER_SIZE, "a batch is at least {HEADER_SIZE} bytes");
+    batch[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&append_time.to_be_bytes());
+    let attributes = Attributes(read_i16(batch, ATTRIBUTES_AT))
+        .with_timestamp_type(TimestampType::LogAppendTime);
+    batch[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.0.to_be_bytes());
+    let crc = compute_crc(batch);
+    batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
 pub(crate) fn read_i16(buf: &[u8], at: usize) -> i16 {
@@ -314,4 +351,49 @@ pub(crate) fn read_i64(buf: &[u8], at: usize) -> i64 {
     let mut bytes = [0u8; 8];
     bytes.copy_from_slice(&buf[at..at + 8]);
     i64::from_be_bytes(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{BatchBuilder, Record};
+
+    #[test]
+    fn total_size_of_a_hand_built_negative_length_does_not_wrap() {
+        let mut header = BatchHeader::parse(&BatchBuilder::new().build_vec()).unwrap();
+        header.batch_length = -1;
+        assert_eq!(header.total_size(), LOG_OVERHEAD);
+    }
+
+    #[test]
+    fn log_append_time_stamp_keeps_the_crc_valid() {
+        let mut builder = BatchBuilder::new();
+        builder.push(&Record { timestamp: 5, ..Record::default() });
+        let mut batch = builder.build_vec();
+        set_log_append_time(&mut batch, 1_700_000_000_000);
+        let header = validate_batch(&batch).unwrap();
+        assert_eq!(header.max_timestamp, 1_700_000_000_000);
+        assert_eq!(header.first_timestamp, 5);
+        assert_eq!(header.attributes.timestamp_type(), TimestampType::LogAppendTime);
+    }
+
+    #[test]
+    fn short_and_wrong_magic_headers_are_errors() {
+        let batch = BatchBuilder::new().build_vec();
+        for len in 0..HEADER_SIZE {
+            assert_eq!(
+                BatchHeader::parse(&batch[..len]),
+                Err(RecordError::Truncated { needed: HEADER_SIZE, available: len })
+            );
+        }
+        let mut v1 = batch.clone();
+        v1[MAGIC_AT] = 1;
+        assert_eq!(BatchHeader::parse(&v1[..20]), Err(RecordError::UnsupportedMagic { magic: 1 }));
+        let mut short = batch;
+        short[LENGTH_AT..LENGTH_AT + 4].copy_from_slice(&48i32.to_be_bytes());
+        assert_eq!(
+            BatchHeader::parse(&short),
+            Err(RecordError::InvalidLength { length: 48, minimum: MIN_BATCH_LENGTH })
+        );
+    }
 }

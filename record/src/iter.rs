@@ -28,6 +28,9 @@ impl<'a> BatchIter<'a> {
     }
 }
 
+// Once `next` returns `None` (end, partial batch) or an `Err`, the position no longer moves.
+impl std::iter::FusedIterator for BatchIter<'_> {}
+
 impl<'a> Iterator for BatchIter<'a> {
     type Item = Result<(BatchHeader, &'a [u8]), RecordError>;
 
@@ -53,5 +56,52 @@ impl<'a> Iterator for BatchIter<'a> {
                 Some(Err(error))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{BatchBuilder, Record, set_base_offset};
+
+    fn batch(base_offset: i64) -> Vec<u8> {
+        let mut builder = BatchBuilder::new();
+        builder.push(&Record { value: Some(bytes::Bytes::from_static(b"v")), ..Record::default() });
+        let mut batch = builder.build_vec();
+        set_base_offset(&mut batch, base_offset);
+        batch
+    }
+
+    #[test]
+    fn stops_before_a_trailing_partial_batch() {
+        let one = batch(0);
+        let mut buf = one.clone();
+        buf.extend_from_slice(&batch(1)[..one.len() - 1]);
+        let mut iter = BatchIter::new(&buf);
+        assert_eq!(iter.next().unwrap().unwrap().1, &one[..]);
+        assert!(iter.next().is_none());
+        assert!(iter.next().is_none());
+        assert_eq!(iter.consumed(), one.len());
+    }
+
+    #[test]
+    fn garbage_after_a_batch_yields_one_error_then_ends() {
+        let one = batch(0);
+        let mut buf = one.clone();
+        buf.extend_from_slice(&[0xff; HEADER_SIZE]);
+        let mut iter = BatchIter::new(&buf);
+        assert!(iter.next().unwrap().is_ok());
+        assert_eq!(iter.next(), Some(Err(RecordError::UnsupportedMagic { magic: -1 })));
+        assert!(iter.next().is_none());
+        assert_eq!(iter.consumed(), one.len());
+    }
+
+    #[test]
+    fn regression_header_offsets_near_i64_max_do_not_overflow() {
+        // base_offset is outside the CRC, so any value can arrive from the wire.
+        let buf = batch(i64::MAX);
+        let (header, _) = BatchIter::new(&buf).next().unwrap().unwrap();
+        assert_eq!(header.last_offset(), i64::MAX);
+        assert_eq!(header.next_offset(), i64::MIN);
     }
 }

@@ -10,7 +10,8 @@
 //! * [`BatchHeader::parse`], [`validate_batch`] and [`validate_records`] check untrusted bytes
 //!   and never panic: every problem is a [`RecordError`].
 //! * [`BatchIter`] walks concatenated batches; [`decode_records`] decodes one batch.
-//! * [`set_base_offset`] and [`set_partition_leader_epoch`] stamp a batch in place.
+//! * [`set_base_offset`] and [`set_partition_leader_epoch`] stamp a batch in place (outside
+//!   the CRC); [`set_log_append_time`] stamps the max timestamp and recomputes the CRC.
 
 mod batch;
 mod builder;
@@ -21,7 +22,8 @@ pub mod varint;
 
 pub use batch::{
     Attributes, BatchHeader, Compression, HEADER_SIZE, LOG_OVERHEAD, MAGIC_V2, MIN_BATCH_LENGTH,
-    TimestampType, compute_crc, set_base_offset, set_partition_leader_epoch, validate_batch,
+    TimestampType, compute_crc, set_base_offset, set_log_append_time, set_partition_leader_epoch,
+    validate_batch,
 };
 pub use builder::BatchBuilder;
 pub use error::RecordError;

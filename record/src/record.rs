@@ -120,6 +120,12 @@ fn put_opt(out: &mut Vec<u8>, field: &Option<Bytes>) {
 /// are zero-copy slices of `batch`.
 pub fn decode_records(batch: &Bytes) -> Result<Vec<DecodedRecord>, RecordError> {
     let header = crate::batch::validate_batch(batch)?;
+    // Refuse compressed batches before trusting records_count for an allocation: for them
+    // validate_batch cannot bound the count by the bytes, and a 61-byte batch claiming
+    // i32::MAX records must not reserve ~240 GB.
+    check_uncompressed(&header)?;
+    // For uncompressed batches validate_batch has bounded the count by the bytes (7 bytes a
+    // record), so this reserves at most ~16 bytes of DecodedRecord per input byte.
     let mut records = Vec::with_capacity(header.records_count as usize);
     walk_records(batch, &header, |record| records.push(record))?;
     Ok(records)
@@ -137,50 +143,59 @@ pub fn validate_records(batch: &Bytes) -> Result<BatchHeader, RecordError> {
     Ok(header)
 }
 
+fn check_uncompressed(header: &BatchHeader) -> Result<(), RecordError> {
+    match header.attributes.compression_bits() {
+        0 => Ok(()),
+        codec => Err(RecordError::UnsupportedCompression { codec }),
+    }
+}
+
 fn walk_records(
     batch: &Bytes,
     header: &BatchHeader,
     mut visit: impl FnMut(DecodedRecord),
 ) -> Result<(), RecordError> {
-    let codec = header.attributes.compression_bits();
-    if codec != 0 {
-        return Err(RecordError::UnsupportedCompression { codec });
-    }
+    check_uncompressed(header)?;
     let log_append_time =
         header.attributes.timestamp_type() == crate::batch::TimestampType::LogAppendTime;
     let mut pos = HEADER_SIZE;
     let count = header.records_count as usize;
     for index in 0..count {
-        let mut reader = Reader { buf: batch, pos, index };
-        let length = reader.varint("record length")?;
+        // The length prefix may run to the end of the batch; every later field must stay
+        // inside the record it declares.
+        let mut reader = Reader { buf: batch, pos, end: batch.len(), index };
+        let length = reader.varint()?;
         if length < (MIN_RECORD_SIZE - 1) as i32 {
             return Err(RecordError::InvalidRecord { index, reason: "record length too small" });
         }
-        let body_start = reader.pos;
-        let end = body_start
+        let end = reader
+            .pos
             .checked_add(length as usize)
             .filter(|&end| end <= batch.len())
             .ok_or(RecordError::InvalidRecord { index, reason: "record extends past the batch" })?;
+        reader.end = end;
         let _attributes = reader.byte()?;
-        let timestamp_delta = reader.varlong("timestamp delta")?;
-        let offset_delta = reader.varint("offset delta")?;
-        if offset_delta as usize != index {
+        let timestamp_delta = reader.varlong()?;
+        let offset_delta = reader.varint()?;
+        if usize::try_from(offset_delta).ok() != Some(index) {
             return Err(RecordError::InvalidRecord { index, reason: "offset delta is not sequential" });
         }
-        let key = reader.optional_bytes(end, "key")?;
-        let value = reader.optional_bytes(end, "value")?;
-        let header_count = reader.varint("header count")?;
+        let key = reader.optional_bytes()?;
+        let value = reader.optional_bytes()?;
+        let header_count = reader.varint()?;
         if header_count < 0 {
             return Err(RecordError::InvalidRecord { index, reason: "negative header count" });
         }
+        // No capacity from the untrusted count: a header takes at least 2 bytes, and the
+        // loop stops at the first one that does not fit.
         let mut headers = Vec::new();
         for _ in 0..header_count {
             let key_bytes = reader
-                .optional_bytes(end, "header key")?
+                .optional_bytes()?
                 .ok_or(RecordError::InvalidRecord { index, reason: "null header key" })?;
             let key = String::from_utf8(key_bytes.to_vec())
                 .map_err(|_| RecordError::InvalidRecord { index, reason: "header key is not UTF-8" })?;
-            let value = reader.optional_bytes(end, "header value")?;
+            let value = reader.optional_bytes()?;
             headers.push(Header { key, value });
         }
         if reader.pos != end {
@@ -193,7 +208,8 @@ fn walk_records(
             header.first_timestamp.wrapping_add(timestamp_delta)
         };
         visit(DecodedRecord {
-            offset: header.base_offset + i64::from(offset_delta),
+            // base_offset is not CRC-covered: any value is possible, so wrap rather than panic.
+            offset: header.base_offset.wrapping_add(i64::from(offset_delta)),
             timestamp,
             key,
             value,
@@ -209,9 +225,13 @@ fn walk_records(
     Ok(())
 }
 
+/// A cursor over one record.
+///
+/// Invariant: `pos <= end <= buf.len()`; every read stays below `end`.
 struct Reader<'a> {
     buf: &'a Bytes,
     pos: usize,
+    end: usize,
     index: usize,
 }
 
@@ -220,46 +240,130 @@ impl Reader<'_> {
         RecordError::InvalidRecord { index: self.index, reason }
     }
 
+    fn rest(&self) -> &[u8] {
+        self.buf.get(self.pos..self.end).unwrap_or(&[])
+    }
+
     fn byte(&mut self) -> Result<u8, RecordError> {
-        let byte = *self.buf.get(self.pos).ok_or_else(|| self.fail("record truncated"))?;
+        let byte = *self.rest().first().ok_or_else(|| self.fail("record truncated"))?;
         self.pos += 1;
         Ok(byte)
     }
 
-    fn varint(&mut self, what: &'static str) -> Result<i32, RecordError> {
-        let (value, used) = get_varint(&self.buf[self.pos..]).map_err(|e| self.varint_error(e, what))?;
+    fn varint(&mut self) -> Result<i32, RecordError> {
+        let (value, used) = get_varint(self.rest()).map_err(|e| self.varint_error(e))?;
         self.pos += used;
         Ok(value)
     }
 
-    fn varlong(&mut self, what: &'static str) -> Result<i64, RecordError> {
-        let (value, used) = get_varlong(&self.buf[self.pos..]).map_err(|e| self.varint_error(e, what))?;
+    fn varlong(&mut self) -> Result<i64, RecordError> {
+        let (value, used) = get_varlong(self.rest()).map_err(|e| self.varint_error(e))?;
         self.pos += used;
         Ok(value)
     }
 
-    fn varint_error(&self, error: VarintError, what: &'static str) -> RecordError {
-        let _ = what;
+    fn varint_error(&self, error: VarintError) -> RecordError {
         match error {
             VarintError::Truncated => self.fail("varint truncated"),
             VarintError::TooLong => self.fail("varint too long"),
         }
     }
 
-    fn optional_bytes(&mut self, end: usize, what: &'static str) -> Result<Option<Bytes>, RecordError> {
-        let len = self.varint(what)?;
+    fn optional_bytes(&mut self) -> Result<Option<Bytes>, RecordError> {
+        let len = self.varint()?;
         if len == -1 {
             return Ok(None);
         }
-        if len < -1 {
-            return Err(self.fail("negative length"));
-        }
-        let stop = self.pos + len as usize;
-        if stop > end {
-            return Err(self.fail("field extends past the record"));
-        }
+        let len = usize::try_from(len).map_err(|_| self.fail("negative length"))?;
+        let stop = self
+            .pos
+            .checked_add(len)
+            .filter(|&stop| stop <= self.end)
+            .ok_or_else(|| self.fail("field extends past the record"))?;
         let slice = self.buf.slice(self.pos..stop);
         self.pos = stop;
         Ok(Some(slice))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::{ATTRIBUTES_AT, CRC_AT, LAST_OFFSET_DELTA_AT, RECORDS_COUNT_AT, compute_crc};
+    use crate::{BatchBuilder, set_base_offset};
+
+    fn one_record_batch() -> Vec<u8> {
+        let mut builder = BatchBuilder::new();
+        builder.push(&Record { value: Some(Bytes::from_static(b"hello")), ..Record::default() });
+        builder.build_vec()
+    }
+
+    fn reseal(batch: &mut [u8]) {
+        let crc = compute_crc(batch);
+        batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    }
+
+    #[test]
+    fn regression_base_offset_near_i64_max_does_not_panic() {
+        // base_offset is outside the CRC; `base_offset + offset_delta` used to overflow (a
+        // panic in debug builds) on the second record.
+        let mut builder = BatchBuilder::new();
+        builder.push(&Record::default());
+        builder.push(&Record::default());
+        let mut batch = builder.build_vec();
+        set_base_offset(&mut batch, i64::MAX);
+        let records = decode_records(&Bytes::from(batch)).unwrap();
+        let offsets: Vec<i64> = records.iter().map(|r| r.offset).collect();
+        assert_eq!(offsets, [i64::MAX, i64::MIN]);
+    }
+
+    #[test]
+    fn regression_compressed_batch_with_huge_count_does_not_allocate() {
+        // 61-byte gzip batch, valid CRC, claiming i32::MAX records: used to reserve
+        // i32::MAX DecodedRecords (~240 GB) before noticing the codec.
+        let mut batch = BatchBuilder::new().build_vec();
+        batch[ATTRIBUTES_AT + 1] = 1;
+        batch[RECORDS_COUNT_AT..RECORDS_COUNT_AT + 4].copy_from_slice(&i32::MAX.to_be_bytes());
+        batch[LAST_OFFSET_DELTA_AT..LAST_OFFSET_DELTA_AT + 4].copy_from_slice(&(i32::MAX - 1).to_be_bytes());
+        reseal(&mut batch);
+        assert_eq!(decode_records(&Bytes::from(batch)), Err(RecordError::UnsupportedCompression { codec: 1 }));
+    }
+
+    #[test]
+    fn regression_field_cannot_borrow_bytes_of_the_next_record() {
+        // Two records; shrink the first record's length by one so its header count varint
+        // would have to come from the second record. Used to read across the boundary.
+        let mut builder = BatchBuilder::new();
+        builder.push(&Record { value: Some(Bytes::from_static(b"a")), ..Record::default() });
+        builder.push(&Record { value: Some(Bytes::from_static(b"b")), ..Record::default() });
+        let mut batch = builder.build_vec();
+        assert_eq!(batch[HEADER_SIZE], 14); // zig-zag 7: attrs, ts, off, key, vlen, 'a', hdrs
+        batch[HEADER_SIZE] = 12; // zig-zag 6
+        reseal(&mut batch);
+        assert_eq!(
+            validate_records(&Bytes::from(batch)),
+            Err(RecordError::InvalidRecord { index: 0, reason: "varint truncated" })
+        );
+    }
+
+    #[test]
+    fn malformed_records_are_errors() {
+        // (byte index after the header, new value, expected reason)
+        let cases: &[(usize, u8, &str)] = &[
+            (0, 0x0a, "record length too small"),         // length 5
+            (0, 0x7e, "record extends past the batch"),   // length 63
+            (3, 0x02, "offset delta is not sequential"),  // offset delta 1
+            (3, 0x01, "offset delta is not sequential"),  // offset delta -1
+            (4, 0x03, "negative length"),                 // key length -2
+            (5, 0x0e, "field extends past the record"),   // value length 7
+            (11, 0x01, "negative header count"),          // header count -1
+        ];
+        for &(at, value, reason) in cases {
+            let mut batch = one_record_batch();
+            batch[HEADER_SIZE + at] = value;
+            reseal(&mut batch);
+            let result = validate_records(&Bytes::from(batch));
+            assert_eq!(result, Err(RecordError::InvalidRecord { index: 0, reason }), "byte {at} = {value:#x}");
+        }
     }
 }

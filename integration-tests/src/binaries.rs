@@ -27,9 +27,15 @@ pub fn cli_binary() -> Result<PathBuf> {
 /// `target/<profile>/`, derived from the running test executable.
 pub fn profile_dir() -> Result<PathBuf> {
     let exe = std::env::current_exe().context("cannot find the test executable's path")?;
-    let mut dir = exe.parent().context("test executable has no parent dir")?.to_owned();
+    let mut dir = exe
+        .parent()
+        .context("test executable has no parent dir")?
+        .to_owned();
     // Test executables live in target/<profile>/deps/; examples in target/<profile>/examples/.
-    if dir.file_name().is_some_and(|name| name == "deps" || name == "examples") {
+    if dir
+        .file_name()
+        .is_some_and(|name| name == "deps" || name == "examples")
+    {
         dir.pop();
     }
     Ok(dir)

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-use tonic_health::pb::HealthCheckRequest;
 use tributary_proto::v1::MetadataRequest;
 use tributary_proto::v1::admin_client::AdminClient;
 use tributary_proto::v1::broker_client::BrokerClient;
@@ -94,8 +94,15 @@ impl Broker {
             None => binaries::broker_binary()?,
         };
         let dir = TestDir::new(&format!("broker-{}", config.broker_id))?;
-        std::fs::create_dir_all(dir.path().join("data")).context("cannot create broker data dir")?;
-        let mut broker = Self { config, binary, port: ports::free_port()?, process: None, dir };
+        std::fs::create_dir_all(dir.path().join("data"))
+            .context("cannot create broker data dir")?;
+        let mut broker = Self {
+            config,
+            binary,
+            port: ports::free_port()?,
+            process: None,
+            dir,
+        };
         if let Err(first) = broker.spawn_and_wait().await {
             if !broker.exited_because_address_in_use() {
                 return Err(first);
@@ -171,7 +178,9 @@ impl Broker {
 
     /// Whether the process is alive (a paused process is alive).
     pub fn is_running(&mut self) -> bool {
-        self.process.as_mut().is_some_and(ManagedProcess::is_running)
+        self.process
+            .as_mut()
+            .is_some_and(ManagedProcess::is_running)
     }
 
     /// SIGKILL: a crash. The next [`restart`](Self::restart) runs log recovery.
@@ -185,7 +194,11 @@ impl Broker {
     pub async fn terminate(&mut self) -> Result<ExitStatus> {
         let mut process = self.process.take().context("broker is not running")?;
         if let Some(status) = process.try_exit_status()? {
-            bail!("broker {} had already exited ({status}); log tail:\n{}", self.id(), self.log_tail(LOG_TAIL_LINES));
+            bail!(
+                "broker {} had already exited ({status}); log tail:\n{}",
+                self.id(),
+                self.log_tail(LOG_TAIL_LINES)
+            );
         }
         // A paused process would sit on SIGTERM forever.
         process.resume()?;
@@ -217,12 +230,18 @@ impl Broker {
     /// SIGSTOP: the broker freezes with its sockets open (a GC pause or a hung host). Its
     /// ZooKeeper session expires after the session timeout.
     pub fn pause(&mut self) -> Result<()> {
-        self.process.as_mut().context("broker is not running")?.pause()
+        self.process
+            .as_mut()
+            .context("broker is not running")?
+            .pause()
     }
 
     /// SIGCONT: undoes [`pause`](Self::pause).
     pub fn resume(&mut self) -> Result<()> {
-        self.process.as_mut().context("broker is not running")?.resume()
+        self.process
+            .as_mut()
+            .context("broker is not running")?
+            .resume()
     }
 
     /// A gRPC channel to this broker (connects lazily on first use, so it also works for a
@@ -247,7 +266,9 @@ impl Broker {
     /// subcommand and run it.
     pub fn cli(&self) -> Result<Command> {
         let mut command = Command::new(binaries::cli_binary()?);
-        command.arg("--bootstrap-server").arg(self.bootstrap_server());
+        command
+            .arg("--bootstrap-server")
+            .arg(self.bootstrap_server());
         Ok(command)
     }
 
@@ -255,7 +276,10 @@ impl Broker {
     async fn spawn_and_wait(&mut self) -> Result<()> {
         crate::process::write_file(&self.config_path(), &self.server_properties())?;
         let mut command = Command::new(&self.binary);
-        command.arg("--config").arg(self.config_path()).current_dir(self.dir.path());
+        command
+            .arg("--config")
+            .arg(self.config_path())
+            .current_dir(self.dir.path());
         // Readable logs by default; a caller's RUST_LOG wins (it is inherited).
         if std::env::var_os("RUST_LOG").is_none() {
             command.env("RUST_LOG", "info");
@@ -315,7 +339,9 @@ impl Broker {
             .connect()
             .await
             .context("connect")?;
-        let request = HealthCheckRequest { service: String::new() };
+        let request = HealthCheckRequest {
+            service: String::new(),
+        };
         match HealthClient::new(channel.clone()).check(request).await {
             Ok(response) => {
                 let status = response.into_inner().status;
@@ -343,7 +369,10 @@ impl Broker {
         let config = &self.config;
         let mut entries: Vec<(String, String)> = vec![
             ("broker.id".into(), config.broker_id.to_string()),
-            ("listeners".into(), format!("PLAINTEXT://127.0.0.1:{}", self.port)),
+            (
+                "listeners".into(),
+                format!("PLAINTEXT://127.0.0.1:{}", self.port),
+            ),
             ("log.dirs".into(), path_string(&self.data_dir())),
             ("zookeeper.connect".into(), config.zookeeper_connect.clone()),
         ];

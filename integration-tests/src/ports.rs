@@ -11,12 +11,15 @@ use anyhow::{Context as _, Result};
 
 /// A loopback TCP port that was free a moment ago (see the module docs for the race).
 pub fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("cannot bind 127.0.0.1:0")?;
+    let listener =
+        TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("cannot bind 127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
 }
 
 /// Whether a child's log says it could not bind its port, so a retry on a new port may help.
 pub fn log_says_address_in_use(log: &str) -> bool {
     let log = log.to_ascii_lowercase();
-    log.contains("address already in use") || log.contains("addrinuse") || log.contains("address in use")
+    log.contains("address already in use")
+        || log.contains("addrinuse")
+        || log.contains("address in use")
 }

@@ -40,7 +40,12 @@ impl ManagedProcess {
         let child = command
             .spawn()
             .with_context(|| format!("cannot start {name} ({command:?})"))?;
-        Ok(Self { name: name.to_owned(), child, log_path: log_path.to_owned(), exit_status: None })
+        Ok(Self {
+            name: name.to_owned(),
+            child,
+            log_path: log_path.to_owned(),
+            exit_status: None,
+        })
     }
 
     /// The OS process id.
@@ -61,7 +66,10 @@ impl ManagedProcess {
     /// Returns the exit status if the process has exited (reaping it), `None` while it runs.
     pub fn try_exit_status(&mut self) -> Result<Option<ExitStatus>> {
         if self.exit_status.is_none() {
-            self.exit_status = self.child.try_wait().with_context(|| format!("waitpid {}", self.name))?;
+            self.exit_status = self
+                .child
+                .try_wait()
+                .with_context(|| format!("waitpid {}", self.name))?;
         }
         Ok(self.exit_status)
     }
@@ -74,7 +82,11 @@ impl ManagedProcess {
     /// Sends `signal` (a `libc::SIG*` constant). Refuses once the process has been reaped.
     pub fn signal(&mut self, signal: libc::c_int) -> Result<()> {
         if self.try_exit_status()?.is_some() {
-            bail!("{} (pid {}) has already exited; cannot send signal {signal}", self.name, self.pid());
+            bail!(
+                "{} (pid {}) has already exited; cannot send signal {signal}",
+                self.name,
+                self.pid()
+            );
         }
         let pid = libc::pid_t::try_from(self.pid()).context("pid out of range")?;
         // SAFETY: kill(2) takes plain integers and touches no memory of ours. The PID is our own
@@ -94,7 +106,10 @@ impl ManagedProcess {
         }
         self.signal(libc::SIGKILL)?;
         // SIGKILL cannot be caught, so this wait is short (also for a SIGSTOPped process).
-        let status = self.child.wait().with_context(|| format!("waitpid {}", self.name))?;
+        let status = self
+            .child
+            .wait()
+            .with_context(|| format!("waitpid {}", self.name))?;
         self.exit_status = Some(status);
         Ok(status)
     }
@@ -157,7 +172,11 @@ impl Drop for ManagedProcess {
             );
         }
         if let Err(err) = self.kill9() {
-            eprintln!("harness: failed to kill {} (pid {}): {err:#}", self.name, self.pid());
+            eprintln!(
+                "harness: failed to kill {} (pid {}): {err:#}",
+                self.name,
+                self.pid()
+            );
         }
     }
 }
@@ -185,7 +204,9 @@ pub fn proc_state(pid: u32) -> Option<char> {
 /// Whether a process with this PID exists (any state except reaped). Signal 0 checks existence
 /// without delivering anything.
 pub fn pid_exists(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
     // SAFETY: kill(2) with signal 0 only checks for existence and permission.
     let rc = unsafe { libc::kill(pid, 0) };
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
@@ -193,6 +214,8 @@ pub fn pid_exists(pid: u32) -> bool {
 
 /// Creates (or truncates) the file at `path` and writes `text` to it (used for config files).
 pub fn write_file(path: &Path, text: &str) -> Result<()> {
-    let mut file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(text.as_bytes()).with_context(|| format!("cannot write {}", path.display()))
+    let mut file =
+        File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
 }

@@ -216,7 +216,9 @@ fn find_java() -> Result<PathBuf> {
     std::env::split_paths(&path)
         .map(|dir| dir.join("java"))
         .find(|candidate| candidate.is_file())
-        .with_context(|| format!("java is not installed (not on PATH, JAVA_HOME unset): {INSTALL_HINT}"))
+        .with_context(|| {
+            format!("java is not installed (not on PATH, JAVA_HOME unset): {INSTALL_HINT}")
+        })
 }
 
 /// Start failures, split so that only the free-port race is retried.

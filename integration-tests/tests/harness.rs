@@ -16,7 +16,10 @@ fn zookeeper_starts_answers_ruok_and_stops() {
     let pid = zookeeper.pid();
     assert!(pid_exists(pid));
     assert_eq!(zookeeper.four_letter_word("ruok").unwrap(), "imok");
-    assert_eq!(zookeeper.connect_string(), format!("127.0.0.1:{}", zookeeper.port()));
+    assert_eq!(
+        zookeeper.connect_string(),
+        format!("127.0.0.1:{}", zookeeper.port())
+    );
     // Standalone mode, serving on loopback.
     let srvr = zookeeper.four_letter_word("srvr").unwrap();
     assert!(srvr.contains("Mode: standalone"), "srvr said: {srvr}");
@@ -24,8 +27,14 @@ fn zookeeper_starts_answers_ruok_and_stops() {
 
     zookeeper.stop().unwrap();
     assert!(!zookeeper.is_running());
-    assert!(!pid_exists(pid), "ZooKeeper pid {pid} still exists after stop()");
-    assert!(zookeeper.four_letter_word("ruok").is_err(), "port still answers after stop()");
+    assert!(
+        !pid_exists(pid),
+        "ZooKeeper pid {pid} still exists after stop()"
+    );
+    assert!(
+        zookeeper.four_letter_word("ruok").is_err(),
+        "port still answers after stop()"
+    );
 }
 
 #[test]
@@ -73,19 +82,33 @@ fn process_pause_resume_and_terminate() {
     assert!(process.is_running());
 
     process.pause().unwrap();
-    assert_eq!(wait_for_state(pid, &['T']), Some('T'), "SIGSTOP did not stop pid {pid}");
+    assert_eq!(
+        wait_for_state(pid, &['T']),
+        Some('T'),
+        "SIGSTOP did not stop pid {pid}"
+    );
     assert!(process.is_running(), "a paused process is still running");
     process.resume().unwrap();
     let state = wait_for_state(pid, &['S', 'R']);
-    assert!(matches!(state, Some('S' | 'R')), "SIGCONT did not resume pid {pid}: {state:?}");
+    assert!(
+        matches!(state, Some('S' | 'R')),
+        "SIGCONT did not resume pid {pid}: {state:?}"
+    );
 
     // terminate() also works on a paused process (it sends SIGCONT first).
     process.pause().unwrap();
     let status = process.terminate(Duration::from_secs(5)).unwrap();
     assert!(!status.success());
     assert!(!pid_exists(pid));
-    assert!(process.signal(libc::SIGTERM).is_err(), "signalling a reaped pid must be refused");
-    assert!(process.log_tail(5).contains("=== harness: starting sleeper"));
+    assert!(
+        process.signal(libc::SIGTERM).is_err(),
+        "signalling a reaped pid must be refused"
+    );
+    assert!(
+        process
+            .log_tail(5)
+            .contains("=== harness: starting sleeper")
+    );
 }
 
 #[test]
@@ -151,45 +174,84 @@ async fn start_stand_in(config: BrokerConfig) -> anyhow::Result<Broker> {
 async fn broker_start_fails_with_the_log_tail_when_the_process_exits() {
     let dir = TestDir::new("harness-selftest").unwrap();
     // The stand-in prints its config (argument 2 of `--config PATH`) and fails.
-    let binary = stand_in(&dir, "broker", "cat \"$2\"; echo 'fake broker: cannot lock log.dirs' >&2; exit 3");
+    let binary = stand_in(
+        &dir,
+        "broker",
+        "cat \"$2\"; echo 'fake broker: cannot lock log.dirs' >&2; exit 3",
+    );
     let config = BrokerConfig::new(7, "127.0.0.1:1")
         .with_override("num.partitions", 3)
         .with_override("zookeeper.connect", "127.0.0.1:2")
         .with_binary(binary);
-    let err = start_stand_in(config).await.expect_err("a failing broker must not start");
+    let err = start_stand_in(config)
+        .await
+        .expect_err("a failing broker must not start");
     let message = format!("{err:#}");
     assert!(message.contains("exited during start-up"), "{message}");
-    assert!(message.contains("fake broker: cannot lock log.dirs"), "{message}");
+    assert!(
+        message.contains("fake broker: cannot lock log.dirs"),
+        "{message}"
+    );
     assert!(message.contains("broker.id=7"), "{message}");
-    assert!(message.contains("listeners=PLAINTEXT://127.0.0.1:"), "{message}");
+    assert!(
+        message.contains("listeners=PLAINTEXT://127.0.0.1:"),
+        "{message}"
+    );
     assert!(message.contains("log.dirs=/"), "{message}");
     assert!(message.contains("num.partitions=3"), "{message}");
     // An override replaces the harness's own value instead of adding a duplicate key.
-    assert!(message.contains("zookeeper.connect=127.0.0.1:2"), "{message}");
-    assert!(!message.contains("zookeeper.connect=127.0.0.1:1"), "{message}");
+    assert!(
+        message.contains("zookeeper.connect=127.0.0.1:2"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("zookeeper.connect=127.0.0.1:1"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
 async fn broker_start_retries_once_when_the_port_is_taken() {
     let dir = TestDir::new("harness-selftest").unwrap();
-    let binary = stand_in(&dir, "broker", "echo 'Error: Address already in use (os error 98)' >&2; exit 1");
+    let binary = stand_in(
+        &dir,
+        "broker",
+        "echo 'Error: Address already in use (os error 98)' >&2; exit 1",
+    );
     let config = BrokerConfig::new(1, "127.0.0.1:1").with_binary(binary);
     let message = format!("{:#}", start_stand_in(config).await.expect_err("must fail"));
-    assert!(message.contains("first attempt, port in use"), "no retry happened: {message}");
+    assert!(
+        message.contains("first attempt, port in use"),
+        "no retry happened: {message}"
+    );
 }
 
 #[tokio::test]
 async fn broker_start_times_out_and_kills_a_broker_that_never_answers() {
     let dir = TestDir::new("harness-selftest").unwrap();
     let pid_file = dir.path().join("pid");
-    let binary = stand_in(&dir, "broker", &format!("echo $$ > {}; exec sleep 600", pid_file.display()));
+    let binary = stand_in(
+        &dir,
+        "broker",
+        &format!("echo $$ > {}; exec sleep 600", pid_file.display()),
+    );
     let config = BrokerConfig::new(1, "127.0.0.1:1")
         .with_binary(binary)
         .with_startup_timeout(Duration::from_millis(700));
-    let message = format!("{:#}", start_stand_in(config).await.expect_err("must time out"));
+    let message = format!(
+        "{:#}",
+        start_stand_in(config).await.expect_err("must time out")
+    );
     assert!(message.contains("was not ready within"), "{message}");
-    let pid: u32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
-    assert!(!pid_exists(pid), "the unready stand-in (pid {pid}) was left running");
+    let pid: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        !pid_exists(pid),
+        "the unready stand-in (pid {pid}) was left running"
+    );
 }
 
 #[tokio::test]

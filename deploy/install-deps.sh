@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Installs what Tributary needs besides the Rust toolchain: ZooKeeper (Debian's `zookeeper`
-# package, 3.8) and a Java runtime (pulled in by it). Idempotent: installs only what is missing,
+# package, 3.8), a Java runtime (pulled in by it) and a C toolchain for linking (gcc). Idempotent: installs only what is missing,
 # and says what it did. Debian/Ubuntu with apt-get, run as root (or with sudo available).
 set -euo pipefail
 
+# rustup puts cargo in ~/.cargo/bin, which a non-login shell (CI, sudo) may not have on PATH.
+if ! command -v cargo >/dev/null 2>&1 && [[ -f ${CARGO_HOME:-$HOME/.cargo}/env ]]; then
+    # shellcheck source=/dev/null
+    source "${CARGO_HOME:-$HOME/.cargo}/env"
+fi
 ZOOKEEPER_JAR=/usr/share/java/zookeeper.jar
 export DEBIAN_FRONTEND=noninteractive
 
@@ -25,6 +30,10 @@ if [[ -f $ZOOKEEPER_JAR ]]; then
     log "ZooKeeper already installed ($ZOOKEEPER_JAR)"
 else
     missing+=(zookeeper)
+fi
+if ! command -v cc >/dev/null 2>&1; then
+    # rustc links through `cc`, and some crates (via the `cc` crate) compile a little C.
+    missing+=(gcc libc6-dev)
 fi
 if ! command -v java >/dev/null 2>&1; then
     # The zookeeper package depends on a JRE, but a half-installed system may lack one.
@@ -56,4 +65,5 @@ if ! command -v cargo >/dev/null 2>&1; then
     exit 1
 fi
 log "cargo: $(cargo --version)"
+log "cc: $(cc --version | head -n 1)"
 log "all dependencies present"

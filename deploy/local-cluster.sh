@@ -10,6 +10,11 @@
 # TRIBUTARY_ZK_PORT (default 2181) and TRIBUTARY_FIRST_BROKER_PORT (default 9092).
 set -euo pipefail
 
+# rustup puts cargo in ~/.cargo/bin, which a non-login shell (CI, sudo) may not have on PATH.
+if ! command -v cargo >/dev/null 2>&1 && [[ -f ${CARGO_HOME:-$HOME/.cargo}/env ]]; then
+    # shellcheck source=/dev/null
+    source "${CARGO_HOME:-$HOME/.cargo}/env"
+fi
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STATE=$ROOT/.tributary
 PIDS=$STATE/pids
@@ -101,7 +106,7 @@ start_zookeeper() {
 }
 
 start_broker() {
-    local id=$1 port=$(($FIRST_BROKER_PORT + $1 - 1)) dir=$STATE/broker-$1 pid
+    local id=$1 port=$((FIRST_BROKER_PORT + $1 - 1)) dir=$STATE/broker-$1 pid
     pid=$(live_pid "$PIDS/broker-$id.pid" "$BIN/broker")
     if [[ -n $pid ]]; then
         log "broker $id already running (pid $pid, port $port)"
@@ -121,7 +126,7 @@ start_broker() {
 }
 
 wait_for_broker() {
-    local id=$1 port=$(($FIRST_BROKER_PORT + $1 - 1)) dir=$STATE/broker-$1
+    local id=$1 port=$((FIRST_BROKER_PORT + $1 - 1)) dir=$STATE/broker-$1
     for _ in $(seq 1 600); do
         if port_open "$port" &&
             "$BIN/tributary" --bootstrap-server "127.0.0.1:$port" topics list >/dev/null 2>&1; then

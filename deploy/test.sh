@@ -10,6 +10,11 @@
 # Non-interactive (no prompts, no stdin); on 2 cores expect a few minutes for a cold build.
 set -euo pipefail
 
+# rustup puts cargo in ~/.cargo/bin, which a non-login shell (CI, sudo) may not have on PATH.
+if ! command -v cargo >/dev/null 2>&1 && [[ -f ${CARGO_HOME:-$HOME/.cargo}/env ]]; then
+    # shellcheck source=/dev/null
+    source "${CARGO_HOME:-$HOME/.cargo}/env"
+fi
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}

@@ -172,6 +172,8 @@ demo() {
 
 cmd_start() {
     mkdir -p "$PIDS"
+    # What did start keeps running (so logs and state can be inspected); say how to end it.
+    trap '[[ $? -eq 0 ]] || log "start failed; processes already started keep running: $0 status | stop"' EXIT
     if [[ ! -f $ZOOKEEPER_JAR ]] || ! command -v java >/dev/null 2>&1; then
         "$ROOT/deploy/install-deps.sh"
     fi

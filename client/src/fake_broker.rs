@@ -54,7 +54,7 @@ impl FakeBroker {
                     .max_encoding_message_size(crate::MAX_MESSAGE_SIZE),
             )
             .add_service(AdminServer::new(broker.clone()))
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener));
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)));
         tokio::spawn(server);
         (address, broker)
     }

@@ -95,7 +95,7 @@ impl State {
 /// bounds it, which also bounds the memory held by queued batches.
 #[derive(Debug, Clone)]
 pub struct Producer {
-    state: Arc<Mutex<State>>,
+    handle: Arc<Handle>,
     client: Client,
     options: ProducerOptions,
     reader: Arc<tokio::task::JoinHandle<()>>,
@@ -112,7 +112,7 @@ impl Producer {
             failure: None,
         }));
         let reader = tokio::spawn(read_responses(client.clone(), receiver, Arc::clone(&state)));
-        Producer { state, client: client.clone(), options, reader: Arc::new(reader) }
+        Producer { handle: Arc::new(Handle { state }), client: client.clone(), options, reader: Arc::new(reader) }
     }
 
     /// The options this producer was created with.
@@ -122,7 +122,7 @@ impl Producer {
 
     /// Requests sent and not yet acknowledged.
     pub fn in_flight(&self) -> usize {
-        lock(&self.state).pending.len()
+        lock(&self.handle.state).pending.len()
     }
 
     /// Queues one or more complete, concatenated v2 batches for `topic`/`partition` and returns
@@ -152,10 +152,12 @@ impl Producer {
         self.send_batch(topic, partition, build_batch(records))
     }
 
-    /// Stops sending, waits for every outstanding acknowledgement and for the stream to end.
+    /// Stops sending (for every clone), and, if this is the last clone, waits for every
+    /// outstanding acknowledgement and for the stream to end.
     pub async fn close(self) {
-        let Producer { state, reader, .. } = self;
-        lock(&state).requests = None;
+        let Producer { handle, reader, .. } = self;
+        lock(&handle.state).requests = None;
+        drop(handle);
         if let Ok(reader) = Arc::try_unwrap(reader) {
             let _ = reader.await;
         }
@@ -165,7 +167,7 @@ impl Producer {
         let request_id = self.client.next_request_id();
         let data = pb::PartitionProduceData { partition, batches: batch, records: Vec::new() };
         let request = produce_request(request_id, self.options.acks, self.options.timeout_ms, topic, data);
-        let mut state = lock(&self.state);
+        let mut state = lock(&self.handle.state);
         let Some(requests) = &state.requests else {
             return Err(state.closed_error());
         };
@@ -174,6 +176,20 @@ impl Producer {
         }
         state.pending.push_back(Pending { request_id, topic: topic.to_owned(), partition, reply });
         Ok(())
+    }
+}
+
+/// Shared by the clones of one producer (the reader task holds only the state): when the last
+/// clone goes, the request stream is closed, so the broker ends the response stream and the
+/// reader task finishes after the last acknowledgement.
+#[derive(Debug)]
+struct Handle {
+    state: Arc<Mutex<State>>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        lock(&self.state).requests = None;
     }
 }
 
@@ -282,6 +298,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn dropping_the_producer_still_delivers_acks_and_ends_the_reader() {
+        let (address, broker) = FakeBroker::start().await;
+        broker.create("t", 1);
+        let client = Client::connect(&address).await.unwrap();
+        let producer = Producer::new(&client, ProducerOptions::default());
+        let reader = Arc::clone(&producer.reader);
+        let acknowledged = producer.send_records("t", 0, &[record("x")]);
+        drop(producer);
+        assert_eq!(acknowledged.await.unwrap().base_offset, 0);
+        tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            while !reader.is_finished() {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("the reader task ends once the producer is gone");
+    }
+
+    #[tokio::test]
     async fn a_dead_connection_fails_sends() {
         let (address, _broker) = FakeBroker::start().await;
         let client = Client::connect(&address).await.unwrap();
@@ -289,5 +324,109 @@ mod tests {
         producer.clone().close().await;
         let error = producer.send_records("t", 0, &[record("x")]).await.unwrap_err();
         assert!(matches!(error, ClientError::StreamClosed { .. }), "{error}");
+    }
+}
+
+/// Throughput smoke checks against the in-process fake broker (which shares the CPU, so the
+/// numbers are lower bounds for the client). Run with
+/// `cargo test --release -p tributary-client --lib -- --ignored --nocapture throughput`.
+#[cfg(test)]
+mod throughput {
+    use std::time::Instant;
+
+    use futures::stream::{FuturesOrdered, StreamExt};
+
+    use super::*;
+    use crate::consumer::PartitionConsumer;
+    use crate::fake_broker::FakeBroker;
+    use crate::{FetchOptions, OffsetSpec};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "throughput measurement; run in release"]
+    async fn throughput_produce_then_consume() {
+        let (address, broker) = FakeBroker::start().await;
+        broker.create("t", 1);
+        let client = Client::connect(&address).await.unwrap();
+        let value = Bytes::from(vec![b'x'; 100]);
+        let mut builder = tributary_record::BatchBuilder::with_capacity(1 << 20);
+        let record = Record { key: None, value: Some(value), timestamp: 1, headers: vec![] };
+        while builder.size_with(&record) <= 1 << 20 {
+            builder.push(&record);
+        }
+        let per_batch = builder.len() as u64;
+        let batch = builder.build();
+        let total: u64 = 5_000_000;
+        let producer = Producer::new(&client, ProducerOptions::default());
+        let started = Instant::now();
+        let mut in_flight = FuturesOrdered::new();
+        let mut sent = 0;
+        while sent < total || !in_flight.is_empty() {
+            while in_flight.len() < 4 && sent < total {
+                in_flight.push_back(producer.send_batch("t", 0, batch.clone()));
+                sent += per_batch;
+            }
+            in_flight.next().await.unwrap().unwrap();
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        eprintln!("produce: {sent} records in {seconds:.2} s = {:.0} records/s", sent as f64 / seconds);
+
+        let end = client.list_offsets("t", 0, OffsetSpec::Latest).await.unwrap().offset.unwrap();
+        let options = FetchOptions { max_bytes: 8 << 20, max_wait_ms: 100, min_bytes: 1 };
+        let mut consumer = PartitionConsumer::new(&client, "t", 0, 0, options).unwrap();
+        let started = Instant::now();
+        let mut received = 0i64;
+        while received < end {
+            received += consumer.next().await.unwrap().records.len() as i64;
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        eprintln!("consume: {received} records in {seconds:.2} s = {:.0} records/s", received as f64 / seconds);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "latency measurement; run in release"]
+    async fn throughput_e2e_latency_at_10k_per_second() {
+        let (address, broker) = FakeBroker::start().await;
+        broker.create("t", 1);
+        let client = Client::connect(&address).await.unwrap();
+        let base = Instant::now();
+        let options = FetchOptions { max_bytes: 8 << 20, max_wait_ms: 500, min_bytes: 1 };
+        let mut consumer = PartitionConsumer::new(&client, "t", 0, 0, options).unwrap();
+        let total = 30_000u64;
+        let reader = tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while (latencies.len() as u64) < total {
+                let fetched = consumer.next().await.unwrap();
+                let now = base.elapsed().as_nanos() as u64;
+                for record in fetched.records {
+                    let stamp = u64::from_be_bytes(record.value.unwrap()[..8].try_into().unwrap());
+                    latencies.push(now - stamp);
+                }
+            }
+            latencies.sort_unstable();
+            latencies
+        });
+        let producer = Producer::new(&client, ProducerOptions::default());
+        let mut ticker = tokio::time::interval(std::time::Duration::from_millis(1));
+        let started = Instant::now();
+        let mut sent = 0;
+        let mut acks = FuturesOrdered::new();
+        while sent < total {
+            ticker.tick().await;
+            let due = ((started.elapsed().as_secs_f64() * 10_000.0) as u64).min(total);
+            if due > sent {
+                let mut value = (base.elapsed().as_nanos() as u64).to_be_bytes().to_vec();
+                value.resize(100, b'x');
+                let record = Record { key: None, value: Some(Bytes::from(value)), timestamp: 1, headers: vec![] };
+                let records = vec![record; (due - sent) as usize];
+                acks.push_back(producer.send_records("t", 0, &records));
+                sent = due;
+            }
+            while let Some(Some(ack)) = futures::FutureExt::now_or_never(acks.next()) {
+                ack.unwrap();
+            }
+        }
+        let latencies = reader.await.unwrap();
+        let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize] as f64 / 1e6;
+        eprintln!("e2e ms: p50 {:.3} p99 {:.3} p99.9 {:.3} max {:.3}", at(0.5), at(0.99), at(0.999), at(1.0));
     }
 }

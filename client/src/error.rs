@@ -34,7 +34,7 @@ pub enum ClientError {
         source: tonic::Status,
     },
     /// The broker refused the request for one topic or partition.
-    #[error("{}: {code}: {message}", display_target(topic, *partition))]
+    #[error("{}: {code}{}", display_target(topic, *partition), display_message(message))]
     Broker {
         /// The topic concerned.
         topic: String,
@@ -98,6 +98,10 @@ pub enum ClientError {
         /// Why it is invalid.
         reason: String,
     },
+}
+
+fn display_message(message: &str) -> String {
+    if message.is_empty() { String::new() } else { format!(": {message}") }
 }
 
 fn display_target(topic: &str, partition: Option<i32>) -> String {
@@ -376,5 +380,7 @@ mod tests {
         let error = check(36, "exists", "t", None).unwrap_err();
         assert_eq!(error.to_string(), "topic \"t\": TOPIC_ALREADY_EXISTS: exists");
         assert!(!error.is_retriable());
+        let error = check(1, "", "t", Some(0)).unwrap_err();
+        assert_eq!(error.to_string(), "t-0: OFFSET_OUT_OF_RANGE");
     }
 }

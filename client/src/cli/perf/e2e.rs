@@ -112,6 +112,7 @@ pub async fn run(client: &Client, args: PerfE2eArgs) -> anyhow::Result<()> {
     let mut in_flight = FuturesOrdered::new();
     let producing_since = Instant::now();
     let mut sent = 0u64;
+    let mut consumed = None;
     while sent < total || !in_flight.is_empty() {
         tokio::select! {
             _ = ticker.tick(), if sent < total => {
@@ -130,18 +131,23 @@ pub async fn run(client: &Client, args: PerfE2eArgs) -> anyhow::Result<()> {
                 acks.record_latency(sent_at.elapsed());
                 acks.add(count, count * args.record_size as u64);
             }
-            finished = &mut consumer_task => {
-                // The consumer can only finish early by failing.
-                return finished.context("consumer task")?.map(|_| ());
+            finished = &mut consumer_task, if consumed.is_none() => {
+                // All records arrived before their last acknowledgements, or the consumer failed.
+                consumed = Some(finished.context("consumer task")??);
             }
         }
     }
-    let stats = match tokio::time::timeout(DRAIN_TIMEOUT, &mut consumer_task).await {
-        Ok(finished) => finished.context("consumer task")??,
-        Err(_) => {
-            consumer_task.abort();
-            anyhow::bail!("the consumer did not receive all {total} records within {DRAIN_TIMEOUT:?} after the last send");
-        }
+    let stats = match consumed {
+        Some(stats) => stats,
+        None => match tokio::time::timeout(DRAIN_TIMEOUT, &mut consumer_task).await {
+            Ok(finished) => finished.context("consumer task")??,
+            Err(_) => {
+                consumer_task.abort();
+                anyhow::bail!(
+                    "the consumer did not receive all {total} records within {DRAIN_TIMEOUT:?} after the last send"
+                );
+            }
+        },
     };
     eprintln!("{}", acks.summary());
     eprintln!("{}", stats.summary());

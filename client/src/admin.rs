@@ -134,7 +134,11 @@ impl Client {
     ) -> Result<CreatedTopic, ClientError> {
         if partitions < 0 || replication_factor < 0 {
             return Err(ClientError::InvalidArgument {
-                argument: if partitions < 0 { "partitions" } else { "replication_factor" },
+                argument: if partitions < 0 {
+                    "partitions"
+                } else {
+                    "replication_factor"
+                },
                 reason: "must be positive (or 0 for the broker default)".to_owned(),
             });
         }
@@ -147,16 +151,22 @@ impl Client {
             }],
             validate_only: false,
         };
-        let response =
-            self.admin_service().create_topics(request).await.map_err(ClientError::rpc("CreateTopics"))?;
-        let result = response.into_inner().results.into_iter().find(|r| r.name == name).ok_or_else(|| {
-            ClientError::MalformedResponse {
+        let response = self
+            .admin_service()
+            .create_topics(request)
+            .await
+            .map_err(ClientError::rpc("CreateTopics"))?;
+        let result = response
+            .into_inner()
+            .results
+            .into_iter()
+            .find(|r| r.name == name)
+            .ok_or_else(|| ClientError::MalformedResponse {
                 operation: "CreateTopics",
                 topic: name.to_owned(),
                 partition: None,
                 reason: "no result for the topic".to_owned(),
-            }
-        })?;
+            })?;
         check(result.error_code, &result.error_message, name, None)?;
         Ok(CreatedTopic {
             name: result.name,
@@ -167,25 +177,37 @@ impl Client {
 
     /// Deletes a topic and all its data.
     pub async fn delete_topic(&self, name: &str) -> Result<(), ClientError> {
-        let request = pb::DeleteTopicsRequest { topics: vec![name.to_owned()] };
-        let response =
-            self.admin_service().delete_topics(request).await.map_err(ClientError::rpc("DeleteTopics"))?;
-        let result = response.into_inner().results.into_iter().find(|r| r.name == name).ok_or_else(|| {
-            ClientError::MalformedResponse {
+        let request = pb::DeleteTopicsRequest {
+            topics: vec![name.to_owned()],
+        };
+        let response = self
+            .admin_service()
+            .delete_topics(request)
+            .await
+            .map_err(ClientError::rpc("DeleteTopics"))?;
+        let result = response
+            .into_inner()
+            .results
+            .into_iter()
+            .find(|r| r.name == name)
+            .ok_or_else(|| ClientError::MalformedResponse {
                 operation: "DeleteTopics",
                 topic: name.to_owned(),
                 partition: None,
                 reason: "no result for the topic".to_owned(),
-            }
-        })?;
+            })?;
         check(result.error_code, &result.error_message, name, None)
     }
 
     /// Describes the named topics (all topics when `names` is empty). Fails with the first
     /// topic-level error (e.g. `UNKNOWN_TOPIC_OR_PARTITION`).
-    pub async fn describe_topics(&self, names: &[&str]) -> Result<Vec<TopicDescription>, ClientError> {
-        let request =
-            pb::DescribeTopicsRequest { topics: names.iter().map(|name| (*name).to_owned()).collect() };
+    pub async fn describe_topics(
+        &self,
+        names: &[&str],
+    ) -> Result<Vec<TopicDescription>, ClientError> {
+        let request = pb::DescribeTopicsRequest {
+            topics: names.iter().map(|name| (*name).to_owned()).collect(),
+        };
         let response = self
             .admin_service()
             .describe_topics(request)
@@ -196,7 +218,11 @@ impl Client {
             check(topic.error_code, &topic.error_message, &topic.name, None)?;
             topics.push(TopicDescription {
                 name: topic.name,
-                partitions: topic.partitions.into_iter().map(PartitionInfo::from).collect(),
+                partitions: topic
+                    .partitions
+                    .into_iter()
+                    .map(PartitionInfo::from)
+                    .collect(),
                 configs: topic.configs.into_iter().collect(),
             });
         }
@@ -206,7 +232,11 @@ impl Client {
     /// The names of all topics, sorted.
     pub async fn list_topics(&self) -> Result<Vec<String>, ClientError> {
         let metadata = self.metadata(&[]).await?;
-        let mut names: Vec<String> = metadata.topics.into_iter().map(|topic| topic.name).collect();
+        let mut names: Vec<String> = metadata
+            .topics
+            .into_iter()
+            .map(|topic| topic.name)
+            .collect();
         names.sort();
         Ok(names)
     }
@@ -214,8 +244,14 @@ impl Client {
     /// Cluster metadata for the named topics (all topics when `topics` is empty). Per-topic
     /// errors are kept in [`TopicMetadata::error`].
     pub async fn metadata(&self, topics: &[&str]) -> Result<ClusterMetadata, ClientError> {
-        let request = pb::MetadataRequest { topics: topics.iter().map(|name| (*name).to_owned()).collect() };
-        let response = self.broker_service().metadata(request).await.map_err(ClientError::rpc("Metadata"))?;
+        let request = pb::MetadataRequest {
+            topics: topics.iter().map(|name| (*name).to_owned()).collect(),
+        };
+        let response = self
+            .broker_service()
+            .metadata(request)
+            .await
+            .map_err(ClientError::rpc("Metadata"))?;
         let response = response.into_inner();
         Ok(ClusterMetadata {
             cluster_id: response.cluster_id,
@@ -223,25 +259,41 @@ impl Client {
             brokers: response
                 .brokers
                 .into_iter()
-                .map(|b| BrokerInfo { id: b.id, host: b.host, port: b.port, rack: b.rack })
+                .map(|b| BrokerInfo {
+                    id: b.id,
+                    host: b.host,
+                    port: b.port,
+                    rack: b.rack,
+                })
                 .collect(),
-            topics: response.topics.into_iter().map(TopicMetadata::from).collect(),
+            topics: response
+                .topics
+                .into_iter()
+                .map(TopicMetadata::from)
+                .collect(),
         })
     }
 
     /// The partition ids of a topic, from metadata. Fails if the topic does not exist.
     pub async fn partitions_of(&self, topic: &str) -> Result<Vec<i32>, ClientError> {
         let metadata = self.metadata(&[topic]).await?;
-        let found = metadata.topics.into_iter().find(|t| t.name == topic).ok_or_else(|| {
-            ClientError::MalformedResponse {
+        let found = metadata
+            .topics
+            .into_iter()
+            .find(|t| t.name == topic)
+            .ok_or_else(|| ClientError::MalformedResponse {
                 operation: "Metadata",
                 topic: topic.to_owned(),
                 partition: None,
                 reason: "no entry for the topic".to_owned(),
-            }
-        })?;
+            })?;
         if let Some((code, message)) = found.error {
-            return Err(ClientError::Broker { topic: topic.to_owned(), partition: None, code, message });
+            return Err(ClientError::Broker {
+                topic: topic.to_owned(),
+                partition: None,
+                code,
+                message,
+            });
         }
         Ok(found.partitions.iter().map(|p| p.partition).collect())
     }
@@ -256,20 +308,29 @@ mod tests {
     async fn topic_lifecycle() {
         let (address, _broker) = FakeBroker::start().await;
         let client = Client::connect(&address).await.unwrap();
-        let created = client.create_topic("b", 3, 1, &[("retention.ms".into(), "1000".into())]).await.unwrap();
+        let created = client
+            .create_topic("b", 3, 1, &[("retention.ms".into(), "1000".into())])
+            .await
+            .unwrap();
         assert_eq!(created.num_partitions, 3);
         client.create_topic("a", 0, 0, &[]).await.unwrap();
         let error = client.create_topic("a", 1, 1, &[]).await.unwrap_err();
         assert_eq!(error.error_code(), Some(ErrorCode::TopicAlreadyExists));
         assert!(client.create_topic("c", -1, 1, &[]).await.is_err());
 
-        assert_eq!(client.list_topics().await.unwrap(), vec!["a".to_owned(), "b".to_owned()]);
+        assert_eq!(
+            client.list_topics().await.unwrap(),
+            vec!["a".to_owned(), "b".to_owned()]
+        );
         let described = client.describe_topics(&["b"]).await.unwrap();
         assert_eq!(described[0].partitions.len(), 3);
         assert_eq!(described[0].partitions[2].leader, Some(1));
         assert_eq!(client.partitions_of("b").await.unwrap(), vec![0, 1, 2]);
         let metadata = client.metadata(&["zzz"]).await.unwrap();
-        assert_eq!(metadata.topics[0].error.as_ref().map(|e| e.0), Some(ErrorCode::UnknownTopicOrPartition));
+        assert_eq!(
+            metadata.topics[0].error.as_ref().map(|e| e.0),
+            Some(ErrorCode::UnknownTopicOrPartition)
+        );
         assert_eq!(metadata.controller_id, Some(1));
 
         client.delete_topic("a").await.unwrap();

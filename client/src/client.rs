@@ -41,7 +41,9 @@ pub fn bootstrap_uri(bootstrap: &str) -> Result<String, ClientError> {
     } else if trimmed.contains("://") {
         Err(ClientError::InvalidArgument {
             argument: "bootstrap",
-            reason: format!("{trimmed:?}: only plain-text http:// addresses are supported (no TLS yet)"),
+            reason: format!(
+                "{trimmed:?}: only plain-text http:// addresses are supported (no TLS yet)"
+            ),
         })
     } else {
         Ok(format!("http://{trimmed}"))
@@ -53,7 +55,10 @@ impl Client {
     pub async fn connect(bootstrap: &str) -> Result<Client, ClientError> {
         let uri = bootstrap_uri(bootstrap)?;
         let endpoint = Endpoint::from_shared(uri.clone())
-            .map_err(|source| ClientError::InvalidAddress { address: bootstrap.to_owned(), source })?
+            .map_err(|source| ClientError::InvalidAddress {
+                address: bootstrap.to_owned(),
+                source,
+            })?
             .connect_timeout(Duration::from_secs(10))
             .tcp_nodelay(true)
             .initial_stream_window_size(STREAM_WINDOW)
@@ -61,7 +66,10 @@ impl Client {
         let channel = endpoint
             .connect()
             .await
-            .map_err(|source| ClientError::Connect { address: uri.clone(), source })?;
+            .map_err(|source| ClientError::Connect {
+                address: uri.clone(),
+                source,
+            })?;
         Ok(Client::from_channel(channel, &uri))
     }
 
@@ -107,12 +115,21 @@ mod tests {
 
     #[test]
     fn bootstrap_addresses() {
-        assert_eq!(bootstrap_uri("127.0.0.1:9092").unwrap(), "http://127.0.0.1:9092");
-        assert_eq!(bootstrap_uri(" localhost:9092 ").unwrap(), "http://localhost:9092");
+        assert_eq!(
+            bootstrap_uri("127.0.0.1:9092").unwrap(),
+            "http://127.0.0.1:9092"
+        );
+        assert_eq!(
+            bootstrap_uri(" localhost:9092 ").unwrap(),
+            "http://localhost:9092"
+        );
         assert_eq!(bootstrap_uri("http://h:1/").unwrap(), "http://h:1");
         assert!(matches!(
             bootstrap_uri(""),
-            Err(ClientError::InvalidArgument { argument: "bootstrap", .. })
+            Err(ClientError::InvalidArgument {
+                argument: "bootstrap",
+                ..
+            })
         ));
         assert!(bootstrap_uri("grpc://h:1").is_err());
         assert!(bootstrap_uri("https://h:1").is_err());

@@ -73,7 +73,9 @@ pub enum ClientError {
     },
     /// A fetch returned bytes but not one complete batch: the batch at `offset` is larger than
     /// the fetch's `max_bytes`.
-    #[error("{topic}-{partition}: the batch at offset {offset} does not fit in max_bytes={max_bytes}")]
+    #[error(
+        "{topic}-{partition}: the batch at offset {offset} does not fit in max_bytes={max_bytes}"
+    )]
     BatchTooLarge {
         /// The topic.
         topic: String,
@@ -101,7 +103,11 @@ pub enum ClientError {
 }
 
 fn display_message(message: &str) -> String {
-    if message.is_empty() { String::new() } else { format!(": {message}") }
+    if message.is_empty() {
+        String::new()
+    } else {
+        format!(": {message}")
+    }
 }
 
 fn display_target(topic: &str, partition: Option<i32>) -> String {
@@ -120,7 +126,9 @@ impl ClientError {
             ClientError::Connect { .. } => true,
             ClientError::Rpc { source, .. } => matches!(
                 source.code(),
-                tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::ResourceExhausted
+                tonic::Code::Unavailable
+                    | tonic::Code::DeadlineExceeded
+                    | tonic::Code::ResourceExhausted
             ),
             _ => false,
         }
@@ -306,7 +314,10 @@ impl ErrorCode {
     /// The protobuf name without its prefix, e.g. `NOT_LEADER_OR_FOLLOWER`.
     pub fn name(self) -> String {
         match pb::ErrorCode::try_from(self.wire_value()) {
-            Ok(code) => code.as_str_name().trim_start_matches("ERROR_CODE_").to_owned(),
+            Ok(code) => code
+                .as_str_name()
+                .trim_start_matches("ERROR_CODE_")
+                .to_owned(),
             Err(_) => format!("UNRECOGNIZED({})", self.wire_value()),
         }
     }
@@ -342,7 +353,10 @@ mod tests {
 
     #[test]
     fn every_wire_code_round_trips() {
-        for value in [0, 1, 2, 3, 5, 6, 7, 10, 11, 17, 18, 19, 20, 21, 32, 35, 36, 37, 38, 40, 42, 56, 74, 75, 76, 1000] {
+        for value in [
+            0, 1, 2, 3, 5, 6, 7, 10, 11, 17, 18, 19, 20, 21, 32, 35, 36, 37, 38, 40, 42, 56, 74,
+            75, 76, 1000,
+        ] {
             let code = ErrorCode::from_wire(value);
             assert!(!matches!(code, ErrorCode::Unrecognized(_)), "{value}");
             assert_eq!(code.wire_value(), value);
@@ -374,11 +388,17 @@ mod tests {
     fn check_maps_codes_to_broker_errors() {
         assert!(check(0, "", "t", Some(0)).is_ok());
         let error = check(3, "no such topic", "t", Some(2)).unwrap_err();
-        assert_eq!(error.to_string(), "t-2: UNKNOWN_TOPIC_OR_PARTITION: no such topic");
+        assert_eq!(
+            error.to_string(),
+            "t-2: UNKNOWN_TOPIC_OR_PARTITION: no such topic"
+        );
         assert_eq!(error.error_code(), Some(ErrorCode::UnknownTopicOrPartition));
         assert!(error.is_retriable());
         let error = check(36, "exists", "t", None).unwrap_err();
-        assert_eq!(error.to_string(), "topic \"t\": TOPIC_ALREADY_EXISTS: exists");
+        assert_eq!(
+            error.to_string(),
+            "topic \"t\": TOPIC_ALREADY_EXISTS: exists"
+        );
         assert!(!error.is_retriable());
         let error = check(1, "", "t", Some(0)).unwrap_err();
         assert_eq!(error.to_string(), "t-0: OFFSET_OUT_OF_RANGE");

@@ -54,14 +54,19 @@ impl FakeBroker {
                     .max_encoding_message_size(crate::MAX_MESSAGE_SIZE),
             )
             .add_service(AdminServer::new(broker.clone()))
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)));
+            .serve_with_incoming(
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            );
         tokio::spawn(server);
         (address, broker)
     }
 
     pub(crate) fn create(&self, topic: &str, partitions: usize) {
         let mut state = self.state.lock().unwrap();
-        state.topics.insert(topic.to_owned(), (0..partitions).map(|_| PartitionLog::default()).collect());
+        state.topics.insert(
+            topic.to_owned(),
+            (0..partitions).map(|_| PartitionLog::default()).collect(),
+        );
     }
 
     fn handle_produce(&self, request: pb::ProduceRequest) -> pb::ProduceResponse {
@@ -102,7 +107,10 @@ impl FakeBroker {
                             headers: r
                                 .headers
                                 .iter()
-                                .map(|h| tributary_record::Header { key: h.key.clone(), value: h.value.clone() })
+                                .map(|h| tributary_record::Header {
+                                    key: h.key.clone(),
+                                    value: h.value.clone(),
+                                })
                                 .collect(),
                         });
                     }
@@ -122,10 +130,16 @@ impl FakeBroker {
                 }
                 partitions.push(result);
             }
-            topics.push(pb::TopicProduceResponse { topic: topic.topic, partitions });
+            topics.push(pb::TopicProduceResponse {
+                topic: topic.topic,
+                partitions,
+            });
         }
         self.appended.notify_waiters();
-        pb::ProduceResponse { request_id: request.request_id, topics }
+        pb::ProduceResponse {
+            request_id: request.request_id,
+            topics,
+        }
     }
 
     fn read(&self, request: &pb::FetchRequest) -> (pb::FetchResponse, usize) {
@@ -135,15 +149,23 @@ impl FakeBroker {
         for topic in &request.topics {
             let mut partitions = Vec::new();
             for p in &topic.partitions {
-                let mut result = pb::PartitionFetchResponse { partition: p.partition, ..Default::default() };
-                match state.topics.get(&topic.topic).and_then(|parts| parts.get(p.partition as usize)) {
+                let mut result = pb::PartitionFetchResponse {
+                    partition: p.partition,
+                    ..Default::default()
+                };
+                match state
+                    .topics
+                    .get(&topic.topic)
+                    .and_then(|parts| parts.get(p.partition as usize))
+                {
                     None => {
                         result.error_code = code(pb::ErrorCode::UnknownTopicOrPartition);
                         result.error_message = "no such partition".into();
                     }
                     Some(log) if p.fetch_offset > log.log_end => {
                         result.error_code = code(pb::ErrorCode::OffsetOutOfRange);
-                        result.error_message = format!("offset {} > {}", p.fetch_offset, log.log_end);
+                        result.error_message =
+                            format!("offset {} > {}", p.fetch_offset, log.log_end);
                     }
                     Some(log) => {
                         result.high_watermark = log.log_end;
@@ -155,7 +177,9 @@ impl FakeBroker {
                                 continue;
                             }
                             let _ = base;
-                            if !out.is_empty() && out.len() + batch.len() > p.partition_max_bytes as usize {
+                            if !out.is_empty()
+                                && out.len() + batch.len() > p.partition_max_bytes as usize
+                            {
                                 break;
                             }
                             out.extend_from_slice(batch);
@@ -179,7 +203,10 @@ impl FakeBroker {
                                         headers: r
                                             .headers
                                             .into_iter()
-                                            .map(|h| pb::RecordHeader { key: h.key, value: h.value })
+                                            .map(|h| pb::RecordHeader {
+                                                key: h.key,
+                                                value: h.value,
+                                            })
                                             .collect(),
                                         leader_epoch: 0,
                                     });
@@ -193,13 +220,23 @@ impl FakeBroker {
                 }
                 partitions.push(result);
             }
-            topics.push(pb::TopicFetchResponse { topic: topic.topic.clone(), partitions });
+            topics.push(pb::TopicFetchResponse {
+                topic: topic.topic.clone(),
+                partitions,
+            });
         }
-        (pb::FetchResponse { request_id: request.request_id, topics }, total)
+        (
+            pb::FetchResponse {
+                request_id: request.request_id,
+                topics,
+            },
+            total,
+        )
     }
 
     async fn handle_fetch(&self, request: pb::FetchRequest) -> pb::FetchResponse {
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
         loop {
             let notified = self.appended.notified();
             let (response, bytes) = self.read(&request);
@@ -215,7 +252,10 @@ type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + '
 
 #[tonic::async_trait]
 impl Broker for FakeBroker {
-    async fn produce(&self, request: Request<pb::ProduceRequest>) -> Result<Response<pb::ProduceResponse>, Status> {
+    async fn produce(
+        &self,
+        request: Request<pb::ProduceRequest>,
+    ) -> Result<Response<pb::ProduceResponse>, Status> {
         Ok(Response::new(self.handle_produce(request.into_inner())))
     }
 
@@ -229,7 +269,11 @@ impl Broker for FakeBroker {
         let broker = self.clone();
         let stream = async_stream(move |sender| async move {
             while let Some(request) = requests.message().await? {
-                if sender.send(Ok(broker.handle_produce(request))).await.is_err() {
+                if sender
+                    .send(Ok(broker.handle_produce(request)))
+                    .await
+                    .is_err()
+                {
                     break;
                 }
             }
@@ -238,7 +282,10 @@ impl Broker for FakeBroker {
         Ok(Response::new(stream))
     }
 
-    async fn fetch(&self, request: Request<pb::FetchRequest>) -> Result<Response<pb::FetchResponse>, Status> {
+    async fn fetch(
+        &self,
+        request: Request<pb::FetchRequest>,
+    ) -> Result<Response<pb::FetchResponse>, Status> {
         Ok(Response::new(self.handle_fetch(request.into_inner()).await))
     }
 
@@ -255,7 +302,11 @@ impl Broker for FakeBroker {
                 if request.max_bytes < 0 {
                     return Err(Status::invalid_argument("max_bytes must not be negative"));
                 }
-                if sender.send(Ok(broker.handle_fetch(request).await)).await.is_err() {
+                if sender
+                    .send(Ok(broker.handle_fetch(request).await))
+                    .await
+                    .is_err()
+                {
                     break;
                 }
             }
@@ -279,7 +330,11 @@ impl Broker for FakeBroker {
                     timestamp: -1,
                     ..Default::default()
                 };
-                match state.topics.get(&topic.topic).and_then(|parts| parts.get(p.partition as usize)) {
+                match state
+                    .topics
+                    .get(&topic.topic)
+                    .and_then(|parts| parts.get(p.partition as usize))
+                {
                     None => result.error_code = code(pb::ErrorCode::UnknownTopicOrPartition),
                     Some(_) if p.timestamp == -2 => result.offset = 0,
                     Some(log) if p.timestamp == -1 => result.offset = log.log_end,
@@ -298,16 +353,25 @@ impl Broker for FakeBroker {
                 }
                 partitions.push(result);
             }
-            topics.push(pb::ListOffsetsTopicResponse { topic: topic.topic, partitions });
+            topics.push(pb::ListOffsetsTopicResponse {
+                topic: topic.topic,
+                partitions,
+            });
         }
         Ok(Response::new(pb::ListOffsetsResponse { topics }))
     }
 
-    async fn metadata(&self, request: Request<pb::MetadataRequest>) -> Result<Response<pb::MetadataResponse>, Status> {
+    async fn metadata(
+        &self,
+        request: Request<pb::MetadataRequest>,
+    ) -> Result<Response<pb::MetadataResponse>, Status> {
         let requested = request.into_inner().topics;
         let state = self.state.lock().unwrap();
-        let names: Vec<String> =
-            if requested.is_empty() { state.topics.keys().cloned().collect() } else { requested };
+        let names: Vec<String> = if requested.is_empty() {
+            state.topics.keys().cloned().collect()
+        } else {
+            requested
+        };
         let topics = names
             .into_iter()
             .map(|name| match state.topics.get(&name) {
@@ -327,7 +391,12 @@ impl Broker for FakeBroker {
         Ok(Response::new(pb::MetadataResponse {
             cluster_id: "fake-cluster".into(),
             controller_id: 1,
-            brokers: vec![pb::BrokerInfo { id: 1, host: "127.0.0.1".into(), port: 0, rack: None }],
+            brokers: vec![pb::BrokerInfo {
+                id: 1,
+                host: "127.0.0.1".into(),
+                port: 0,
+                rack: None,
+            }],
             topics,
         }))
     }
@@ -354,7 +423,11 @@ impl Admin for FakeBroker {
         let mut results = Vec::new();
         for topic in request.into_inner().topics {
             let exists = self.state.lock().unwrap().topics.contains_key(&topic.name);
-            let partitions = if topic.num_partitions == 0 { 1 } else { topic.num_partitions };
+            let partitions = if topic.num_partitions == 0 {
+                1
+            } else {
+                topic.num_partitions
+            };
             if exists {
                 results.push(pb::CreateTopicResult {
                     name: topic.name,
@@ -387,8 +460,16 @@ impl Admin for FakeBroker {
             .map(|name| {
                 let removed = state.topics.remove(&name).is_some();
                 pb::DeleteTopicResult {
-                    error_code: if removed { 0 } else { code(pb::ErrorCode::UnknownTopicOrPartition) },
-                    error_message: if removed { String::new() } else { "unknown topic".into() },
+                    error_code: if removed {
+                        0
+                    } else {
+                        code(pb::ErrorCode::UnknownTopicOrPartition)
+                    },
+                    error_message: if removed {
+                        String::new()
+                    } else {
+                        "unknown topic".into()
+                    },
                     name,
                 }
             })
@@ -402,8 +483,11 @@ impl Admin for FakeBroker {
     ) -> Result<Response<pb::DescribeTopicsResponse>, Status> {
         let requested = request.into_inner().topics;
         let state = self.state.lock().unwrap();
-        let names: Vec<String> =
-            if requested.is_empty() { state.topics.keys().cloned().collect() } else { requested };
+        let names: Vec<String> = if requested.is_empty() {
+            state.topics.keys().cloned().collect()
+        } else {
+            requested
+        };
         let topics = names
             .into_iter()
             .map(|name| match state.topics.get(&name) {

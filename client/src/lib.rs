@@ -33,8 +33,12 @@ mod producer;
 
 #[cfg(test)]
 mod fake_broker;
+#[cfg(test)]
+mod throughput_checks;
 
-pub use admin::{BrokerInfo, ClusterMetadata, CreatedTopic, PartitionInfo, TopicDescription, TopicMetadata};
+pub use admin::{
+    BrokerInfo, ClusterMetadata, CreatedTopic, PartitionInfo, TopicDescription, TopicMetadata,
+};
 pub use client::{Client, MAX_MESSAGE_SIZE, bootstrap_uri};
 pub use consumer::{FetchOptions, FetchResult, PartitionConsumer, decode_fetched_batches};
 pub use error::{ClientError, ErrorCode};

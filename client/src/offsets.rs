@@ -52,11 +52,17 @@ impl Client {
         let request = pb::ListOffsetsRequest {
             topics: vec![pb::ListOffsetsTopic {
                 topic: topic.to_owned(),
-                partitions: vec![pb::ListOffsetsPartition { partition, timestamp: spec.to_wire()? }],
+                partitions: vec![pb::ListOffsetsPartition {
+                    partition,
+                    timestamp: spec.to_wire()?,
+                }],
             }],
         };
-        let response =
-            self.broker_service().list_offsets(request).await.map_err(ClientError::rpc("ListOffsets"))?;
+        let response = self
+            .broker_service()
+            .list_offsets(request)
+            .await
+            .map_err(ClientError::rpc("ListOffsets"))?;
         let found = response
             .into_inner()
             .topics
@@ -70,7 +76,12 @@ impl Client {
                 partition: Some(partition),
                 reason: "no result for the partition".to_owned(),
             })?;
-        check(found.error_code, &found.error_message, topic, Some(partition))?;
+        check(
+            found.error_code,
+            &found.error_message,
+            topic,
+            Some(partition),
+        )?;
         Ok(ListedOffset {
             offset: (found.offset >= 0).then_some(found.offset),
             timestamp: (found.timestamp >= 0).then_some(found.timestamp),
@@ -87,10 +98,16 @@ mod tests {
         assert_eq!(OffsetSpec::Earliest.to_wire().unwrap(), -2);
         assert_eq!(OffsetSpec::Latest.to_wire().unwrap(), -1);
         assert_eq!(OffsetSpec::Timestamp(0).to_wire().unwrap(), 0);
-        assert_eq!(OffsetSpec::Timestamp(1_700_000_000_000).to_wire().unwrap(), 1_700_000_000_000);
+        assert_eq!(
+            OffsetSpec::Timestamp(1_700_000_000_000).to_wire().unwrap(),
+            1_700_000_000_000
+        );
         assert!(matches!(
             OffsetSpec::Timestamp(-5).to_wire(),
-            Err(ClientError::InvalidArgument { argument: "timestamp", .. })
+            Err(ClientError::InvalidArgument {
+                argument: "timestamp",
+                ..
+            })
         ));
     }
 }

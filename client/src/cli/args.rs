@@ -14,11 +14,15 @@ pub fn key_value(text: &str) -> Result<(String, String), String> {
 pub fn header(text: &str) -> Result<Header, String> {
     match text.split_once('=') {
         Some(("", _)) => Err(format!("header {text:?} has an empty key")),
-        Some((key, value)) => {
-            Ok(Header { key: key.to_owned(), value: Some(bytes::Bytes::copy_from_slice(value.as_bytes())) })
-        }
+        Some((key, value)) => Ok(Header {
+            key: key.to_owned(),
+            value: Some(bytes::Bytes::copy_from_slice(value.as_bytes())),
+        }),
         None if text.is_empty() => Err("empty header".to_owned()),
-        None => Ok(Header { key: text.to_owned(), value: None }),
+        None => Ok(Header {
+            key: text.to_owned(),
+            value: None,
+        }),
     }
 }
 
@@ -56,7 +60,11 @@ pub fn partitions(text: &str) -> Result<PartitionSelection, String> {
 
 impl PartitionSelection {
     /// The partition ids, asking the broker for `all`.
-    pub async fn resolve(&self, client: &tributary_client::Client, topic: &str) -> anyhow::Result<Vec<i32>> {
+    pub async fn resolve(
+        &self,
+        client: &tributary_client::Client,
+        topic: &str,
+    ) -> anyhow::Result<Vec<i32>> {
         match self {
             PartitionSelection::All => Ok(client.partitions_of(topic).await?),
             PartitionSelection::List(list) => Ok(list.clone()),
@@ -87,7 +95,10 @@ mod tests {
     #[test]
     fn headers() {
         let h = header("trace=abc").unwrap();
-        assert_eq!((h.key.as_str(), h.value.as_deref()), ("trace", Some(&b"abc"[..])));
+        assert_eq!(
+            (h.key.as_str(), h.value.as_deref()),
+            ("trace", Some(&b"abc"[..]))
+        );
         assert_eq!(header("flag").unwrap().value, None);
         assert!(header("=x").is_err());
         assert!(header("").is_err());
@@ -96,7 +107,10 @@ mod tests {
     #[test]
     fn partition_lists() {
         assert_eq!(partitions("all").unwrap(), PartitionSelection::All);
-        assert_eq!(partitions("0, 2,5").unwrap(), PartitionSelection::List(vec![0, 2, 5]));
+        assert_eq!(
+            partitions("0, 2,5").unwrap(),
+            PartitionSelection::List(vec![0, 2, 5])
+        );
         assert!(partitions("0,x").is_err());
         assert!(partitions("-1").is_err());
     }

@@ -59,34 +59,55 @@ pub enum Start {
 impl ConsumeArgs {
     /// The start the flags ask for; latest (like Kafka) when none is given.
     pub fn start(&self) -> anyhow::Result<Start> {
-        Ok(match (self.from_beginning, self.offset, self.from_timestamp) {
-            (true, _, _) => Start::Lookup(OffsetSpec::Earliest),
-            (_, Some(offset), _) if offset < 0 => anyhow::bail!("--offset {offset} is negative"),
-            (_, Some(offset), _) => Start::Offset(offset),
-            (_, _, Some(ms)) if ms < 0 => anyhow::bail!("--from-timestamp {ms} is negative"),
-            (_, _, Some(ms)) => Start::Lookup(OffsetSpec::Timestamp(ms)),
-            _ => Start::Lookup(OffsetSpec::Latest),
-        })
+        Ok(
+            match (self.from_beginning, self.offset, self.from_timestamp) {
+                (true, _, _) => Start::Lookup(OffsetSpec::Earliest),
+                (_, Some(offset), _) if offset < 0 => {
+                    anyhow::bail!("--offset {offset} is negative")
+                }
+                (_, Some(offset), _) => Start::Offset(offset),
+                (_, _, Some(ms)) if ms < 0 => anyhow::bail!("--from-timestamp {ms} is negative"),
+                (_, _, Some(ms)) => Start::Lookup(OffsetSpec::Timestamp(ms)),
+                _ => Start::Lookup(OffsetSpec::Latest),
+            },
+        )
     }
 }
 
 /// Turns a [`Start`] into an offset; a timestamp after the last record means "the latest".
-async fn resolve(client: &Client, topic: &str, partition: i32, start: Start) -> anyhow::Result<i64> {
+async fn resolve(
+    client: &Client,
+    topic: &str,
+    partition: i32,
+    start: Start,
+) -> anyhow::Result<i64> {
     let spec = match start {
         Start::Offset(offset) => return Ok(offset),
         Start::Lookup(spec) => spec,
     };
     let context = || format!("looking up the start offset of {topic}-{partition}");
-    if let Some(offset) = client.list_offsets(topic, partition, spec).await.with_context(context)?.offset {
+    if let Some(offset) = client
+        .list_offsets(topic, partition, spec)
+        .await
+        .with_context(context)?
+        .offset
+    {
         return Ok(offset);
     }
-    let latest = client.list_offsets(topic, partition, OffsetSpec::Latest).await.with_context(context)?;
+    let latest = client
+        .list_offsets(topic, partition, OffsetSpec::Latest)
+        .await
+        .with_context(context)?;
     Ok(latest.offset.unwrap_or(0))
 }
 
 pub async fn run(client: &Client, args: ConsumeArgs) -> anyhow::Result<()> {
     let start = resolve(client, &args.topic, args.partition, args.start()?).await?;
-    let options = FetchOptions { max_bytes: args.max_bytes, max_wait_ms: args.max_wait_ms, min_bytes: 1 };
+    let options = FetchOptions {
+        max_bytes: args.max_bytes,
+        max_wait_ms: args.max_wait_ms,
+        min_bytes: 1,
+    };
     let mut consumer = PartitionConsumer::new(client, &args.topic, args.partition, start, options)?;
     let timeout = args.timeout_ms.map(Duration::from_millis);
     let limit = args.max_messages.unwrap_or(u64::MAX);
@@ -97,24 +118,32 @@ pub async fn run(client: &Client, args: ConsumeArgs) -> anyhow::Result<()> {
         let result = match timeout {
             None => consumer.next().await,
             Some(timeout) => {
-                let Some(remaining) = timeout.checked_sub(last_record.elapsed()) else { break };
+                let Some(remaining) = timeout.checked_sub(last_record.elapsed()) else {
+                    break;
+                };
                 match tokio::time::timeout(remaining, consumer.next()).await {
                     Ok(result) => result,
                     Err(_) => break,
                 }
             }
         };
-        let fetched = result.with_context(|| format!("reading {}-{}", args.topic, args.partition))?;
+        let fetched =
+            result.with_context(|| format!("reading {}-{}", args.topic, args.partition))?;
         if fetched.records.is_empty() {
             continue;
         }
         last_record = Instant::now();
         buffer.clear();
-        for record in fetched.records.iter().take((limit - printed).min(usize::MAX as u64) as usize) {
+        for record in fetched
+            .records
+            .iter()
+            .take((limit - printed).min(usize::MAX as u64) as usize)
+        {
             if args.json {
                 render_json(&mut buffer, &args.topic, args.partition, record);
             } else {
-                args.format.render(&mut buffer, &args.topic, args.partition, record);
+                args.format
+                    .render(&mut buffer, &args.topic, args.partition, record);
             }
             buffer.push(b'\n');
             printed += 1;
@@ -153,20 +182,41 @@ mod tests {
             (&[], Start::Lookup(OffsetSpec::Latest)),
             (&["--from-beginning"], Start::Lookup(OffsetSpec::Earliest)),
             (&["--offset", "17"], Start::Offset(17)),
-            (&["--from-timestamp", "1700000000000"], Start::Lookup(OffsetSpec::Timestamp(1_700_000_000_000))),
+            (
+                &["--from-timestamp", "1700000000000"],
+                Start::Lookup(OffsetSpec::Timestamp(1_700_000_000_000)),
+            ),
         ];
         for (flags, expected) in table {
-            assert_eq!(parse(flags).unwrap().start().unwrap(), expected, "{flags:?}");
+            assert_eq!(
+                parse(flags).unwrap().start().unwrap(),
+                expected,
+                "{flags:?}"
+            );
         }
-        assert!(parse(&["--offset", "-3"]).is_err() || parse(&["--offset=-3"]).unwrap().start().is_err());
+        assert!(
+            parse(&["--offset", "-3"]).is_err()
+                || parse(&["--offset=-3"]).unwrap().start().is_err()
+        );
         assert!(parse(&["--from-beginning", "--offset", "3"]).is_err());
         assert!(parse(&["--offset", "3", "--from-timestamp", "5"]).is_err());
     }
 
     #[test]
     fn output_flags() {
-        let args = parse(&["--partition", "2", "--max-messages", "10", "--timeout-ms", "500"]).unwrap();
-        assert_eq!((args.partition, args.max_messages, args.timeout_ms), (2, Some(10), Some(500)));
+        let args = parse(&[
+            "--partition",
+            "2",
+            "--max-messages",
+            "10",
+            "--timeout-ms",
+            "500",
+        ])
+        .unwrap();
+        assert_eq!(
+            (args.partition, args.max_messages, args.timeout_ms),
+            (2, Some(10), Some(500))
+        );
         assert_eq!(args.format, "%v".parse().unwrap());
         assert!(parse(&["--json"]).unwrap().json);
         assert!(parse(&["--json", "--format", "%k"]).is_err());

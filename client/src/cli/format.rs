@@ -168,8 +168,14 @@ mod tests {
             key: Some(Bytes::from_static(b"user-1")),
             value: Some(Bytes::from_static(b"hello")),
             headers: vec![
-                Header { key: "a".into(), value: Some(Bytes::from_static(b"1")) },
-                Header { key: "b".into(), value: None },
+                Header {
+                    key: "a".into(),
+                    value: Some(Bytes::from_static(b"1")),
+                },
+                Header {
+                    key: "b".into(),
+                    value: None,
+                },
             ],
         }
     }

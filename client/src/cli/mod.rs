@@ -14,7 +14,12 @@ use tributary_client::Client;
 
 /// Tributary command-line client.
 #[derive(Debug, Parser)]
-#[command(name = "tributary", version, about = "Tributary command-line client", propagate_version = true)]
+#[command(
+    name = "tributary",
+    version,
+    about = "Tributary command-line client",
+    propagate_version = true
+)]
 pub struct Args {
     /// Broker to connect to: host:port or http://host:port.
     #[arg(
@@ -79,7 +84,8 @@ mod tests {
             assert_eq!(args.bootstrap_server, "127.0.0.1:9092");
         }
         let args =
-            Args::try_parse_from(["tributary", "topics", "list", "--bootstrap-server", "h:1"]).unwrap();
+            Args::try_parse_from(["tributary", "topics", "list", "--bootstrap-server", "h:1"])
+                .unwrap();
         assert_eq!(args.bootstrap_server, "h:1");
     }
 }

@@ -19,10 +19,17 @@ pub struct OffsetsArgs {
 pub async fn run(client: &Client, args: OffsetsArgs) -> anyhow::Result<()> {
     let partitions = match args.partition {
         Some(partition) => vec![partition],
-        None => client.partitions_of(&args.topic).await.with_context(|| format!("looking up {}", args.topic))?,
+        None => client
+            .partitions_of(&args.topic)
+            .await
+            .with_context(|| format!("looking up {}", args.topic))?,
     };
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{:<10} {:>20} {:>20}", "PARTITION", "EARLIEST", "LATEST")?;
+    writeln!(
+        out,
+        "{:<10} {:>20} {:>20}",
+        "PARTITION", "EARLIEST", "LATEST"
+    )?;
     for partition in partitions {
         let earliest = lookup(client, &args.topic, partition, OffsetSpec::Earliest).await?;
         let latest = lookup(client, &args.topic, partition, OffsetSpec::Latest).await?;
@@ -31,7 +38,12 @@ pub async fn run(client: &Client, args: OffsetsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn lookup(client: &Client, topic: &str, partition: i32, spec: OffsetSpec) -> anyhow::Result<i64> {
+async fn lookup(
+    client: &Client,
+    topic: &str,
+    partition: i32,
+    spec: OffsetSpec,
+) -> anyhow::Result<i64> {
     let listed = client
         .list_offsets(topic, partition, spec)
         .await

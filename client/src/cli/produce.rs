@@ -61,7 +61,12 @@ pub struct LineBatcher {
 pub type Batch = (Bytes, usize);
 
 impl LineBatcher {
-    pub fn new(max_records: usize, max_bytes: usize, key_separator: Option<&str>, headers: Vec<Header>) -> Self {
+    pub fn new(
+        max_records: usize,
+        max_bytes: usize,
+        key_separator: Option<&str>,
+        headers: Vec<Header>,
+    ) -> Self {
         LineBatcher {
             builder: BatchBuilder::with_capacity(max_bytes.min(1 << 20)),
             max_records: max_records.max(1),
@@ -81,10 +86,18 @@ impl LineBatcher {
                     .windows(separator.len())
                     .position(|window| window == separator.as_slice())
                     .with_context(|| format!("line {} has no key separator", self.line_number))?;
-                (Some(Bytes::copy_from_slice(&line[..at])), &line[at + separator.len()..])
+                (
+                    Some(Bytes::copy_from_slice(&line[..at])),
+                    &line[at + separator.len()..],
+                )
             }
         };
-        Ok(Record { key, value: Some(Bytes::copy_from_slice(value)), timestamp, headers: self.headers.clone() })
+        Ok(Record {
+            key,
+            value: Some(Bytes::copy_from_slice(value)),
+            timestamp,
+            headers: self.headers.clone(),
+        })
     }
 
     /// Adds a line (a trailing `\n` or `\r\n` is removed). Returns a batch when one is full.
@@ -109,8 +122,10 @@ impl LineBatcher {
         if self.builder.is_empty() {
             return None;
         }
-        let builder =
-            std::mem::replace(&mut self.builder, BatchBuilder::with_capacity(self.max_bytes.min(1 << 20)));
+        let builder = std::mem::replace(
+            &mut self.builder,
+            BatchBuilder::with_capacity(self.max_bytes.min(1 << 20)),
+        );
         let count = builder.len();
         Some((builder.build(), count))
     }
@@ -125,7 +140,11 @@ fn read_lines(
     let mut line = Vec::new();
     loop {
         line.clear();
-        if input.read_until(b'\n', &mut line).context("reading input")? == 0 {
+        if input
+            .read_until(b'\n', &mut line)
+            .context("reading input")?
+            == 0
+        {
             break;
         }
         if let Some(batch) = batcher.push_line(&line, now_ms())?
@@ -148,17 +167,29 @@ pub async fn run(client: &Client, args: ProduceArgs) -> anyhow::Result<()> {
         )),
         None => Box::new(std::io::BufReader::with_capacity(1 << 20, std::io::stdin())),
     };
-    let batcher =
-        LineBatcher::new(args.batch_records, args.batch_bytes, args.key_separator.as_deref(), args.headers.clone());
+    let batcher = LineBatcher::new(
+        args.batch_records,
+        args.batch_bytes,
+        args.key_separator.as_deref(),
+        args.headers.clone(),
+    );
     let (sender, mut batches) = tokio::sync::mpsc::channel(IN_FLIGHT);
-    std::thread::Builder::new().name("produce-reader".into()).spawn(move || {
-        if let Err(error) = read_lines(input, batcher, &sender) {
-            let _ = sender.blocking_send(Err(error));
-        }
-    })?;
+    std::thread::Builder::new()
+        .name("produce-reader".into())
+        .spawn(move || {
+            if let Err(error) = read_lines(input, batcher, &sender) {
+                let _ = sender.blocking_send(Err(error));
+            }
+        })?;
 
     let target = format!("{}-{}", args.topic, args.partition);
-    let producer = Producer::new(client, ProducerOptions { acks: args.acks, timeout_ms: 0 });
+    let producer = Producer::new(
+        client,
+        ProducerOptions {
+            acks: args.acks,
+            timeout_ms: 0,
+        },
+    );
     let started = Instant::now();
     let (mut records, mut sent_batches, mut first, mut last) = (0usize, 0usize, None, None);
     let mut in_flight = FuturesOrdered::new();
@@ -190,7 +221,9 @@ pub async fn run(client: &Client, args: ProduceArgs) -> anyhow::Result<()> {
         (Some(first), Some(last), _) => format!(", offsets {first}..={last}"),
         (Some(_), None, _) => String::new(),
     };
-    eprintln!("Produced {records} records in {sent_batches} batches to {target}{offsets} in {elapsed:.2}s");
+    eprintln!(
+        "Produced {records} records in {sent_batches} batches to {target}{offsets} in {elapsed:.2}s"
+    );
     Ok(())
 }
 
@@ -213,7 +246,10 @@ mod tests {
 
     #[test]
     fn lines_become_records_with_keys_and_headers() {
-        let header = Header { key: "h".into(), value: None };
+        let header = Header {
+            key: "h".into(),
+            value: None,
+        };
         let mut batcher = LineBatcher::new(1000, 1 << 20, Some("::"), vec![header.clone()]);
         assert!(batcher.push_line(b"k1::v1\n", 5).unwrap().is_none());
         assert!(batcher.push_line(b"k2::v::2\r\n", 5).unwrap().is_none());
@@ -238,16 +274,25 @@ mod tests {
     #[test]
     fn batches_are_cut_by_count_and_size() {
         let mut batcher = LineBatcher::new(3, 1 << 20, None, vec![]);
-        let full: Vec<Batch> = (0..7).filter_map(|i| batcher.push_line(format!("{i}").as_bytes(), 1).unwrap()).collect();
+        let full: Vec<Batch> = (0..7)
+            .filter_map(|i| batcher.push_line(format!("{i}").as_bytes(), 1).unwrap())
+            .collect();
         assert_eq!(full.iter().map(|b| b.1).collect::<Vec<_>>(), vec![3, 3]);
         assert_eq!(batcher.take().unwrap().1, 1);
 
         let mut batcher = LineBatcher::new(1000, 200, None, vec![]);
         let line = [b'x'; 50];
-        let full: Vec<Batch> = (0..10).filter_map(|_| batcher.push_line(&line, 1).unwrap()).collect();
+        let full: Vec<Batch> = (0..10)
+            .filter_map(|_| batcher.push_line(&line, 1).unwrap())
+            .collect();
         assert!(!full.is_empty());
-        assert!(full.iter().all(|b| b.0.len() <= 200), "{:?}", full.iter().map(|b| b.0.len()).collect::<Vec<_>>());
-        let total: usize = full.iter().map(|b| b.1).sum::<usize>() + batcher.take().map_or(0, |b| b.1);
+        assert!(
+            full.iter().all(|b| b.0.len() <= 200),
+            "{:?}",
+            full.iter().map(|b| b.0.len()).collect::<Vec<_>>()
+        );
+        let total: usize =
+            full.iter().map(|b| b.1).sum::<usize>() + batcher.take().map_or(0, |b| b.1);
         assert_eq!(total, 10);
     }
 
@@ -255,13 +300,25 @@ mod tests {
     fn parses_flags() {
         use clap::Parser;
         let cli = crate::cli::Args::try_parse_from([
-            "tributary", "produce", "t", "--acks", "-1", "--header", "a=1", "--key-separator", ":",
+            "tributary",
+            "produce",
+            "t",
+            "--acks",
+            "-1",
+            "--header",
+            "a=1",
+            "--key-separator",
+            ":",
         ])
         .unwrap();
-        let crate::cli::Command::Produce(args) = cli.command else { panic!() };
+        let crate::cli::Command::Produce(args) = cli.command else {
+            panic!()
+        };
         assert_eq!(args.acks, Acks::All);
         assert_eq!(args.partition, 0);
         assert_eq!(args.headers[0].key, "a");
-        assert!(crate::cli::Args::try_parse_from(["tributary", "produce", "t", "--acks", "2"]).is_err());
+        assert!(
+            crate::cli::Args::try_parse_from(["tributary", "produce", "t", "--acks", "2"]).is_err()
+        );
     }
 }

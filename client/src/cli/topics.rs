@@ -41,9 +41,19 @@ pub enum TopicsCommand {
 pub async fn run(client: &Client, command: TopicsCommand) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match command {
-        TopicsCommand::Create { name, partitions, replication_factor, configs } => {
+        TopicsCommand::Create {
+            name,
+            partitions,
+            replication_factor,
+            configs,
+        } => {
             let created = client
-                .create_topic(&name, partitions.unwrap_or(0), replication_factor.unwrap_or(0), &configs)
+                .create_topic(
+                    &name,
+                    partitions.unwrap_or(0),
+                    replication_factor.unwrap_or(0),
+                    &configs,
+                )
                 .await
                 .with_context(|| format!("creating topic {name}"))?;
             writeln!(
@@ -59,13 +69,19 @@ pub async fn run(client: &Client, command: TopicsCommand) -> anyhow::Result<()> 
         }
         TopicsCommand::Describe { names } => {
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
-            let mut topics = client.describe_topics(&names).await.context("describing topics")?;
+            let mut topics = client
+                .describe_topics(&names)
+                .await
+                .context("describing topics")?;
             topics.sort_by(|a, b| a.name.cmp(&b.name));
             out.write_all(render_descriptions(&topics).as_bytes())?;
         }
         TopicsCommand::Delete { names } => {
             for name in names {
-                client.delete_topic(&name).await.with_context(|| format!("deleting topic {name}"))?;
+                client
+                    .delete_topic(&name)
+                    .await
+                    .with_context(|| format!("deleting topic {name}"))?;
                 writeln!(out, "Deleted topic {name}.")?;
             }
         }
@@ -74,14 +90,21 @@ pub async fn run(client: &Client, command: TopicsCommand) -> anyhow::Result<()> 
 }
 
 fn ids(list: &[i32]) -> String {
-    list.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
+    list.iter()
+        .map(i32::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The `describe` output: a summary line per topic, then one table row per partition.
 pub fn render_descriptions(topics: &[TopicDescription]) -> String {
     let mut out = String::new();
     for topic in topics {
-        let configs: Vec<String> = topic.configs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let configs: Vec<String> = topic
+            .configs
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         let replication = topic.partitions.first().map_or(0, |p| p.replicas.len());
         out.push_str(&format!(
             "Topic: {}\tPartitionCount: {}\tReplicationFactor: {}\tConfigs: {}\n",
@@ -96,7 +119,8 @@ pub fn render_descriptions(topics: &[TopicDescription]) -> String {
             .map(|p| {
                 [
                     p.partition.to_string(),
-                    p.leader.map_or_else(|| "none".to_owned(), |l| l.to_string()),
+                    p.leader
+                        .map_or_else(|| "none".to_owned(), |l| l.to_string()),
                     p.leader_epoch.to_string(),
                     ids(&p.replicas),
                     ids(&p.isr),
@@ -105,11 +129,20 @@ pub fn render_descriptions(topics: &[TopicDescription]) -> String {
             .collect();
         let header = ["PARTITION", "LEADER", "LEADER_EPOCH", "REPLICAS", "ISR"];
         let widths: Vec<usize> = (0..5)
-            .map(|i| rows.iter().map(|r| r[i].len()).chain([header[i].len()]).max().unwrap_or(0))
+            .map(|i| {
+                rows.iter()
+                    .map(|r| r[i].len())
+                    .chain([header[i].len()])
+                    .max()
+                    .unwrap_or(0)
+            })
             .collect();
         let mut line = |cells: [&str; 5]| {
-            let padded: Vec<String> =
-                cells.iter().zip(&widths).map(|(cell, width)| format!("{cell:<width$}")).collect();
+            let padded: Vec<String> = cells
+                .iter()
+                .zip(&widths)
+                .map(|(cell, width)| format!("{cell:<width$}"))
+                .collect();
             out.push_str("  ");
             out.push_str(padded.join("  ").trim_end());
             out.push('\n');
@@ -131,20 +164,45 @@ mod tests {
     #[test]
     fn parses_create() {
         let args = crate::cli::Args::try_parse_from([
-            "tributary", "topics", "create", "orders", "--partitions", "3", "--replication-factor", "2",
-            "--config", "retention.ms=1000", "--config", "cleanup.policy=compact",
+            "tributary",
+            "topics",
+            "create",
+            "orders",
+            "--partitions",
+            "3",
+            "--replication-factor",
+            "2",
+            "--config",
+            "retention.ms=1000",
+            "--config",
+            "cleanup.policy=compact",
         ])
         .unwrap();
-        let crate::cli::Command::Topics(TopicsCommand::Create { name, partitions, replication_factor, configs }) =
-            args.command
+        let crate::cli::Command::Topics(TopicsCommand::Create {
+            name,
+            partitions,
+            replication_factor,
+            configs,
+        }) = args.command
         else {
             panic!("wrong command");
         };
-        assert_eq!((name.as_str(), partitions, replication_factor), ("orders", Some(3), Some(2)));
+        assert_eq!(
+            (name.as_str(), partitions, replication_factor),
+            ("orders", Some(3), Some(2))
+        );
         assert_eq!(configs[1], ("cleanup.policy".into(), "compact".into()));
         assert!(crate::cli::Args::try_parse_from(["tributary", "topics", "delete"]).is_err());
         assert!(
-            crate::cli::Args::try_parse_from(["tributary", "topics", "create", "t", "--config", "x"]).is_err()
+            crate::cli::Args::try_parse_from([
+                "tributary",
+                "topics",
+                "create",
+                "t",
+                "--config",
+                "x"
+            ])
+            .is_err()
         );
     }
 

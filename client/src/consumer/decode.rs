@@ -86,7 +86,12 @@ mod tests {
     fn values(records: &[DecodedRecord]) -> Vec<(i64, String)> {
         records
             .iter()
-            .map(|r| (r.offset, String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap()))
+            .map(|r| {
+                (
+                    r.offset,
+                    String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap(),
+                )
+            })
             .collect()
     }
 
@@ -98,13 +103,24 @@ mod tests {
         buf.extend(&tail[..tail.len() - 3]);
         let bytes = Bytes::from(buf);
         let (records, next) = decode_fetched_batches("t", 0, 11, &bytes, 1024).unwrap();
-        assert_eq!(values(&records), vec![(11, "b".into()), (12, "c".into()), (13, "d".into()), (14, "e".into())]);
+        assert_eq!(
+            values(&records),
+            vec![
+                (11, "b".into()),
+                (12, "c".into()),
+                (13, "d".into()),
+                (14, "e".into())
+            ]
+        );
         assert_eq!(next, 15);
     }
 
     #[test]
     fn empty_and_stale_responses_keep_the_offset() {
-        assert_eq!(decode_fetched_batches("t", 0, 5, &Bytes::new(), 1024).unwrap(), (vec![], 5));
+        assert_eq!(
+            decode_fetched_batches("t", 0, 5, &Bytes::new(), 1024).unwrap(),
+            (vec![], 5)
+        );
         let bytes = Bytes::from(batch(0, &["a", "b"]));
         let (records, next) = decode_fetched_batches("t", 0, 7, &bytes, 1024).unwrap();
         assert!(records.is_empty());
@@ -116,7 +132,17 @@ mod tests {
         let whole = batch(0, &["aaaaaaaaaa"]);
         let bytes = Bytes::copy_from_slice(&whole[..whole.len() - 1]);
         let error = decode_fetched_batches("t", 3, 0, &bytes, 10).unwrap_err();
-        assert!(matches!(error, ClientError::BatchTooLarge { partition: 3, max_bytes: 10, .. }), "{error}");
+        assert!(
+            matches!(
+                error,
+                ClientError::BatchTooLarge {
+                    partition: 3,
+                    max_bytes: 10,
+                    ..
+                }
+            ),
+            "{error}"
+        );
     }
 
     #[test]

@@ -27,20 +27,30 @@ impl Default for FetchOptions {
     /// 8 MiB responses (large enough to amortise per-request costs), a 500 ms long poll that
     /// ends at the first byte.
     fn default() -> Self {
-        FetchOptions { max_bytes: 8 * 1024 * 1024, max_wait_ms: 500, min_bytes: 1 }
+        FetchOptions {
+            max_bytes: 8 * 1024 * 1024,
+            max_wait_ms: 500,
+            min_bytes: 1,
+        }
     }
 }
 
 impl FetchOptions {
     fn validate(&self) -> Result<(), ClientError> {
         let bad = |argument, reason: &str| {
-            Err(ClientError::InvalidArgument { argument, reason: reason.to_owned() })
+            Err(ClientError::InvalidArgument {
+                argument,
+                reason: reason.to_owned(),
+            })
         };
         if self.max_bytes <= 0 {
             return bad("max_bytes", "must be positive");
         }
         if self.max_bytes as usize > crate::MAX_MESSAGE_SIZE - 1024 * 1024 {
-            return bad("max_bytes", "must leave room in the 64 MiB message limit (at most 63 MiB)");
+            return bad(
+                "max_bytes",
+                "must leave room in the 64 MiB message limit (at most 63 MiB)",
+            );
         }
         if self.max_wait_ms < 0 {
             return bad("max_wait_ms", "must not be negative");
@@ -114,7 +124,12 @@ pub(crate) fn partition_result(
             partition: Some(partition),
             reason: "no result for the partition".to_owned(),
         })?;
-    check(found.error_code, &found.error_message, topic, Some(partition))?;
+    check(
+        found.error_code,
+        &found.error_message,
+        topic,
+        Some(partition),
+    )?;
     Ok(found)
 }
 
@@ -142,7 +157,14 @@ fn from_consumed(record: pb::ConsumedRecord) -> DecodedRecord {
         timestamp: record.timestamp_ms,
         key: record.key,
         value: record.value,
-        headers: record.headers.into_iter().map(|h| Header { key: h.key, value: h.value }).collect(),
+        headers: record
+            .headers
+            .into_iter()
+            .map(|h| Header {
+                key: h.key,
+                value: h.value,
+            })
+            .collect(),
     }
 }
 
@@ -157,11 +179,25 @@ impl Client {
         max_bytes: i32,
         max_wait_ms: i32,
     ) -> Result<FetchResult, ClientError> {
-        let options = FetchOptions { max_bytes, max_wait_ms, min_bytes: 1 };
+        let options = FetchOptions {
+            max_bytes,
+            max_wait_ms,
+            min_bytes: 1,
+        };
         options.validate()?;
-        let request =
-            fetch_request(self.next_request_id(), topic, partition, offset, &options, pb::RecordFormat::Raw);
-        let response = self.broker_service().fetch(request).await.map_err(ClientError::rpc("Fetch"))?;
+        let request = fetch_request(
+            self.next_request_id(),
+            topic,
+            partition,
+            offset,
+            &options,
+            pb::RecordFormat::Raw,
+        );
+        let response = self
+            .broker_service()
+            .fetch(request)
+            .await
+            .map_err(ClientError::rpc("Fetch"))?;
         let result = partition_result(response.into_inner(), topic, partition)?;
         raw_result(result, topic, offset, max_bytes)
     }
@@ -175,7 +211,11 @@ impl Client {
         max_bytes: i32,
         max_wait_ms: i32,
     ) -> Result<FetchResult, ClientError> {
-        let options = FetchOptions { max_bytes, max_wait_ms, min_bytes: 1 };
+        let options = FetchOptions {
+            max_bytes,
+            max_wait_ms,
+            min_bytes: 1,
+        };
         options.validate()?;
         let request = fetch_request(
             self.next_request_id(),
@@ -185,7 +225,11 @@ impl Client {
             &options,
             pb::RecordFormat::Decoded,
         );
-        let response = self.broker_service().fetch(request).await.map_err(ClientError::rpc("Fetch"))?;
+        let response = self
+            .broker_service()
+            .fetch(request)
+            .await
+            .map_err(ClientError::rpc("Fetch"))?;
         let result = partition_result(response.into_inner(), topic, partition)?;
         let records: Vec<DecodedRecord> = result
             .records

@@ -54,7 +54,13 @@ impl PartitionConsumer {
             options,
         };
         let task = tokio::spawn(fetcher.run(offset, sender));
-        Ok(PartitionConsumer { results, task, topic: topic.to_owned(), partition, position: offset })
+        Ok(PartitionConsumer {
+            results,
+            task,
+            topic: topic.to_owned(),
+            partition,
+            position: offset,
+        })
     }
 
     /// The topic read.
@@ -83,7 +89,9 @@ impl PartitionConsumer {
                 self.results.close();
                 Err(error)
             }
-            None => Err(ClientError::StreamClosed { operation: OPERATION }),
+            None => Err(ClientError::StreamClosed {
+                operation: OPERATION,
+            }),
         }
     }
 }
@@ -140,13 +148,18 @@ impl Fetcher {
                 .message()
                 .await
                 .map_err(ClientError::rpc(OPERATION))?
-                .ok_or(ClientError::StreamClosed { operation: OPERATION })?;
+                .ok_or(ClientError::StreamClosed {
+                    operation: OPERATION,
+                })?;
             if response.request_id != request_id {
                 return Err(ClientError::MalformedResponse {
                     operation: OPERATION,
                     topic: self.topic.clone(),
                     partition: Some(self.partition),
-                    reason: format!("response {} while waiting for {request_id}", response.request_id),
+                    reason: format!(
+                        "response {} while waiting for {request_id}",
+                        response.request_id
+                    ),
                 });
             }
             let result = partition_result(response, &self.topic, self.partition)?;
@@ -180,7 +193,12 @@ impl Fetcher {
         request: pb::FetchRequest,
     ) -> Result<u64, ClientError> {
         let id = request.request_id;
-        requests.send(request).await.map_err(|_| ClientError::StreamClosed { operation: OPERATION })?;
+        requests
+            .send(request)
+            .await
+            .map_err(|_| ClientError::StreamClosed {
+                operation: OPERATION,
+            })?;
         Ok(id)
     }
 }
@@ -190,7 +208,9 @@ impl Fetcher {
 fn next_offset_of(batches: &[u8], fetch_offset: i64) -> i64 {
     tributary_record::BatchIter::new(batches)
         .map_while(Result::ok)
-        .fold(fetch_offset, |next, (header, _)| next.max(header.next_offset()))
+        .fold(fetch_offset, |next, (header, _)| {
+            next.max(header.next_offset())
+        })
 }
 
 #[cfg(test)]
@@ -221,14 +241,24 @@ mod tests {
         broker.create("t", 1);
         let client = Client::connect(&address).await.unwrap();
         for chunk in 0..10 {
-            client.produce("t", 0, &records(chunk * 10, 10), Acks::Leader).await.unwrap();
+            client
+                .produce("t", 0, &records(chunk * 10, 10), Acks::Leader)
+                .await
+                .unwrap();
         }
         // Small max_bytes forces many fetches; start inside the first batch.
-        let options = FetchOptions { max_bytes: 300, max_wait_ms: 200, min_bytes: 1 };
+        let options = FetchOptions {
+            max_bytes: 300,
+            max_wait_ms: 200,
+            min_bytes: 1,
+        };
         let mut consumer = PartitionConsumer::new(&client, "t", 0, 3, options).unwrap();
         let mut seen = Vec::new();
         while seen.len() < 97 {
-            let result = tokio::time::timeout(Duration::from_secs(5), consumer.next()).await.unwrap().unwrap();
+            let result = tokio::time::timeout(Duration::from_secs(5), consumer.next())
+                .await
+                .unwrap()
+                .unwrap();
             assert_eq!(result.high_watermark, 100);
             seen.extend(result.records.into_iter().map(|r| r.offset));
         }
@@ -239,11 +269,18 @@ mod tests {
         let producer_client = client.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(50)).await;
-            producer_client.produce("t", 0, &records(100, 1), Acks::Leader).await.unwrap();
+            producer_client
+                .produce("t", 0, &records(100, 1), Acks::Leader)
+                .await
+                .unwrap();
         });
         let mut late = Vec::new();
         while late.is_empty() {
-            late = tokio::time::timeout(Duration::from_secs(5), consumer.next()).await.unwrap().unwrap().records;
+            late = tokio::time::timeout(Duration::from_secs(5), consumer.next())
+                .await
+                .unwrap()
+                .unwrap()
+                .records;
         }
         assert_eq!(late[0].offset, 100);
         assert_eq!(late[0].value.as_deref(), Some(&b"v100"[..]));
@@ -254,10 +291,14 @@ mod tests {
         let (address, broker) = FakeBroker::start().await;
         broker.create("t", 1);
         let client = Client::connect(&address).await.unwrap();
-        let mut consumer = PartitionConsumer::new(&client, "t", 0, 50, FetchOptions::default()).unwrap();
+        let mut consumer =
+            PartitionConsumer::new(&client, "t", 0, 50, FetchOptions::default()).unwrap();
         let error = consumer.next().await.unwrap_err();
         assert_eq!(error.error_code(), Some(crate::ErrorCode::OffsetOutOfRange));
-        assert!(matches!(consumer.next().await, Err(ClientError::StreamClosed { .. })));
+        assert!(matches!(
+            consumer.next().await,
+            Err(ClientError::StreamClosed { .. })
+        ));
         assert!(PartitionConsumer::new(&client, "t", 0, -1, FetchOptions::default()).is_err());
     }
 
@@ -266,25 +307,55 @@ mod tests {
         let (address, broker) = FakeBroker::start().await;
         broker.create("t", 1);
         let client = Client::connect(&address).await.unwrap();
-        let ack = client.produce("t", 0, &records(0, 5), Acks::Leader).await.unwrap();
+        let ack = client
+            .produce("t", 0, &records(0, 5), Acks::Leader)
+            .await
+            .unwrap();
         assert_eq!((ack.base_offset, ack.last_offset), (0, 4));
-        let ack = client.produce_structured("t", 0, &records(5, 5), Acks::All).await.unwrap();
+        let ack = client
+            .produce_structured("t", 0, &records(5, 5), Acks::All)
+            .await
+            .unwrap();
         assert_eq!((ack.base_offset, ack.last_offset), (5, 9));
 
         let raw = client.fetch("t", 0, 2, 1 << 20, 0).await.unwrap();
-        assert_eq!(raw.records.iter().map(|r| r.offset).collect::<Vec<_>>(), (2..10).collect::<Vec<_>>());
+        assert_eq!(
+            raw.records.iter().map(|r| r.offset).collect::<Vec<_>>(),
+            (2..10).collect::<Vec<_>>()
+        );
         assert_eq!(raw.next_offset, 10);
         let decoded = client.fetch_decoded("t", 0, 2, 1 << 20, 0).await.unwrap();
         assert_eq!(decoded.records, raw.records);
         assert_eq!(decoded.next_offset, 10);
         assert!(client.fetch("t", 0, 0, -1, 0).await.is_err());
 
-        let earliest = client.list_offsets("t", 0, OffsetSpec::Earliest).await.unwrap();
-        let latest = client.list_offsets("t", 0, OffsetSpec::Latest).await.unwrap();
-        let at = client.list_offsets("t", 0, OffsetSpec::Timestamp(1007)).await.unwrap();
-        let none = client.list_offsets("t", 0, OffsetSpec::Timestamp(5000)).await.unwrap();
-        assert_eq!((earliest.offset, latest.offset, at.offset, none.offset), (Some(0), Some(10), Some(7), None));
-        let error = client.list_offsets("nope", 0, OffsetSpec::Latest).await.unwrap_err();
-        assert_eq!(error.error_code(), Some(crate::ErrorCode::UnknownTopicOrPartition));
+        let earliest = client
+            .list_offsets("t", 0, OffsetSpec::Earliest)
+            .await
+            .unwrap();
+        let latest = client
+            .list_offsets("t", 0, OffsetSpec::Latest)
+            .await
+            .unwrap();
+        let at = client
+            .list_offsets("t", 0, OffsetSpec::Timestamp(1007))
+            .await
+            .unwrap();
+        let none = client
+            .list_offsets("t", 0, OffsetSpec::Timestamp(5000))
+            .await
+            .unwrap();
+        assert_eq!(
+            (earliest.offset, latest.offset, at.offset, none.offset),
+            (Some(0), Some(10), Some(7), None)
+        );
+        let error = client
+            .list_offsets("nope", 0, OffsetSpec::Latest)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.error_code(),
+            Some(crate::ErrorCode::UnknownTopicOrPartition)
+        );
     }
 }

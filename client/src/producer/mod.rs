@@ -82,7 +82,10 @@ pub(crate) fn produce_request(
         request_id,
         acks: acks.to_wire(),
         timeout_ms,
-        topics: vec![pb::TopicProduceData { topic: topic.to_owned(), partitions: vec![partition] }],
+        topics: vec![pb::TopicProduceData {
+            topic: topic.to_owned(),
+            partitions: vec![partition],
+        }],
     }
 }
 
@@ -104,7 +107,12 @@ pub(crate) fn ack_from_response(
             partition: Some(partition),
             reason: "no result for the partition".to_owned(),
         })?;
-    check(result.error_code, &result.error_message, topic, Some(partition))?;
+    check(
+        result.error_code,
+        &result.error_message,
+        topic,
+        Some(partition),
+    )?;
     Ok(ProduceAck {
         base_offset: result.base_offset,
         last_offset: result.last_offset,
@@ -120,7 +128,10 @@ fn to_proto_record(record: &Record) -> pb::Record {
         headers: record
             .headers
             .iter()
-            .map(|h| pb::RecordHeader { key: h.key.clone(), value: h.value.clone() })
+            .map(|h| pb::RecordHeader {
+                key: h.key.clone(),
+                value: h.value.clone(),
+            })
             .collect(),
     }
 }
@@ -146,7 +157,8 @@ impl Client {
         acks: Acks,
     ) -> Result<ProduceAck, ClientError> {
         require_records(records)?;
-        self.produce_batch(topic, partition, build_batch(records), acks).await
+        self.produce_batch(topic, partition, build_batch(records), acks)
+            .await
     }
 
     /// Appends one or more complete, concatenated v2 batches (built with [`BatchBuilder`]).
@@ -157,9 +169,17 @@ impl Client {
         batches: Bytes,
         acks: Acks,
     ) -> Result<ProduceAck, ClientError> {
-        let data = pb::PartitionProduceData { partition, batches, records: Vec::new() };
+        let data = pb::PartitionProduceData {
+            partition,
+            batches,
+            records: Vec::new(),
+        };
         let request = produce_request(self.next_request_id(), acks, 0, topic, data);
-        let response = self.broker_service().produce(request).await.map_err(ClientError::rpc("Produce"))?;
+        let response = self
+            .broker_service()
+            .produce(request)
+            .await
+            .map_err(ClientError::rpc("Produce"))?;
         ack_from_response(response.into_inner(), topic, partition)
     }
 
@@ -179,7 +199,11 @@ impl Client {
             records: records.iter().map(to_proto_record).collect(),
         };
         let request = produce_request(self.next_request_id(), acks, 0, topic, data);
-        let response = self.broker_service().produce(request).await.map_err(ClientError::rpc("Produce"))?;
+        let response = self
+            .broker_service()
+            .produce(request)
+            .await
+            .map_err(ClientError::rpc("Produce"))?;
         ack_from_response(response.into_inner(), topic, partition)
     }
 }
@@ -206,7 +230,11 @@ mod tests {
                 partitions: vec![pb::PartitionProduceResponse {
                     partition: 1,
                     error_code: code,
-                    error_message: if code == 0 { String::new() } else { "nope".into() },
+                    error_message: if code == 0 {
+                        String::new()
+                    } else {
+                        "nope".into()
+                    },
                     base_offset: if code == 0 { 10 } else { -1 },
                     last_offset: if code == 0 { 19 } else { -1 },
                     log_append_time_ms: -1,
@@ -219,9 +247,19 @@ mod tests {
     #[test]
     fn acks_from_responses() {
         let ack = ack_from_response(response(0), "t", 1).unwrap();
-        assert_eq!(ack, ProduceAck { base_offset: 10, last_offset: 19, log_append_time: None });
+        assert_eq!(
+            ack,
+            ProduceAck {
+                base_offset: 10,
+                last_offset: 19,
+                log_append_time: None
+            }
+        );
         let error = ack_from_response(response(6), "t", 1).unwrap_err();
-        assert_eq!(error.error_code(), Some(crate::ErrorCode::NotLeaderOrFollower));
+        assert_eq!(
+            error.error_code(),
+            Some(crate::ErrorCode::NotLeaderOrFollower)
+        );
         let error = ack_from_response(response(0), "t", 2).unwrap_err();
         assert!(matches!(error, ClientError::MalformedResponse { .. }));
     }

@@ -37,7 +37,10 @@ pub struct ProducerOptions {
 
 impl Default for ProducerOptions {
     fn default() -> Self {
-        ProducerOptions { acks: Acks::Leader, timeout_ms: 0 }
+        ProducerOptions {
+            acks: Acks::Leader,
+            timeout_ms: 0,
+        }
     }
 }
 
@@ -65,8 +68,13 @@ struct State {
 impl State {
     fn closed_error(&self) -> ClientError {
         match &self.failure {
-            Some(status) => ClientError::Rpc { operation: OPERATION, source: status.clone() },
-            None => ClientError::StreamClosed { operation: OPERATION },
+            Some(status) => ClientError::Rpc {
+                operation: OPERATION,
+                source: status.clone(),
+            },
+            None => ClientError::StreamClosed {
+                operation: OPERATION,
+            },
         }
     }
 
@@ -78,8 +86,13 @@ impl State {
         }
         for pending in self.pending.drain(..) {
             let error = match &self.failure {
-                Some(status) => ClientError::Rpc { operation: OPERATION, source: status.clone() },
-                None => ClientError::StreamClosed { operation: OPERATION },
+                Some(status) => ClientError::Rpc {
+                    operation: OPERATION,
+                    source: status.clone(),
+                },
+                None => ClientError::StreamClosed {
+                    operation: OPERATION,
+                },
             };
             let _ = pending.reply.send(Err(error));
         }
@@ -112,7 +125,12 @@ impl Producer {
             failure: None,
         }));
         let reader = tokio::spawn(read_responses(client.clone(), receiver, Arc::clone(&state)));
-        Producer { handle: Arc::new(Handle { state }), client: client.clone(), options, reader: Arc::new(reader) }
+        Producer {
+            handle: Arc::new(Handle { state }),
+            client: client.clone(),
+            options,
+            reader: Arc::new(reader),
+        }
     }
 
     /// The options this producer was created with.
@@ -138,7 +156,9 @@ impl Producer {
         let queued = self.enqueue(topic, partition, batch, reply);
         async move {
             queued?;
-            acknowledged.await.unwrap_or(Err(ClientError::StreamClosed { operation: OPERATION }))
+            acknowledged.await.unwrap_or(Err(ClientError::StreamClosed {
+                operation: OPERATION,
+            }))
         }
     }
 
@@ -163,10 +183,26 @@ impl Producer {
         }
     }
 
-    fn enqueue(&self, topic: &str, partition: i32, batch: Bytes, reply: Reply) -> Result<(), ClientError> {
+    fn enqueue(
+        &self,
+        topic: &str,
+        partition: i32,
+        batch: Bytes,
+        reply: Reply,
+    ) -> Result<(), ClientError> {
         let request_id = self.client.next_request_id();
-        let data = pb::PartitionProduceData { partition, batches: batch, records: Vec::new() };
-        let request = produce_request(request_id, self.options.acks, self.options.timeout_ms, topic, data);
+        let data = pb::PartitionProduceData {
+            partition,
+            batches: batch,
+            records: Vec::new(),
+        };
+        let request = produce_request(
+            request_id,
+            self.options.acks,
+            self.options.timeout_ms,
+            topic,
+            data,
+        );
         let mut state = lock(&self.handle.state);
         let Some(requests) = &state.requests else {
             return Err(state.closed_error());
@@ -174,7 +210,12 @@ impl Producer {
         if requests.send(request).is_err() {
             return Err(state.closed_error());
         }
-        state.pending.push_back(Pending { request_id, topic: topic.to_owned(), partition, reply });
+        state.pending.push_back(Pending {
+            request_id,
+            topic: topic.to_owned(),
+            partition,
+            reply,
+        });
         Ok(())
     }
 }
@@ -196,7 +237,9 @@ impl Drop for Handle {
 fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
     // A panic while holding this short lock cannot leave the queue half-updated in a way that
     // matters more than the panic itself; keep serving.
-    state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 async fn read_responses(
@@ -204,20 +247,26 @@ async fn read_responses(
     receiver: mpsc::UnboundedReceiver<pb::ProduceRequest>,
     state: Arc<Mutex<State>>,
 ) {
-    let mut responses =
-        match client.broker_service().produce_stream(UnboundedReceiverStream::new(receiver)).await {
-            Ok(response) => response.into_inner(),
-            Err(status) => {
-                lock(&state).close(Some(status));
-                return;
-            }
-        };
+    let mut responses = match client
+        .broker_service()
+        .produce_stream(UnboundedReceiverStream::new(receiver))
+        .await
+    {
+        Ok(response) => response.into_inner(),
+        Err(status) => {
+            lock(&state).close(Some(status));
+            return;
+        }
+    };
     loop {
         match responses.message().await {
             Ok(Some(response)) => {
                 let mut guard = lock(&state);
                 let Some(pending) = guard.pending.pop_front() else {
-                    tracing::warn!(request_id = response.request_id, "produce response without a request");
+                    tracing::warn!(
+                        request_id = response.request_id,
+                        "produce response without a request"
+                    );
                     guard.close(None);
                     return;
                 };
@@ -235,7 +284,11 @@ async fn read_responses(
                     return;
                 }
                 drop(guard);
-                let _ = pending.reply.send(ack_from_response(response, &pending.topic, pending.partition));
+                let _ = pending.reply.send(ack_from_response(
+                    response,
+                    &pending.topic,
+                    pending.partition,
+                ));
             }
             Ok(None) => {
                 lock(&state).close(None);
@@ -257,7 +310,12 @@ mod tests {
     use crate::fake_broker::FakeBroker;
 
     fn record(value: &str) -> Record {
-        Record { key: None, value: Some(Bytes::copy_from_slice(value.as_bytes())), timestamp: 5, headers: vec![] }
+        Record {
+            key: None,
+            value: Some(Bytes::copy_from_slice(value.as_bytes())),
+            timestamp: 5,
+            headers: vec![],
+        }
     }
 
     #[tokio::test]
@@ -277,7 +335,11 @@ mod tests {
         }
         for (i, ack) in acks.iter().enumerate() {
             let expected_base = (i as i64 / 2) * 2;
-            assert_eq!((ack.base_offset, ack.last_offset), (expected_base, expected_base + 1), "request {i}");
+            assert_eq!(
+                (ack.base_offset, ack.last_offset),
+                (expected_base, expected_base + 1),
+                "request {i}"
+            );
         }
         assert_eq!(producer.in_flight(), 0);
         producer.close().await;
@@ -293,7 +355,10 @@ mod tests {
         let bad = producer.send_records("missing", 0, &[record("x")]);
         let good = producer.send_records("t", 0, &[record("y")]);
         let error = bad.await.unwrap_err();
-        assert_eq!(error.error_code(), Some(crate::ErrorCode::UnknownTopicOrPartition));
+        assert_eq!(
+            error.error_code(),
+            Some(crate::ErrorCode::UnknownTopicOrPartition)
+        );
         assert_eq!(good.await.unwrap().base_offset, 0);
     }
 
@@ -322,111 +387,10 @@ mod tests {
         let client = Client::connect(&address).await.unwrap();
         let producer = Producer::new(&client, ProducerOptions::default());
         producer.clone().close().await;
-        let error = producer.send_records("t", 0, &[record("x")]).await.unwrap_err();
+        let error = producer
+            .send_records("t", 0, &[record("x")])
+            .await
+            .unwrap_err();
         assert!(matches!(error, ClientError::StreamClosed { .. }), "{error}");
-    }
-}
-
-/// Throughput smoke checks against the in-process fake broker (which shares the CPU, so the
-/// numbers are lower bounds for the client). Run with
-/// `cargo test --release -p tributary-client --lib -- --ignored --nocapture throughput`.
-#[cfg(test)]
-mod throughput {
-    use std::time::Instant;
-
-    use futures::stream::{FuturesOrdered, StreamExt};
-
-    use super::*;
-    use crate::consumer::PartitionConsumer;
-    use crate::fake_broker::FakeBroker;
-    use crate::{FetchOptions, OffsetSpec};
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "throughput measurement; run in release"]
-    async fn throughput_produce_then_consume() {
-        let (address, broker) = FakeBroker::start().await;
-        broker.create("t", 1);
-        let client = Client::connect(&address).await.unwrap();
-        let value = Bytes::from(vec![b'x'; 100]);
-        let mut builder = tributary_record::BatchBuilder::with_capacity(1 << 20);
-        let record = Record { key: None, value: Some(value), timestamp: 1, headers: vec![] };
-        while builder.size_with(&record) <= 1 << 20 {
-            builder.push(&record);
-        }
-        let per_batch = builder.len() as u64;
-        let batch = builder.build();
-        let total: u64 = 5_000_000;
-        let producer = Producer::new(&client, ProducerOptions::default());
-        let started = Instant::now();
-        let mut in_flight = FuturesOrdered::new();
-        let mut sent = 0;
-        while sent < total || !in_flight.is_empty() {
-            while in_flight.len() < 4 && sent < total {
-                in_flight.push_back(producer.send_batch("t", 0, batch.clone()));
-                sent += per_batch;
-            }
-            in_flight.next().await.unwrap().unwrap();
-        }
-        let seconds = started.elapsed().as_secs_f64();
-        eprintln!("produce: {sent} records in {seconds:.2} s = {:.0} records/s", sent as f64 / seconds);
-
-        let end = client.list_offsets("t", 0, OffsetSpec::Latest).await.unwrap().offset.unwrap();
-        let options = FetchOptions { max_bytes: 8 << 20, max_wait_ms: 100, min_bytes: 1 };
-        let mut consumer = PartitionConsumer::new(&client, "t", 0, 0, options).unwrap();
-        let started = Instant::now();
-        let mut received = 0i64;
-        while received < end {
-            received += consumer.next().await.unwrap().records.len() as i64;
-        }
-        let seconds = started.elapsed().as_secs_f64();
-        eprintln!("consume: {received} records in {seconds:.2} s = {:.0} records/s", received as f64 / seconds);
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "latency measurement; run in release"]
-    async fn throughput_e2e_latency_at_10k_per_second() {
-        let (address, broker) = FakeBroker::start().await;
-        broker.create("t", 1);
-        let client = Client::connect(&address).await.unwrap();
-        let base = Instant::now();
-        let options = FetchOptions { max_bytes: 8 << 20, max_wait_ms: 500, min_bytes: 1 };
-        let mut consumer = PartitionConsumer::new(&client, "t", 0, 0, options).unwrap();
-        let total = 30_000u64;
-        let reader = tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            while (latencies.len() as u64) < total {
-                let fetched = consumer.next().await.unwrap();
-                let now = base.elapsed().as_nanos() as u64;
-                for record in fetched.records {
-                    let stamp = u64::from_be_bytes(record.value.unwrap()[..8].try_into().unwrap());
-                    latencies.push(now - stamp);
-                }
-            }
-            latencies.sort_unstable();
-            latencies
-        });
-        let producer = Producer::new(&client, ProducerOptions::default());
-        let mut ticker = tokio::time::interval(std::time::Duration::from_millis(1));
-        let started = Instant::now();
-        let mut sent = 0;
-        let mut acks = FuturesOrdered::new();
-        while sent < total {
-            ticker.tick().await;
-            let due = ((started.elapsed().as_secs_f64() * 10_000.0) as u64).min(total);
-            if due > sent {
-                let mut value = (base.elapsed().as_nanos() as u64).to_be_bytes().to_vec();
-                value.resize(100, b'x');
-                let record = Record { key: None, value: Some(Bytes::from(value)), timestamp: 1, headers: vec![] };
-                let records = vec![record; (due - sent) as usize];
-                acks.push_back(producer.send_records("t", 0, &records));
-                sent = due;
-            }
-            while let Some(Some(ack)) = futures::FutureExt::now_or_never(acks.next()) {
-                ack.unwrap();
-            }
-        }
-        let latencies = reader.await.unwrap();
-        let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize] as f64 / 1e6;
-        eprintln!("e2e ms: p50 {:.3} p99 {:.3} p99.9 {:.3} max {:.3}", at(0.5), at(0.99), at(0.999), at(1.0));
     }
 }

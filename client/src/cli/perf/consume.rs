@@ -53,7 +53,10 @@ async fn read_partition(
             bytes: fetched
                 .records
                 .iter()
-                .map(|r| (r.key.as_ref().map_or(0, |k| k.len()) + r.value.as_ref().map_or(0, |v| v.len())) as u64)
+                .map(|r| {
+                    (r.key.as_ref().map_or(0, |k| k.len())
+                        + r.value.as_ref().map_or(0, |v| v.len())) as u64
+                })
                 .sum(),
             waited: asked.elapsed(),
         });
@@ -66,15 +69,28 @@ async fn read_partition(
 
 pub async fn run(client: &Client, args: PerfConsumeArgs) -> anyhow::Result<()> {
     let partitions = args.partitions.resolve(client, &args.topic).await?;
-    anyhow::ensure!(!partitions.is_empty(), "topic {} has no partitions", args.topic);
-    let options = FetchOptions { max_bytes: args.max_bytes, max_wait_ms: 500, min_bytes: 1 };
+    anyhow::ensure!(
+        !partitions.is_empty(),
+        "topic {} has no partitions",
+        args.topic
+    );
+    let options = FetchOptions {
+        max_bytes: args.max_bytes,
+        max_wait_ms: 500,
+        min_bytes: 1,
+    };
     let (report, mut reports) = mpsc::unbounded_channel();
     let mut tasks = Vec::new();
     for &partition in &partitions {
         let start = client
             .list_offsets(&args.topic, partition, OffsetSpec::Earliest)
             .await
-            .with_context(|| format!("looking up the earliest offset of {}-{partition}", args.topic))?
+            .with_context(|| {
+                format!(
+                    "looking up the earliest offset of {}-{partition}",
+                    args.topic
+                )
+            })?
             .offset
             .unwrap_or(0);
         let consumer = PartitionConsumer::new(client, &args.topic, partition, start, options)?;

@@ -13,7 +13,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use clap::Args;
 use futures::stream::{FuturesOrdered, StreamExt};
 use tributary_client::{
-    Acks, BatchBuilder, Client, FetchOptions, OffsetSpec, PartitionConsumer, Producer, ProducerOptions, Record,
+    Acks, BatchBuilder, Client, FetchOptions, OffsetSpec, PartitionConsumer, Producer,
+    ProducerOptions, Record,
 };
 
 use super::stats::Stats;
@@ -59,7 +60,12 @@ pub fn stamped_batch(count: u64, record_size: usize, sent_nanos: u64) -> Bytes {
     let timestamp = now_ms();
     let mut builder = BatchBuilder::with_capacity(count as usize * (record_size + 16) + 128);
     for _ in 0..count {
-        builder.push(&Record { key: None, value: Some(value.clone()), timestamp, headers: Vec::new() });
+        builder.push(&Record {
+            key: None,
+            value: Some(value.clone()),
+            timestamp,
+            headers: Vec::new(),
+        });
     }
     builder.build()
 }
@@ -70,7 +76,11 @@ pub fn sent_nanos(value: Option<&[u8]>) -> Option<u64> {
     Some(u64::from_be_bytes(stamp))
 }
 
-async fn consume(mut consumer: PartitionConsumer, expected: u64, base: Instant) -> anyhow::Result<Stats> {
+async fn consume(
+    mut consumer: PartitionConsumer,
+    expected: u64,
+    base: Instant,
+) -> anyhow::Result<Stats> {
     let mut stats = Stats::new("end-to-end");
     while stats.records() < expected {
         let fetched = consumer.next().await.context("consuming")?;
@@ -88,16 +98,28 @@ async fn consume(mut consumer: PartitionConsumer, expected: u64, base: Instant) 
 
 pub async fn run(client: &Client, args: PerfE2eArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.rate > 0, "--rate must be positive");
-    anyhow::ensure!(args.record_size >= 8, "--record-size must be at least 8 (the send time)");
+    anyhow::ensure!(
+        args.record_size >= 8,
+        "--record-size must be at least 8 (the send time)"
+    );
     let total = args.rate * args.duration_secs;
     let start = client
         .list_offsets(&args.topic, args.partition, OffsetSpec::Latest)
         .await
-        .with_context(|| format!("looking up the latest offset of {}-{}", args.topic, args.partition))?
+        .with_context(|| {
+            format!(
+                "looking up the latest offset of {}-{}",
+                args.topic, args.partition
+            )
+        })?
         .offset
         .unwrap_or(0);
     let base = Instant::now();
-    let options = FetchOptions { max_bytes: 8 * 1024 * 1024, max_wait_ms: args.max_wait_ms, min_bytes: 1 };
+    let options = FetchOptions {
+        max_bytes: 8 * 1024 * 1024,
+        max_wait_ms: args.max_wait_ms,
+        min_bytes: 1,
+    };
     let consumer = PartitionConsumer::new(client, &args.topic, args.partition, start, options)?;
     let mut consumer_task = tokio::spawn(consume(consumer, total, base));
     eprintln!(
@@ -105,7 +127,13 @@ pub async fn run(client: &Client, args: PerfE2eArgs) -> anyhow::Result<()> {
         args.rate, args.duration_secs, total, args.record_size, args.topic, args.partition
     );
 
-    let producer = Producer::new(client, ProducerOptions { acks: args.acks, timeout_ms: 0 });
+    let producer = Producer::new(
+        client,
+        ProducerOptions {
+            acks: args.acks,
+            timeout_ms: 0,
+        },
+    );
     let mut acks = Stats::new("produce acks");
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);

@@ -44,12 +44,20 @@ pub struct PerfProduceArgs {
 
 /// Random printable bytes from which record values are cut.
 pub fn random_payload(record_size: usize) -> Vec<u8> {
-    rand::rng().sample_iter(rand::distr::Alphanumeric).take(record_size + 1024).collect()
+    rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(record_size + 1024)
+        .collect()
 }
 
 /// A batch of at most `max_records` records of `record_size` bytes that stays within
 /// `batch_size` bytes (always at least one record). Returns the batch and its record count.
-pub fn build_batch(max_records: u64, record_size: usize, batch_size: usize, payload: &[u8]) -> (Bytes, u64) {
+pub fn build_batch(
+    max_records: u64,
+    record_size: usize,
+    batch_size: usize,
+    payload: &[u8],
+) -> (Bytes, u64) {
     let timestamp = now_ms();
     let mut builder = BatchBuilder::with_capacity(batch_size.min(64 << 20));
     for i in 0..max_records {
@@ -73,10 +81,19 @@ pub async fn run(client: &Client, args: PerfProduceArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.num_records > 0, "--num-records must be positive");
     anyhow::ensure!(args.concurrency > 0, "--concurrency must be positive");
     let partitions = args.partitions.resolve(client, &args.topic).await?;
-    anyhow::ensure!(!partitions.is_empty(), "topic {} has no partitions", args.topic);
+    anyhow::ensure!(
+        !partitions.is_empty(),
+        "topic {} has no partitions",
+        args.topic
+    );
 
     let payload = random_payload(args.record_size);
-    let (full, per_batch) = build_batch(args.num_records, args.record_size, args.batch_size, &payload);
+    let (full, per_batch) = build_batch(
+        args.num_records,
+        args.record_size,
+        args.batch_size,
+        &payload,
+    );
     let tail_count = args.num_records % per_batch;
     let tail = if tail_count == 0 {
         None
@@ -94,7 +111,13 @@ pub async fn run(client: &Client, args: PerfProduceArgs) -> anyhow::Result<()> {
         args.concurrency
     );
 
-    let producer = Producer::new(client, ProducerOptions { acks: args.acks, timeout_ms: 0 });
+    let producer = Producer::new(
+        client,
+        ProducerOptions {
+            acks: args.acks,
+            timeout_ms: 0,
+        },
+    );
     let mut stats = Stats::new("produce");
     stats.restart_clock();
     let mut in_flight = FuturesOrdered::new();
@@ -102,7 +125,11 @@ pub async fn run(client: &Client, args: PerfProduceArgs) -> anyhow::Result<()> {
     while sent < args.num_records || !in_flight.is_empty() {
         while in_flight.len() < args.concurrency && sent < args.num_records {
             let count = per_batch.min(args.num_records - sent);
-            let batch = if count == per_batch { full.clone() } else { tail.clone().unwrap_or_else(|| full.clone()) };
+            let batch = if count == per_batch {
+                full.clone()
+            } else {
+                tail.clone().unwrap_or_else(|| full.clone())
+            };
             let partition = partitions[requests % partitions.len()];
             let acknowledged = producer.send_batch(&args.topic, partition, batch);
             let sent_at = Instant::now();
@@ -110,7 +137,9 @@ pub async fn run(client: &Client, args: PerfProduceArgs) -> anyhow::Result<()> {
             sent += count;
             requests += 1;
         }
-        let Some((ack, sent_at, count, partition)) = in_flight.next().await else { break };
+        let Some((ack, sent_at, count, partition)) = in_flight.next().await else {
+            break;
+        };
         ack.with_context(|| format!("producing to {}-{partition}", args.topic))?;
         stats.record_latency(sent_at.elapsed());
         stats.add(count, count * args.record_size as u64);
@@ -133,7 +162,11 @@ mod tests {
         assert!(count > 9000, "{count}");
         let records = tributary_record::decode_records(&batch).unwrap();
         assert_eq!(records.len() as u64, count);
-        assert!(records.iter().all(|r| r.value.as_ref().unwrap().len() == 100));
+        assert!(
+            records
+                .iter()
+                .all(|r| r.value.as_ref().unwrap().len() == 100)
+        );
 
         assert_eq!(build_batch(5, 100, 1 << 20, &payload).1, 5);
         // A record larger than the batch size still goes out alone.
@@ -144,12 +177,26 @@ mod tests {
     fn parses_flags() {
         use clap::Parser;
         let cli = crate::cli::Args::try_parse_from([
-            "tributary", "perf", "produce", "--topic", "t", "--num-records", "10", "--partitions", "0,1",
+            "tributary",
+            "perf",
+            "produce",
+            "--topic",
+            "t",
+            "--num-records",
+            "10",
+            "--partitions",
+            "0,1",
         ])
         .unwrap();
-        let crate::cli::Command::Perf(super::super::PerfCommand::Produce(args)) = cli.command else { panic!() };
+        let crate::cli::Command::Perf(super::super::PerfCommand::Produce(args)) = cli.command
+        else {
+            panic!()
+        };
         assert_eq!(args.partitions, PartitionSelection::List(vec![0, 1]));
-        assert_eq!((args.record_size, args.batch_size, args.concurrency), (100, 1 << 20, 4));
+        assert_eq!(
+            (args.record_size, args.batch_size, args.concurrency),
+            (100, 1 << 20, 4)
+        );
         assert_eq!(args.acks, Acks::Leader);
     }
 }

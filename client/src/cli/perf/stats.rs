@@ -26,7 +26,8 @@ impl Stats {
         let now = Instant::now();
         Stats {
             label,
-            histogram: Histogram::new_with_bounds(1, 60_000_000, 3).expect("static histogram bounds are valid"),
+            histogram: Histogram::new_with_bounds(1, 60_000_000, 3)
+                .expect("static histogram bounds are valid"),
             records: 0,
             bytes: 0,
             started: now,
@@ -52,7 +53,8 @@ impl Stats {
     }
 
     pub fn record_latency(&mut self, latency: Duration) {
-        self.histogram.saturating_record((latency.as_micros() as u64).max(1));
+        self.histogram
+            .saturating_record((latency.as_micros() as u64).max(1));
     }
 
     /// Prints a progress line to stderr when one is due.
@@ -79,7 +81,13 @@ impl Stats {
 
     /// The final summary since the clock started.
     pub fn summary(&self) -> String {
-        summary_line(self.label, self.records, self.bytes, self.started.elapsed(), &self.histogram)
+        summary_line(
+            self.label,
+            self.records,
+            self.bytes,
+            self.started.elapsed(),
+            &self.histogram,
+        )
     }
 }
 
@@ -124,7 +132,13 @@ mod tests {
         for micros in 1..=1000 {
             histogram.record(micros).unwrap();
         }
-        let line = summary_line("produce", 2_000_000, 200_000_000, Duration::from_secs(2), &histogram);
+        let line = summary_line(
+            "produce",
+            2_000_000,
+            200_000_000,
+            Duration::from_secs(2),
+            &histogram,
+        );
         assert_eq!(
             line,
             "produce: 2000000 records in 2.00 s, 1000000 records/s, 100.00 MB/s; \

@@ -1,0 +1,28 @@
+//! `tributary perf ...`: throughput and latency measurements.
+
+mod consume;
+mod e2e;
+mod produce;
+mod stats;
+
+use clap::Subcommand;
+use tributary_client::Client;
+
+/// Benchmarks.
+#[derive(Debug, Subcommand)]
+pub enum PerfCommand {
+    /// Produce pre-built batches as fast as possible; per-request ack latency.
+    Produce(produce::PerfProduceArgs),
+    /// Consume from the earliest offset as fast as possible.
+    Consume(consume::PerfConsumeArgs),
+    /// Produce at a steady rate and measure each record's end-to-end latency.
+    E2e(e2e::PerfE2eArgs),
+}
+
+pub async fn run(client: &Client, command: PerfCommand) -> anyhow::Result<()> {
+    match command {
+        PerfCommand::Produce(args) => produce::run(client, args).await,
+        PerfCommand::Consume(args) => consume::run(client, args).await,
+        PerfCommand::E2e(args) => e2e::run(client, args).await,
+    }
+}

@@ -1,0 +1,156 @@
+//! Turning the raw bytes of a fetch into records (pure).
+
+use bytes::Bytes;
+use tributary_record::{BatchIter, DecodedRecord, decode_records};
+
+use crate::ClientError;
+
+/// Decodes the concatenated batches of one partition's fetch from `fetch_offset`.
+///
+/// Returns the records at or above `fetch_offset` and the offset to fetch next (after the last
+/// complete batch, never below `fetch_offset`). A batch may begin before `fetch_offset` (the
+/// broker returns whole batches), so its earlier records are skipped; a trailing partial batch
+/// (cut by `max_bytes`) is ignored and fetched again next time; control batches advance the
+/// offset but yield no records. Bytes that hold no complete batch at all mean the next batch
+/// is larger than `max_bytes`, which would stall a consumer, so that is an error.
+pub fn decode_fetched_batches(
+    topic: &str,
+    partition: i32,
+    fetch_offset: i64,
+    batches: &Bytes,
+    max_bytes: i32,
+) -> Result<(Vec<DecodedRecord>, i64), ClientError> {
+    let corrupt = |source| ClientError::CorruptBatch {
+        topic: topic.to_owned(),
+        partition,
+        offset: fetch_offset,
+        source,
+    };
+    let mut records = Vec::new();
+    let mut next_offset = fetch_offset;
+    let mut iter = BatchIter::new(batches);
+    let mut position = 0;
+    for item in iter.by_ref() {
+        let (header, slice) = item.map_err(corrupt)?;
+        let batch = batches.slice(position..position + slice.len());
+        position += slice.len();
+        if header.next_offset() <= fetch_offset {
+            continue;
+        }
+        next_offset = next_offset.max(header.next_offset());
+        if header.attributes.is_control() {
+            continue;
+        }
+        let decoded = decode_records(&batch).map_err(corrupt)?;
+        if header.base_offset >= fetch_offset {
+            if records.is_empty() {
+                records = decoded;
+            } else {
+                records.extend(decoded);
+            }
+        } else {
+            records.extend(decoded.into_iter().filter(|r| r.offset >= fetch_offset));
+        }
+    }
+    if iter.consumed() == 0 && !batches.is_empty() {
+        return Err(ClientError::BatchTooLarge {
+            topic: topic.to_owned(),
+            partition,
+            offset: fetch_offset,
+            max_bytes,
+        });
+    }
+    Ok((records, next_offset))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tributary_record::{BatchBuilder, Record, set_base_offset};
+
+    fn batch(base_offset: i64, values: &[&str]) -> Vec<u8> {
+        let mut builder = BatchBuilder::new();
+        for value in values {
+            builder.push(&Record {
+                key: None,
+                value: Some(Bytes::copy_from_slice(value.as_bytes())),
+                timestamp: 1,
+                headers: Vec::new(),
+            });
+        }
+        let mut bytes = builder.build_vec();
+        set_base_offset(&mut bytes, base_offset);
+        bytes
+    }
+
+    fn values(records: &[DecodedRecord]) -> Vec<(i64, String)> {
+        records
+            .iter()
+            .map(|r| {
+                (
+                    r.offset,
+                    String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn skips_records_below_the_fetch_offset_and_a_partial_tail() {
+        let mut buf = batch(10, &["a", "b", "c"]);
+        buf.extend(batch(13, &["d", "e"]));
+        let tail = batch(15, &["f"]);
+        buf.extend(&tail[..tail.len() - 3]);
+        let bytes = Bytes::from(buf);
+        let (records, next) = decode_fetched_batches("t", 0, 11, &bytes, 1024).unwrap();
+        assert_eq!(
+            values(&records),
+            vec![
+                (11, "b".into()),
+                (12, "c".into()),
+                (13, "d".into()),
+                (14, "e".into())
+            ]
+        );
+        assert_eq!(next, 15);
+    }
+
+    #[test]
+    fn empty_and_stale_responses_keep_the_offset() {
+        assert_eq!(
+            decode_fetched_batches("t", 0, 5, &Bytes::new(), 1024).unwrap(),
+            (vec![], 5)
+        );
+        let bytes = Bytes::from(batch(0, &["a", "b"]));
+        let (records, next) = decode_fetched_batches("t", 0, 7, &bytes, 1024).unwrap();
+        assert!(records.is_empty());
+        assert_eq!(next, 7);
+    }
+
+    #[test]
+    fn a_lone_partial_batch_is_too_large() {
+        let whole = batch(0, &["aaaaaaaaaa"]);
+        let bytes = Bytes::copy_from_slice(&whole[..whole.len() - 1]);
+        let error = decode_fetched_batches("t", 3, 0, &bytes, 10).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                ClientError::BatchTooLarge {
+                    partition: 3,
+                    max_bytes: 10,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn corrupt_batches_are_reported() {
+        let mut buf = batch(0, &["a"]);
+        let last = buf.len() - 1;
+        buf[last] ^= 0xff;
+        let error = decode_fetched_batches("t", 0, 0, &Bytes::from(buf), 1024).unwrap_err();
+        assert!(matches!(error, ClientError::CorruptBatch { .. }), "{error}");
+    }
+}

@@ -1,0 +1,249 @@
+//! Fetching records: one-shot unary fetches and the pipelined [`PartitionConsumer`].
+
+mod decode;
+mod stream;
+
+use tributary_proto::v1 as pb;
+use tributary_record::{DecodedRecord, Header};
+
+use crate::error::check;
+use crate::{Client, ClientError};
+
+pub use decode::decode_fetched_batches;
+pub use stream::PartitionConsumer;
+
+/// Limits and long-poll settings of a fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchOptions {
+    /// Soft limit on the response size (the first batch is always returned whole).
+    pub max_bytes: i32,
+    /// How long the broker may wait for `min_bytes` before answering.
+    pub max_wait_ms: i32,
+    /// Answer as soon as this many bytes are available.
+    pub min_bytes: i32,
+}
+
+impl Default for FetchOptions {
+    /// 8 MiB responses (large enough to amortise per-request costs), a 500 ms long poll that
+    /// ends at the first byte.
+    fn default() -> Self {
+        FetchOptions {
+            max_bytes: 8 * 1024 * 1024,
+            max_wait_ms: 500,
+            min_bytes: 1,
+        }
+    }
+}
+
+impl FetchOptions {
+    fn validate(&self) -> Result<(), ClientError> {
+        let bad = |argument, reason: &str| {
+            Err(ClientError::InvalidArgument {
+                argument,
+                reason: reason.to_owned(),
+            })
+        };
+        if self.max_bytes <= 0 {
+            return bad("max_bytes", "must be positive");
+        }
+        if self.max_bytes as usize > crate::MAX_MESSAGE_SIZE - 1024 * 1024 {
+            return bad(
+                "max_bytes",
+                "must leave room in the 64 MiB message limit (at most 63 MiB)",
+            );
+        }
+        if self.max_wait_ms < 0 {
+            return bad("max_wait_ms", "must not be negative");
+        }
+        if self.min_bytes < 0 {
+            return bad("min_bytes", "must not be negative");
+        }
+        Ok(())
+    }
+}
+
+/// The records of one partition returned by one fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchResult {
+    /// Records at or above the fetch offset, in offset order.
+    pub records: Vec<DecodedRecord>,
+    /// The partition's HW: offsets below it are committed.
+    pub high_watermark: i64,
+    /// The earliest offset still stored.
+    pub log_start_offset: i64,
+    /// The offset the next appended record will get (LEO).
+    pub log_end_offset: i64,
+    /// Where the next fetch should start: after the last complete batch returned, or the
+    /// fetch offset if there was none.
+    pub next_offset: i64,
+}
+
+pub(crate) fn fetch_request(
+    request_id: u64,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    options: &FetchOptions,
+    format: pb::RecordFormat,
+) -> pb::FetchRequest {
+    pb::FetchRequest {
+        request_id,
+        replica_id: -1,
+        max_wait_ms: options.max_wait_ms,
+        min_bytes: options.min_bytes,
+        max_bytes: options.max_bytes,
+        format: format as i32,
+        topics: vec![pb::TopicFetchData {
+            topic: topic.to_owned(),
+            partitions: vec![pb::FetchPartition {
+                partition,
+                fetch_offset: offset,
+                // 0 would mean the broker's 1 MiB default, so the request limit is repeated.
+                partition_max_bytes: options.max_bytes,
+                current_leader_epoch: -1,
+            }],
+        }],
+    }
+}
+
+/// Takes the result for `topic`/`partition` out of a response and checks its error code.
+pub(crate) fn partition_result(
+    response: pb::FetchResponse,
+    topic: &str,
+    partition: i32,
+) -> Result<pb::PartitionFetchResponse, ClientError> {
+    let found = response
+        .topics
+        .into_iter()
+        .filter(|t| t.topic == topic)
+        .flat_map(|t| t.partitions)
+        .find(|p| p.partition == partition)
+        .ok_or_else(|| ClientError::MalformedResponse {
+            operation: "Fetch",
+            topic: topic.to_owned(),
+            partition: Some(partition),
+            reason: "no result for the partition".to_owned(),
+        })?;
+    check(
+        found.error_code,
+        &found.error_message,
+        topic,
+        Some(partition),
+    )?;
+    Ok(found)
+}
+
+/// Decodes a RAW partition result fetched from `offset`.
+pub(crate) fn raw_result(
+    result: pb::PartitionFetchResponse,
+    topic: &str,
+    offset: i64,
+    max_bytes: i32,
+) -> Result<FetchResult, ClientError> {
+    let (records, next_offset) =
+        decode_fetched_batches(topic, result.partition, offset, &result.batches, max_bytes)?;
+    Ok(FetchResult {
+        records,
+        high_watermark: result.high_watermark,
+        log_start_offset: result.log_start_offset,
+        log_end_offset: result.log_end_offset,
+        next_offset,
+    })
+}
+
+fn from_consumed(record: pb::ConsumedRecord) -> DecodedRecord {
+    DecodedRecord {
+        offset: record.offset,
+        timestamp: record.timestamp_ms,
+        key: record.key,
+        value: record.value,
+        headers: record
+            .headers
+            .into_iter()
+            .map(|h| Header {
+                key: h.key,
+                value: h.value,
+            })
+            .collect(),
+    }
+}
+
+impl Client {
+    /// Fetches raw batches of one partition from `offset` and decodes them here. Records below
+    /// `offset` (a batch may start earlier) and a trailing partial batch are dropped.
+    pub async fn fetch(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        max_bytes: i32,
+        max_wait_ms: i32,
+    ) -> Result<FetchResult, ClientError> {
+        let options = FetchOptions {
+            max_bytes,
+            max_wait_ms,
+            min_bytes: 1,
+        };
+        options.validate()?;
+        let request = fetch_request(
+            self.next_request_id(),
+            topic,
+            partition,
+            offset,
+            &options,
+            pb::RecordFormat::Raw,
+        );
+        let response = self
+            .broker_service()
+            .fetch(request)
+            .await
+            .map_err(ClientError::rpc("Fetch"))?;
+        let result = partition_result(response.into_inner(), topic, partition)?;
+        raw_result(result, topic, offset, max_bytes)
+    }
+
+    /// Fetches records of one partition decoded by the broker (`format = DECODED`).
+    pub async fn fetch_decoded(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        max_bytes: i32,
+        max_wait_ms: i32,
+    ) -> Result<FetchResult, ClientError> {
+        let options = FetchOptions {
+            max_bytes,
+            max_wait_ms,
+            min_bytes: 1,
+        };
+        options.validate()?;
+        let request = fetch_request(
+            self.next_request_id(),
+            topic,
+            partition,
+            offset,
+            &options,
+            pb::RecordFormat::Decoded,
+        );
+        let response = self
+            .broker_service()
+            .fetch(request)
+            .await
+            .map_err(ClientError::rpc("Fetch"))?;
+        let result = partition_result(response.into_inner(), topic, partition)?;
+        let records: Vec<DecodedRecord> = result
+            .records
+            .into_iter()
+            .filter(|r| r.offset >= offset)
+            .map(from_consumed)
+            .collect();
+        let next_offset = records.last().map_or(offset, |r| r.offset + 1);
+        Ok(FetchResult {
+            records,
+            high_watermark: result.high_watermark,
+            log_start_offset: result.log_start_offset,
+            log_end_offset: result.log_end_offset,
+            next_offset,
+        })
+    }
+}

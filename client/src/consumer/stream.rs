@@ -1,0 +1,361 @@
+//! The pipelined partition consumer over the `FetchStream` RPC.
+//!
+//! A background task owns the stream. When a response arrives it reads only the batch headers
+//! to learn the next offset, sends the next fetch at once, and only then decodes the records
+//! and hands them over. So the broker is already preparing fetch k+1 (or long-polling for it)
+//! while the caller processes the records of fetch k. The hand-over channel holds one decoded
+//! result, which bounds memory to about three responses.
+
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tributary_proto::v1 as pb;
+
+use super::{FetchOptions, FetchResult, decode_fetched_batches, fetch_request, partition_result};
+use crate::{Client, ClientError};
+
+const OPERATION: &str = "FetchStream";
+
+/// Reads one partition continuously from a starting offset.
+///
+/// Each [`PartitionConsumer::next`] returns the next fetch's records (possibly none, after a
+/// long poll that found nothing). The first error ends the consumer: later calls return
+/// [`ClientError::StreamClosed`]. Dropping the consumer stops its task.
+#[derive(Debug)]
+pub struct PartitionConsumer {
+    results: mpsc::Receiver<Result<FetchResult, ClientError>>,
+    task: tokio::task::JoinHandle<()>,
+    topic: String,
+    partition: i32,
+    position: i64,
+}
+
+impl PartitionConsumer {
+    /// Starts reading `topic`/`partition` at `offset` (an absolute offset; look one up with
+    /// [`Client::list_offsets`]).
+    pub fn new(
+        client: &Client,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        options: FetchOptions,
+    ) -> Result<PartitionConsumer, ClientError> {
+        options.validate()?;
+        if offset < 0 {
+            return Err(ClientError::InvalidArgument {
+                argument: "offset",
+                reason: format!("{offset} is negative"),
+            });
+        }
+        let (sender, results) = mpsc::channel(1);
+        let fetcher = Fetcher {
+            client: client.clone(),
+            topic: topic.to_owned(),
+            partition,
+            options,
+        };
+        let task = tokio::spawn(fetcher.run(offset, sender));
+        Ok(PartitionConsumer {
+            results,
+            task,
+            topic: topic.to_owned(),
+            partition,
+            position: offset,
+        })
+    }
+
+    /// The topic read.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The partition read.
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+
+    /// The offset of the next record [`PartitionConsumer::next`] will return.
+    pub fn position(&self) -> i64 {
+        self.position
+    }
+
+    /// The next fetch's records.
+    pub async fn next(&mut self) -> Result<FetchResult, ClientError> {
+        match self.results.recv().await {
+            Some(Ok(result)) => {
+                self.position = result.next_offset;
+                Ok(result)
+            }
+            Some(Err(error)) => {
+                self.results.close();
+                Err(error)
+            }
+            None => Err(ClientError::StreamClosed {
+                operation: OPERATION,
+            }),
+        }
+    }
+}
+
+impl Drop for PartitionConsumer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[derive(Debug)]
+struct Fetcher {
+    client: Client,
+    topic: String,
+    partition: i32,
+    options: FetchOptions,
+}
+
+impl Fetcher {
+    fn request(&self, offset: i64) -> pb::FetchRequest {
+        fetch_request(
+            self.client.next_request_id(),
+            &self.topic,
+            self.partition,
+            offset,
+            &self.options,
+            pb::RecordFormat::Raw,
+        )
+    }
+
+    async fn run(self, offset: i64, results: mpsc::Sender<Result<FetchResult, ClientError>>) {
+        if let Err(error) = self.fetch_loop(offset, &results).await {
+            let _ = results.send(Err(error)).await;
+        }
+    }
+
+    /// Runs until an error (returned) or until the consumer is dropped (`Ok`).
+    async fn fetch_loop(
+        &self,
+        mut offset: i64,
+        results: &mpsc::Sender<Result<FetchResult, ClientError>>,
+    ) -> Result<(), ClientError> {
+        let (requests, receiver) = mpsc::channel(2);
+        let mut request_id = self.send(&requests, self.request(offset)).await?;
+        let mut responses = self
+            .client
+            .broker_service()
+            .fetch_stream(ReceiverStream::new(receiver))
+            .await
+            .map_err(ClientError::rpc(OPERATION))?
+            .into_inner();
+        loop {
+            let response = responses
+                .message()
+                .await
+                .map_err(ClientError::rpc(OPERATION))?
+                .ok_or(ClientError::StreamClosed {
+                    operation: OPERATION,
+                })?;
+            if response.request_id != request_id {
+                return Err(ClientError::MalformedResponse {
+                    operation: OPERATION,
+                    topic: self.topic.clone(),
+                    partition: Some(self.partition),
+                    reason: format!(
+                        "response {} while waiting for {request_id}",
+                        response.request_id
+                    ),
+                });
+            }
+            let result = partition_result(response, &self.topic, self.partition)?;
+            let next_offset = next_offset_of(&result.batches, offset);
+            request_id = self.send(&requests, self.request(next_offset)).await?;
+            let (records, decoded_next) = decode_fetched_batches(
+                &self.topic,
+                self.partition,
+                offset,
+                &result.batches,
+                self.options.max_bytes,
+            )?;
+            debug_assert_eq!(decoded_next, next_offset);
+            let fetched = FetchResult {
+                records,
+                high_watermark: result.high_watermark,
+                log_start_offset: result.log_start_offset,
+                log_end_offset: result.log_end_offset,
+                next_offset,
+            };
+            offset = next_offset;
+            if results.send(Ok(fetched)).await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn send(
+        &self,
+        requests: &mpsc::Sender<pb::FetchRequest>,
+        request: pb::FetchRequest,
+    ) -> Result<u64, ClientError> {
+        let id = request.request_id;
+        requests
+            .send(request)
+            .await
+            .map_err(|_| ClientError::StreamClosed {
+                operation: OPERATION,
+            })?;
+        Ok(id)
+    }
+}
+
+/// The offset after the last complete batch, reading headers only (cheap, so the next fetch
+/// leaves before decoding starts). Malformed bytes are left for the decoder to report.
+fn next_offset_of(batches: &[u8], fetch_offset: i64) -> i64 {
+    tributary_record::BatchIter::new(batches)
+        .map_while(Result::ok)
+        .fold(fetch_offset, |next, (header, _)| {
+            next.max(header.next_offset())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use tributary_record::Record;
+
+    use super::*;
+    use crate::fake_broker::FakeBroker;
+    use crate::{Acks, OffsetSpec};
+
+    fn records(from: usize, count: usize) -> Vec<Record> {
+        (from..from + count)
+            .map(|i| Record {
+                key: Some(Bytes::from(format!("k{i}"))),
+                value: Some(Bytes::from(format!("v{i}"))),
+                timestamp: 1000 + i as i64,
+                headers: vec![],
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn reads_everything_in_order_then_long_polls_for_more() {
+        let (address, broker) = FakeBroker::start().await;
+        broker.create("t", 1);
+        let client = Client::connect(&address).await.unwrap();
+        for chunk in 0..10 {
+            client
+                .produce("t", 0, &records(chunk * 10, 10), Acks::Leader)
+                .await
+                .unwrap();
+        }
+        // Small max_bytes forces many fetches; start inside the first batch.
+        let options = FetchOptions {
+            max_bytes: 300,
+            max_wait_ms: 200,
+            min_bytes: 1,
+        };
+        let mut consumer = PartitionConsumer::new(&client, "t", 0, 3, options).unwrap();
+        let mut seen = Vec::new();
+        while seen.len() < 97 {
+            let result = tokio::time::timeout(Duration::from_secs(5), consumer.next())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(result.high_watermark, 100);
+            seen.extend(result.records.into_iter().map(|r| r.offset));
+        }
+        assert_eq!(seen, (3..100).collect::<Vec<i64>>());
+        assert_eq!(consumer.position(), 100);
+
+        // A produce while the consumer is long-polling is delivered promptly.
+        let producer_client = client.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            producer_client
+                .produce("t", 0, &records(100, 1), Acks::Leader)
+                .await
+                .unwrap();
+        });
+        let mut late = Vec::new();
+        while late.is_empty() {
+            late = tokio::time::timeout(Duration::from_secs(5), consumer.next())
+                .await
+                .unwrap()
+                .unwrap()
+                .records;
+        }
+        assert_eq!(late[0].offset, 100);
+        assert_eq!(late[0].value.as_deref(), Some(&b"v100"[..]));
+    }
+
+    #[tokio::test]
+    async fn errors_end_the_consumer() {
+        let (address, broker) = FakeBroker::start().await;
+        broker.create("t", 1);
+        let client = Client::connect(&address).await.unwrap();
+        let mut consumer =
+            PartitionConsumer::new(&client, "t", 0, 50, FetchOptions::default()).unwrap();
+        let error = consumer.next().await.unwrap_err();
+        assert_eq!(error.error_code(), Some(crate::ErrorCode::OffsetOutOfRange));
+        assert!(matches!(
+            consumer.next().await,
+            Err(ClientError::StreamClosed { .. })
+        ));
+        assert!(PartitionConsumer::new(&client, "t", 0, -1, FetchOptions::default()).is_err());
+    }
+
+    #[tokio::test]
+    async fn unary_fetches_and_offsets() {
+        let (address, broker) = FakeBroker::start().await;
+        broker.create("t", 1);
+        let client = Client::connect(&address).await.unwrap();
+        let ack = client
+            .produce("t", 0, &records(0, 5), Acks::Leader)
+            .await
+            .unwrap();
+        assert_eq!((ack.base_offset, ack.last_offset), (0, 4));
+        let ack = client
+            .produce_structured("t", 0, &records(5, 5), Acks::All)
+            .await
+            .unwrap();
+        assert_eq!((ack.base_offset, ack.last_offset), (5, 9));
+
+        let raw = client.fetch("t", 0, 2, 1 << 20, 0).await.unwrap();
+        assert_eq!(
+            raw.records.iter().map(|r| r.offset).collect::<Vec<_>>(),
+            (2..10).collect::<Vec<_>>()
+        );
+        assert_eq!(raw.next_offset, 10);
+        let decoded = client.fetch_decoded("t", 0, 2, 1 << 20, 0).await.unwrap();
+        assert_eq!(decoded.records, raw.records);
+        assert_eq!(decoded.next_offset, 10);
+        assert!(client.fetch("t", 0, 0, -1, 0).await.is_err());
+
+        let earliest = client
+            .list_offsets("t", 0, OffsetSpec::Earliest)
+            .await
+            .unwrap();
+        let latest = client
+            .list_offsets("t", 0, OffsetSpec::Latest)
+            .await
+            .unwrap();
+        let at = client
+            .list_offsets("t", 0, OffsetSpec::Timestamp(1007))
+            .await
+            .unwrap();
+        let none = client
+            .list_offsets("t", 0, OffsetSpec::Timestamp(5000))
+            .await
+            .unwrap();
+        assert_eq!(
+            (earliest.offset, latest.offset, at.offset, none.offset),
+            (Some(0), Some(10), Some(7), None)
+        );
+        let error = client
+            .list_offsets("nope", 0, OffsetSpec::Latest)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.error_code(),
+            Some(crate::ErrorCode::UnknownTopicOrPartition)
+        );
+    }
+}

@@ -1,0 +1,406 @@
+//! The client's error type and the broker's error codes.
+
+use tributary_proto::v1 as pb;
+use tributary_record::RecordError;
+
+/// Everything that can go wrong in a client call.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The bootstrap address is not a usable URI.
+    #[error("invalid bootstrap address {address:?}")]
+    InvalidAddress {
+        /// The address as given.
+        address: String,
+        /// Why tonic refused it.
+        #[source]
+        source: tonic::transport::Error,
+    },
+    /// The TCP/HTTP2 connection to the broker could not be established.
+    #[error("cannot connect to {address}")]
+    Connect {
+        /// The URI connected to.
+        address: String,
+        /// The transport failure.
+        #[source]
+        source: tonic::transport::Error,
+    },
+    /// A gRPC call failed as a whole (transport failure, `INVALID_ARGUMENT`, `UNAVAILABLE`, ...).
+    #[error("{operation} request failed")]
+    Rpc {
+        /// The RPC, e.g. `"Produce"`.
+        operation: &'static str,
+        /// The gRPC status returned (or synthesised by tonic for transport failures).
+        #[source]
+        source: tonic::Status,
+    },
+    /// The broker refused the request for one topic or partition.
+    #[error("{}: {code}{}", display_target(topic, *partition), display_message(message))]
+    Broker {
+        /// The topic concerned.
+        topic: String,
+        /// The partition concerned; `None` for topic-level errors (admin calls).
+        partition: Option<i32>,
+        /// The broker's error code.
+        code: ErrorCode,
+        /// The broker's explanation (may be empty).
+        message: String,
+    },
+    /// The broker's answer lacks the result for a topic or partition the request named, or
+    /// a streamed answer carries an unexpected request id.
+    #[error("malformed {operation} response for {}: {reason}", display_target(topic, *partition))]
+    MalformedResponse {
+        /// The RPC.
+        operation: &'static str,
+        /// The topic concerned.
+        topic: String,
+        /// The partition concerned.
+        partition: Option<i32>,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A fetched record batch could not be decoded.
+    #[error("corrupt record batch in {topic}-{partition} at offset {offset}")]
+    CorruptBatch {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The fetch offset of the response that held the batch.
+        offset: i64,
+        /// What the decoder found.
+        #[source]
+        source: RecordError,
+    },
+    /// A fetch returned bytes but not one complete batch: the batch at `offset` is larger than
+    /// the fetch's `max_bytes`.
+    #[error(
+        "{topic}-{partition}: the batch at offset {offset} does not fit in max_bytes={max_bytes}"
+    )]
+    BatchTooLarge {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The fetch offset.
+        offset: i64,
+        /// The limit used.
+        max_bytes: i32,
+    },
+    /// A streaming producer or consumer was closed (its stream ended or failed earlier).
+    #[error("the {operation} stream is closed")]
+    StreamClosed {
+        /// The RPC.
+        operation: &'static str,
+    },
+    /// An argument was refused before anything was sent.
+    #[error("invalid argument {argument}: {reason}")]
+    InvalidArgument {
+        /// The argument's name.
+        argument: &'static str,
+        /// Why it is invalid.
+        reason: String,
+    },
+}
+
+fn display_message(message: &str) -> String {
+    if message.is_empty() {
+        String::new()
+    } else {
+        format!(": {message}")
+    }
+}
+
+fn display_target(topic: &str, partition: Option<i32>) -> String {
+    match partition {
+        Some(partition) => format!("{topic}-{partition}"),
+        None => format!("topic {topic:?}"),
+    }
+}
+
+impl ClientError {
+    /// Whether repeating the same call later may succeed (a leader moved, a timeout, the
+    /// broker being briefly unavailable).
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            ClientError::Broker { code, .. } => code.is_retriable(),
+            ClientError::Connect { .. } => true,
+            ClientError::Rpc { source, .. } => matches!(
+                source.code(),
+                tonic::Code::Unavailable
+                    | tonic::Code::DeadlineExceeded
+                    | tonic::Code::ResourceExhausted
+            ),
+            _ => false,
+        }
+    }
+
+    /// The broker error code, if the broker refused the request.
+    pub fn error_code(&self) -> Option<ErrorCode> {
+        match self {
+            ClientError::Broker { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn rpc(operation: &'static str) -> impl FnOnce(tonic::Status) -> ClientError {
+        move |source| ClientError::Rpc { operation, source }
+    }
+}
+
+/// The broker's per-topic or per-partition error codes (Kafka's numbering).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// Success.
+    None,
+    /// The offset is below the log start offset or above the log end offset.
+    OffsetOutOfRange,
+    /// A record batch failed its CRC or structural checks.
+    CorruptMessage,
+    /// The topic or partition does not exist on this broker.
+    UnknownTopicOrPartition,
+    /// The partition has no leader at the moment.
+    LeaderNotAvailable,
+    /// This broker is not the leader (or follower) for the partition.
+    NotLeaderOrFollower,
+    /// The request did not complete within its timeout.
+    RequestTimedOut,
+    /// A batch is larger than the topic's `max.message.bytes`.
+    MessageTooLarge,
+    /// A control request carried an older controller epoch.
+    StaleControllerEpoch,
+    /// The topic name is not legal.
+    InvalidTopic,
+    /// The records of one partition exceed the request size limit.
+    RecordListTooLarge,
+    /// The ISR is smaller than `min.insync.replicas`; nothing was written.
+    NotEnoughReplicas,
+    /// Appended, but the ISR shrank below `min.insync.replicas`.
+    NotEnoughReplicasAfterAppend,
+    /// acks must be -1, 0 or 1.
+    InvalidRequiredAcks,
+    /// A record timestamp is out of the accepted range.
+    InvalidTimestamp,
+    /// The batch format version is not supported.
+    UnsupportedVersion,
+    /// A topic with this name already exists.
+    TopicAlreadyExists,
+    /// The number of partitions is not valid.
+    InvalidPartitions,
+    /// The replication factor is not valid.
+    InvalidReplicationFactor,
+    /// A configuration key or value is not valid.
+    InvalidConfig,
+    /// The request is malformed for this partition.
+    InvalidRequest,
+    /// The log directory failed.
+    KafkaStorageError,
+    /// The request's leader epoch is older than the current one.
+    FencedLeaderEpoch,
+    /// The request's leader epoch is newer than the broker knows.
+    UnknownLeaderEpoch,
+    /// The compression codec is not supported.
+    UnsupportedCompressionType,
+    /// Any other server-side failure.
+    UnknownServerError,
+    /// A number this client does not know (a newer broker).
+    Unrecognized(i32),
+}
+
+impl ErrorCode {
+    /// Maps the wire value of `tributary.v1.ErrorCode`.
+    pub fn from_wire(value: i32) -> ErrorCode {
+        use pb::ErrorCode as P;
+        let Ok(known) = P::try_from(value) else {
+            return ErrorCode::Unrecognized(value);
+        };
+        match known {
+            P::None => ErrorCode::None,
+            P::OffsetOutOfRange => ErrorCode::OffsetOutOfRange,
+            P::CorruptMessage => ErrorCode::CorruptMessage,
+            P::UnknownTopicOrPartition => ErrorCode::UnknownTopicOrPartition,
+            P::LeaderNotAvailable => ErrorCode::LeaderNotAvailable,
+            P::NotLeaderOrFollower => ErrorCode::NotLeaderOrFollower,
+            P::RequestTimedOut => ErrorCode::RequestTimedOut,
+            P::MessageTooLarge => ErrorCode::MessageTooLarge,
+            P::StaleControllerEpoch => ErrorCode::StaleControllerEpoch,
+            P::InvalidTopicException => ErrorCode::InvalidTopic,
+            P::RecordListTooLarge => ErrorCode::RecordListTooLarge,
+            P::NotEnoughReplicas => ErrorCode::NotEnoughReplicas,
+            P::NotEnoughReplicasAfterAppend => ErrorCode::NotEnoughReplicasAfterAppend,
+            P::InvalidRequiredAcks => ErrorCode::InvalidRequiredAcks,
+            P::InvalidTimestamp => ErrorCode::InvalidTimestamp,
+            P::UnsupportedVersion => ErrorCode::UnsupportedVersion,
+            P::TopicAlreadyExists => ErrorCode::TopicAlreadyExists,
+            P::InvalidPartitions => ErrorCode::InvalidPartitions,
+            P::InvalidReplicationFactor => ErrorCode::InvalidReplicationFactor,
+            P::InvalidConfig => ErrorCode::InvalidConfig,
+            P::InvalidRequest => ErrorCode::InvalidRequest,
+            P::KafkaStorageError => ErrorCode::KafkaStorageError,
+            P::FencedLeaderEpoch => ErrorCode::FencedLeaderEpoch,
+            P::UnknownLeaderEpoch => ErrorCode::UnknownLeaderEpoch,
+            P::UnsupportedCompressionType => ErrorCode::UnsupportedCompressionType,
+            P::UnknownServerError => ErrorCode::UnknownServerError,
+        }
+    }
+
+    /// Kafka's numeric code (`UnknownServerError` is -1 there, 1000 on our wire; this returns
+    /// the wire value).
+    pub fn wire_value(self) -> i32 {
+        use pb::ErrorCode as P;
+        let known = match self {
+            ErrorCode::None => P::None,
+            ErrorCode::OffsetOutOfRange => P::OffsetOutOfRange,
+            ErrorCode::CorruptMessage => P::CorruptMessage,
+            ErrorCode::UnknownTopicOrPartition => P::UnknownTopicOrPartition,
+            ErrorCode::LeaderNotAvailable => P::LeaderNotAvailable,
+            ErrorCode::NotLeaderOrFollower => P::NotLeaderOrFollower,
+            ErrorCode::RequestTimedOut => P::RequestTimedOut,
+            ErrorCode::MessageTooLarge => P::MessageTooLarge,
+            ErrorCode::StaleControllerEpoch => P::StaleControllerEpoch,
+            ErrorCode::InvalidTopic => P::InvalidTopicException,
+            ErrorCode::RecordListTooLarge => P::RecordListTooLarge,
+            ErrorCode::NotEnoughReplicas => P::NotEnoughReplicas,
+            ErrorCode::NotEnoughReplicasAfterAppend => P::NotEnoughReplicasAfterAppend,
+            ErrorCode::InvalidRequiredAcks => P::InvalidRequiredAcks,
+            ErrorCode::InvalidTimestamp => P::InvalidTimestamp,
+            ErrorCode::UnsupportedVersion => P::UnsupportedVersion,
+            ErrorCode::TopicAlreadyExists => P::TopicAlreadyExists,
+            ErrorCode::InvalidPartitions => P::InvalidPartitions,
+            ErrorCode::InvalidReplicationFactor => P::InvalidReplicationFactor,
+            ErrorCode::InvalidConfig => P::InvalidConfig,
+            ErrorCode::InvalidRequest => P::InvalidRequest,
+            ErrorCode::KafkaStorageError => P::KafkaStorageError,
+            ErrorCode::FencedLeaderEpoch => P::FencedLeaderEpoch,
+            ErrorCode::UnknownLeaderEpoch => P::UnknownLeaderEpoch,
+            ErrorCode::UnsupportedCompressionType => P::UnsupportedCompressionType,
+            ErrorCode::UnknownServerError => P::UnknownServerError,
+            ErrorCode::Unrecognized(value) => return value,
+        };
+        known as i32
+    }
+
+    /// Whether the condition is transient, so the same request may succeed later (Kafka's
+    /// `RetriableException` subclasses).
+    pub fn is_retriable(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::CorruptMessage
+                | ErrorCode::UnknownTopicOrPartition
+                | ErrorCode::LeaderNotAvailable
+                | ErrorCode::NotLeaderOrFollower
+                | ErrorCode::RequestTimedOut
+                | ErrorCode::NotEnoughReplicas
+                | ErrorCode::NotEnoughReplicasAfterAppend
+                | ErrorCode::KafkaStorageError
+                | ErrorCode::FencedLeaderEpoch
+                | ErrorCode::UnknownLeaderEpoch
+        )
+    }
+
+    /// Whether the client should refresh its metadata (the leader may have moved) before
+    /// retrying.
+    pub fn needs_metadata_refresh(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::UnknownTopicOrPartition
+                | ErrorCode::LeaderNotAvailable
+                | ErrorCode::NotLeaderOrFollower
+                | ErrorCode::KafkaStorageError
+                | ErrorCode::FencedLeaderEpoch
+                | ErrorCode::UnknownLeaderEpoch
+        )
+    }
+
+    /// The protobuf name without its prefix, e.g. `NOT_LEADER_OR_FOLLOWER`.
+    pub fn name(self) -> String {
+        match pb::ErrorCode::try_from(self.wire_value()) {
+            Ok(code) => code
+                .as_str_name()
+                .trim_start_matches("ERROR_CODE_")
+                .to_owned(),
+            Err(_) => format!("UNRECOGNIZED({})", self.wire_value()),
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+/// `Ok(())` for `NONE`, else a [`ClientError::Broker`].
+pub(crate) fn check(
+    code: i32,
+    message: &str,
+    topic: &str,
+    partition: Option<i32>,
+) -> Result<(), ClientError> {
+    match ErrorCode::from_wire(code) {
+        ErrorCode::None => Ok(()),
+        code => Err(ClientError::Broker {
+            topic: topic.to_owned(),
+            partition,
+            code,
+            message: message.to_owned(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_wire_code_round_trips() {
+        for value in [
+            0, 1, 2, 3, 5, 6, 7, 10, 11, 17, 18, 19, 20, 21, 32, 35, 36, 37, 38, 40, 42, 56, 74,
+            75, 76, 1000,
+        ] {
+            let code = ErrorCode::from_wire(value);
+            assert!(!matches!(code, ErrorCode::Unrecognized(_)), "{value}");
+            assert_eq!(code.wire_value(), value);
+        }
+        assert_eq!(ErrorCode::from_wire(4), ErrorCode::Unrecognized(4));
+        assert_eq!(ErrorCode::from_wire(4).wire_value(), 4);
+    }
+
+    #[test]
+    fn names_and_retriability() {
+        let table = [
+            (6, "NOT_LEADER_OR_FOLLOWER", true, true),
+            (1, "OFFSET_OUT_OF_RANGE", false, false),
+            (7, "REQUEST_TIMED_OUT", true, false),
+            (36, "TOPIC_ALREADY_EXISTS", false, false),
+            (19, "NOT_ENOUGH_REPLICAS", true, false),
+            (1000, "UNKNOWN_SERVER_ERROR", false, false),
+            (999, "UNRECOGNIZED(999)", false, false),
+        ];
+        for (value, name, retriable, refresh) in table {
+            let code = ErrorCode::from_wire(value);
+            assert_eq!(code.to_string(), name);
+            assert_eq!(code.is_retriable(), retriable, "{name}");
+            assert_eq!(code.needs_metadata_refresh(), refresh, "{name}");
+        }
+    }
+
+    #[test]
+    fn check_maps_codes_to_broker_errors() {
+        assert!(check(0, "", "t", Some(0)).is_ok());
+        let error = check(3, "no such topic", "t", Some(2)).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "t-2: UNKNOWN_TOPIC_OR_PARTITION: no such topic"
+        );
+        assert_eq!(error.error_code(), Some(ErrorCode::UnknownTopicOrPartition));
+        assert!(error.is_retriable());
+        let error = check(36, "exists", "t", None).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "topic \"t\": TOPIC_ALREADY_EXISTS: exists"
+        );
+        assert!(!error.is_retriable());
+        let error = check(1, "", "t", Some(0)).unwrap_err();
+        assert_eq!(error.to_string(), "t-0: OFFSET_OUT_OF_RANGE");
+    }
+}

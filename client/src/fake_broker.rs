@@ -1,0 +1,526 @@
+//! An in-process broker for unit tests: the generated `Broker` and `Admin` services over an
+//! in-memory log per partition, served by tonic on 127.0.0.1:0. Only what the client's code
+//! paths need: no replication, no retention, HW = LEO.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::Stream;
+use tokio::sync::Notify;
+use tonic::{Request, Response, Status};
+use tributary_proto::v1 as pb;
+use tributary_proto::v1::admin_server::{Admin, AdminServer};
+use tributary_proto::v1::broker_server::{Broker, BrokerServer};
+use tributary_record::{BatchBuilder, BatchIter, Record, set_base_offset};
+
+#[derive(Debug, Default)]
+struct PartitionLog {
+    /// (base offset, stamped batch bytes)
+    batches: Vec<(i64, Bytes)>,
+    log_end: i64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    /// topic -> partitions
+    topics: HashMap<String, Vec<PartitionLog>>,
+    /// Produce requests received (for assertions).
+    pub(crate) produce_requests: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FakeBroker {
+    pub(crate) state: Arc<Mutex<State>>,
+    appended: Arc<Notify>,
+}
+
+fn code(code: pb::ErrorCode) -> i32 {
+    code as i32
+}
+
+impl FakeBroker {
+    /// Serves on 127.0.0.1:0 and returns the address and the broker (for inspecting state).
+    pub(crate) async fn start() -> (String, FakeBroker) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let broker = FakeBroker::default();
+        let server = tonic::transport::Server::builder()
+            .add_service(
+                BrokerServer::new(broker.clone())
+                    .max_decoding_message_size(crate::MAX_MESSAGE_SIZE)
+                    .max_encoding_message_size(crate::MAX_MESSAGE_SIZE),
+            )
+            .add_service(AdminServer::new(broker.clone()))
+            .serve_with_incoming(
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            );
+        tokio::spawn(server);
+        (address, broker)
+    }
+
+    pub(crate) fn create(&self, topic: &str, partitions: usize) {
+        let mut state = self.state.lock().unwrap();
+        state.topics.insert(
+            topic.to_owned(),
+            (0..partitions).map(|_| PartitionLog::default()).collect(),
+        );
+    }
+
+    fn handle_produce(&self, request: pb::ProduceRequest) -> pb::ProduceResponse {
+        let mut state = self.state.lock().unwrap();
+        state.produce_requests += 1;
+        let mut topics = Vec::new();
+        for topic in request.topics {
+            let mut partitions = Vec::new();
+            for data in topic.partitions {
+                let mut result = pb::PartitionProduceResponse {
+                    partition: data.partition,
+                    error_code: 0,
+                    error_message: String::new(),
+                    base_offset: -1,
+                    last_offset: -1,
+                    log_append_time_ms: -1,
+                    log_start_offset: 0,
+                };
+                let Some(log) = state
+                    .topics
+                    .get_mut(&topic.topic)
+                    .and_then(|p| p.get_mut(data.partition as usize))
+                else {
+                    result.error_code = code(pb::ErrorCode::UnknownTopicOrPartition);
+                    result.error_message = "no such partition".into();
+                    partitions.push(result);
+                    continue;
+                };
+                let raw = if data.records.is_empty() {
+                    data.batches
+                } else {
+                    let mut builder = BatchBuilder::new();
+                    for r in &data.records {
+                        builder.push(&Record {
+                            key: r.key.clone(),
+                            value: r.value.clone(),
+                            timestamp: r.timestamp_ms.unwrap_or(42),
+                            headers: r
+                                .headers
+                                .iter()
+                                .map(|h| tributary_record::Header {
+                                    key: h.key.clone(),
+                                    value: h.value.clone(),
+                                })
+                                .collect(),
+                        });
+                    }
+                    builder.build()
+                };
+                let base = log.log_end;
+                for item in BatchIter::new(&raw) {
+                    let (header, slice) = item.unwrap();
+                    let mut stamped = slice.to_vec();
+                    set_base_offset(&mut stamped, log.log_end);
+                    log.batches.push((log.log_end, Bytes::from(stamped)));
+                    log.log_end += i64::from(header.last_offset_delta) + 1;
+                }
+                if request.acks != 0 {
+                    result.base_offset = base;
+                    result.last_offset = log.log_end - 1;
+                }
+                partitions.push(result);
+            }
+            topics.push(pb::TopicProduceResponse {
+                topic: topic.topic,
+                partitions,
+            });
+        }
+        self.appended.notify_waiters();
+        pb::ProduceResponse {
+            request_id: request.request_id,
+            topics,
+        }
+    }
+
+    fn read(&self, request: &pb::FetchRequest) -> (pb::FetchResponse, usize) {
+        let state = self.state.lock().unwrap();
+        let mut total = 0;
+        let mut topics = Vec::new();
+        for topic in &request.topics {
+            let mut partitions = Vec::new();
+            for p in &topic.partitions {
+                let mut result = pb::PartitionFetchResponse {
+                    partition: p.partition,
+                    ..Default::default()
+                };
+                match state
+                    .topics
+                    .get(&topic.topic)
+                    .and_then(|parts| parts.get(p.partition as usize))
+                {
+                    None => {
+                        result.error_code = code(pb::ErrorCode::UnknownTopicOrPartition);
+                        result.error_message = "no such partition".into();
+                    }
+                    Some(log) if p.fetch_offset > log.log_end => {
+                        result.error_code = code(pb::ErrorCode::OffsetOutOfRange);
+                        result.error_message =
+                            format!("offset {} > {}", p.fetch_offset, log.log_end);
+                    }
+                    Some(log) => {
+                        result.high_watermark = log.log_end;
+                        result.log_end_offset = log.log_end;
+                        let mut out = Vec::new();
+                        for (base, batch) in &log.batches {
+                            let header = tributary_record::BatchHeader::parse(batch).unwrap();
+                            if header.last_offset() < p.fetch_offset {
+                                continue;
+                            }
+                            let _ = base;
+                            if !out.is_empty()
+                                && out.len() + batch.len() > p.partition_max_bytes as usize
+                            {
+                                break;
+                            }
+                            out.extend_from_slice(batch);
+                        }
+                        total += out.len();
+                        if request.format == pb::RecordFormat::Decoded as i32 {
+                            let mut records = Vec::new();
+                            let bytes = Bytes::from(out);
+                            let mut position = 0;
+                            for item in BatchIter::new(&bytes) {
+                                let (_, slice) = item.unwrap();
+                                let batch = bytes.slice(position..position + slice.len());
+                                position += slice.len();
+                                for r in tributary_record::decode_records(&batch).unwrap() {
+                                    records.push(pb::ConsumedRecord {
+                                        offset: r.offset,
+                                        timestamp_ms: r.timestamp,
+                                        timestamp_type: 0,
+                                        key: r.key,
+                                        value: r.value,
+                                        headers: r
+                                            .headers
+                                            .into_iter()
+                                            .map(|h| pb::RecordHeader {
+                                                key: h.key,
+                                                value: h.value,
+                                            })
+                                            .collect(),
+                                        leader_epoch: 0,
+                                    });
+                                }
+                            }
+                            result.records = records;
+                        } else {
+                            result.batches = Bytes::from(out);
+                        }
+                    }
+                }
+                partitions.push(result);
+            }
+            topics.push(pb::TopicFetchResponse {
+                topic: topic.topic.clone(),
+                partitions,
+            });
+        }
+        (
+            pb::FetchResponse {
+                request_id: request.request_id,
+                topics,
+            },
+            total,
+        )
+    }
+
+    async fn handle_fetch(&self, request: pb::FetchRequest) -> pb::FetchResponse {
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
+        loop {
+            let notified = self.appended.notified();
+            let (response, bytes) = self.read(&request);
+            if bytes > 0 || tokio::time::Instant::now() >= deadline {
+                return response;
+            }
+            let _ = tokio::time::timeout_at(deadline, notified).await;
+        }
+    }
+}
+
+type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl Broker for FakeBroker {
+    async fn produce(
+        &self,
+        request: Request<pb::ProduceRequest>,
+    ) -> Result<Response<pb::ProduceResponse>, Status> {
+        Ok(Response::new(self.handle_produce(request.into_inner())))
+    }
+
+    type ProduceStreamStream = ResponseStream<pb::ProduceResponse>;
+
+    async fn produce_stream(
+        &self,
+        request: Request<tonic::Streaming<pb::ProduceRequest>>,
+    ) -> Result<Response<Self::ProduceStreamStream>, Status> {
+        let mut requests = request.into_inner();
+        let broker = self.clone();
+        let stream = async_stream(move |sender| async move {
+            while let Some(request) = requests.message().await? {
+                if sender
+                    .send(Ok(broker.handle_produce(request)))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            Ok(())
+        });
+        Ok(Response::new(stream))
+    }
+
+    async fn fetch(
+        &self,
+        request: Request<pb::FetchRequest>,
+    ) -> Result<Response<pb::FetchResponse>, Status> {
+        Ok(Response::new(self.handle_fetch(request.into_inner()).await))
+    }
+
+    type FetchStreamStream = ResponseStream<pb::FetchResponse>;
+
+    async fn fetch_stream(
+        &self,
+        request: Request<tonic::Streaming<pb::FetchRequest>>,
+    ) -> Result<Response<Self::FetchStreamStream>, Status> {
+        let mut requests = request.into_inner();
+        let broker = self.clone();
+        let stream = async_stream(move |sender| async move {
+            while let Some(request) = requests.message().await? {
+                if request.max_bytes < 0 {
+                    return Err(Status::invalid_argument("max_bytes must not be negative"));
+                }
+                if sender
+                    .send(Ok(broker.handle_fetch(request).await))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            Ok(())
+        });
+        Ok(Response::new(stream))
+    }
+
+    async fn list_offsets(
+        &self,
+        request: Request<pb::ListOffsetsRequest>,
+    ) -> Result<Response<pb::ListOffsetsResponse>, Status> {
+        let state = self.state.lock().unwrap();
+        let mut topics = Vec::new();
+        for topic in request.into_inner().topics {
+            let mut partitions = Vec::new();
+            for p in topic.partitions {
+                let mut result = pb::ListOffsetsPartitionResponse {
+                    partition: p.partition,
+                    offset: -1,
+                    timestamp: -1,
+                    ..Default::default()
+                };
+                match state
+                    .topics
+                    .get(&topic.topic)
+                    .and_then(|parts| parts.get(p.partition as usize))
+                {
+                    None => result.error_code = code(pb::ErrorCode::UnknownTopicOrPartition),
+                    Some(_) if p.timestamp == -2 => result.offset = 0,
+                    Some(log) if p.timestamp == -1 => result.offset = log.log_end,
+                    Some(log) => {
+                        // Timestamp lookup over decoded records (fine for tests).
+                        'batches: for (_, batch) in &log.batches {
+                            for r in tributary_record::decode_records(batch).unwrap() {
+                                if r.timestamp >= p.timestamp {
+                                    result.offset = r.offset;
+                                    result.timestamp = r.timestamp;
+                                    break 'batches;
+                                }
+                            }
+                        }
+                    }
+                }
+                partitions.push(result);
+            }
+            topics.push(pb::ListOffsetsTopicResponse {
+                topic: topic.topic,
+                partitions,
+            });
+        }
+        Ok(Response::new(pb::ListOffsetsResponse { topics }))
+    }
+
+    async fn metadata(
+        &self,
+        request: Request<pb::MetadataRequest>,
+    ) -> Result<Response<pb::MetadataResponse>, Status> {
+        let requested = request.into_inner().topics;
+        let state = self.state.lock().unwrap();
+        let names: Vec<String> = if requested.is_empty() {
+            state.topics.keys().cloned().collect()
+        } else {
+            requested
+        };
+        let topics = names
+            .into_iter()
+            .map(|name| match state.topics.get(&name) {
+                Some(parts) => pb::TopicMetadata {
+                    topic: name,
+                    partitions: (0..parts.len() as i32).map(partition_metadata).collect(),
+                    ..Default::default()
+                },
+                None => pb::TopicMetadata {
+                    topic: name,
+                    error_code: code(pb::ErrorCode::UnknownTopicOrPartition),
+                    error_message: "unknown topic".into(),
+                    ..Default::default()
+                },
+            })
+            .collect();
+        Ok(Response::new(pb::MetadataResponse {
+            cluster_id: "fake-cluster".into(),
+            controller_id: 1,
+            brokers: vec![pb::BrokerInfo {
+                id: 1,
+                host: "127.0.0.1".into(),
+                port: 0,
+                rack: None,
+            }],
+            topics,
+        }))
+    }
+}
+
+fn partition_metadata(partition: i32) -> pb::PartitionMetadata {
+    pb::PartitionMetadata {
+        partition,
+        error_code: 0,
+        leader: 1,
+        leader_epoch: 0,
+        replicas: vec![1],
+        isr: vec![1],
+        offline_replicas: vec![],
+    }
+}
+
+#[tonic::async_trait]
+impl Admin for FakeBroker {
+    async fn create_topics(
+        &self,
+        request: Request<pb::CreateTopicsRequest>,
+    ) -> Result<Response<pb::CreateTopicsResponse>, Status> {
+        let mut results = Vec::new();
+        for topic in request.into_inner().topics {
+            let exists = self.state.lock().unwrap().topics.contains_key(&topic.name);
+            let partitions = if topic.num_partitions == 0 {
+                1
+            } else {
+                topic.num_partitions
+            };
+            if exists {
+                results.push(pb::CreateTopicResult {
+                    name: topic.name,
+                    error_code: code(pb::ErrorCode::TopicAlreadyExists),
+                    error_message: "topic exists".into(),
+                    ..Default::default()
+                });
+            } else {
+                self.create(&topic.name, partitions as usize);
+                results.push(pb::CreateTopicResult {
+                    name: topic.name,
+                    num_partitions: partitions,
+                    replication_factor: 1,
+                    ..Default::default()
+                });
+            }
+        }
+        Ok(Response::new(pb::CreateTopicsResponse { results }))
+    }
+
+    async fn delete_topics(
+        &self,
+        request: Request<pb::DeleteTopicsRequest>,
+    ) -> Result<Response<pb::DeleteTopicsResponse>, Status> {
+        let mut state = self.state.lock().unwrap();
+        let results = request
+            .into_inner()
+            .topics
+            .into_iter()
+            .map(|name| {
+                let removed = state.topics.remove(&name).is_some();
+                pb::DeleteTopicResult {
+                    error_code: if removed {
+                        0
+                    } else {
+                        code(pb::ErrorCode::UnknownTopicOrPartition)
+                    },
+                    error_message: if removed {
+                        String::new()
+                    } else {
+                        "unknown topic".into()
+                    },
+                    name,
+                }
+            })
+            .collect();
+        Ok(Response::new(pb::DeleteTopicsResponse { results }))
+    }
+
+    async fn describe_topics(
+        &self,
+        request: Request<pb::DescribeTopicsRequest>,
+    ) -> Result<Response<pb::DescribeTopicsResponse>, Status> {
+        let requested = request.into_inner().topics;
+        let state = self.state.lock().unwrap();
+        let names: Vec<String> = if requested.is_empty() {
+            state.topics.keys().cloned().collect()
+        } else {
+            requested
+        };
+        let topics = names
+            .into_iter()
+            .map(|name| match state.topics.get(&name) {
+                Some(parts) => pb::TopicDescription {
+                    name,
+                    partitions: (0..parts.len() as i32).map(partition_metadata).collect(),
+                    ..Default::default()
+                },
+                None => pb::TopicDescription {
+                    name,
+                    error_code: code(pb::ErrorCode::UnknownTopicOrPartition),
+                    error_message: "unknown topic".into(),
+                    ..Default::default()
+                },
+            })
+            .collect();
+        Ok(Response::new(pb::DescribeTopicsResponse { topics }))
+    }
+}
+
+/// A response stream fed by a spawned task (`producer` gets the sending half).
+fn async_stream<T, F, Fut>(producer: F) -> ResponseStream<T>
+where
+    T: Send + 'static,
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<T, Status>>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), Status>> + Send + 'static,
+{
+    let (sender, receiver) = tokio::sync::mpsc::channel(16);
+    let task = producer(sender.clone());
+    tokio::spawn(async move {
+        if let Err(status) = task.await {
+            let _ = sender.send(Err(status)).await;
+        }
+    });
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver))
+}

@@ -1,0 +1,282 @@
+//! Producing records: one-shot unary calls and the pipelined [`Producer`].
+
+mod stream;
+
+use bytes::Bytes;
+use tributary_proto::v1 as pb;
+use tributary_record::{BatchBuilder, Record};
+
+use crate::error::check;
+use crate::{Client, ClientError};
+
+pub use stream::{Producer, ProducerOptions};
+
+/// How many replicas must have a write before the broker acknowledges it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Acks {
+    /// `acks=0`: the broker answers at once; offsets in the ack are -1.
+    None,
+    /// `acks=1`: after the leader's local append.
+    #[default]
+    Leader,
+    /// `acks=-1`: after every in-sync replica has the write.
+    All,
+}
+
+impl Acks {
+    /// The wire value (0, 1 or -1).
+    pub fn to_wire(self) -> i32 {
+        match self {
+            Acks::None => 0,
+            Acks::Leader => 1,
+            Acks::All => -1,
+        }
+    }
+
+    /// Parses the wire value; `all` is accepted for -1.
+    pub fn parse(text: &str) -> Result<Acks, ClientError> {
+        match text.trim() {
+            "0" => Ok(Acks::None),
+            "1" => Ok(Acks::Leader),
+            "-1" | "all" => Ok(Acks::All),
+            other => Err(ClientError::InvalidArgument {
+                argument: "acks",
+                reason: format!("{other:?}: must be -1 (all), 0 or 1"),
+            }),
+        }
+    }
+}
+
+/// The broker's acknowledgement of one produced batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProduceAck {
+    /// Offset of the first record appended (-1 with `acks=0`).
+    pub base_offset: i64,
+    /// Offset of the last record appended (-1 with `acks=0`).
+    pub last_offset: i64,
+    /// The broker's append time if the topic uses LogAppendTime.
+    pub log_append_time: Option<i64>,
+}
+
+/// Builds one batch from `records` (offset deltas 0, 1, ...).
+pub(crate) fn build_batch(records: &[Record]) -> Bytes {
+    let capacity: usize = records
+        .iter()
+        .map(|r| 32 + r.key.as_ref().map_or(0, Bytes::len) + r.value.as_ref().map_or(0, Bytes::len))
+        .sum();
+    let mut builder = BatchBuilder::with_capacity(tributary_record::HEADER_SIZE + capacity);
+    for record in records {
+        builder.push(record);
+    }
+    builder.build()
+}
+
+pub(crate) fn produce_request(
+    request_id: u64,
+    acks: Acks,
+    timeout_ms: i32,
+    topic: &str,
+    partition: pb::PartitionProduceData,
+) -> pb::ProduceRequest {
+    pb::ProduceRequest {
+        request_id,
+        acks: acks.to_wire(),
+        timeout_ms,
+        topics: vec![pb::TopicProduceData {
+            topic: topic.to_owned(),
+            partitions: vec![partition],
+        }],
+    }
+}
+
+/// Extracts the result for `topic`/`partition` from a response.
+pub(crate) fn ack_from_response(
+    response: pb::ProduceResponse,
+    topic: &str,
+    partition: i32,
+) -> Result<ProduceAck, ClientError> {
+    let result = response
+        .topics
+        .into_iter()
+        .filter(|t| t.topic == topic)
+        .flat_map(|t| t.partitions)
+        .find(|p| p.partition == partition)
+        .ok_or_else(|| ClientError::MalformedResponse {
+            operation: "Produce",
+            topic: topic.to_owned(),
+            partition: Some(partition),
+            reason: "no result for the partition".to_owned(),
+        })?;
+    check(
+        result.error_code,
+        &result.error_message,
+        topic,
+        Some(partition),
+    )?;
+    Ok(ProduceAck {
+        base_offset: result.base_offset,
+        last_offset: result.last_offset,
+        log_append_time: (result.log_append_time_ms >= 0).then_some(result.log_append_time_ms),
+    })
+}
+
+fn to_proto_record(record: &Record) -> pb::Record {
+    pb::Record {
+        key: record.key.clone(),
+        value: record.value.clone(),
+        timestamp_ms: (record.timestamp >= 0).then_some(record.timestamp),
+        headers: record
+            .headers
+            .iter()
+            .map(|h| pb::RecordHeader {
+                key: h.key.clone(),
+                value: h.value.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn require_records(records: &[Record]) -> Result<(), ClientError> {
+    if records.is_empty() {
+        return Err(ClientError::InvalidArgument {
+            argument: "records",
+            reason: "at least one record is needed".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+impl Client {
+    /// Appends `records` to a partition as one batch built here (the broker stores the bytes
+    /// as sent). One unary call: use a [`Producer`] for throughput.
+    pub async fn produce(
+        &self,
+        topic: &str,
+        partition: i32,
+        records: &[Record],
+        acks: Acks,
+    ) -> Result<ProduceAck, ClientError> {
+        require_records(records)?;
+        self.produce_batch(topic, partition, build_batch(records), acks)
+            .await
+    }
+
+    /// Appends one or more complete, concatenated v2 batches (built with [`BatchBuilder`]).
+    pub async fn produce_batch(
+        &self,
+        topic: &str,
+        partition: i32,
+        batches: Bytes,
+        acks: Acks,
+    ) -> Result<ProduceAck, ClientError> {
+        let data = pb::PartitionProduceData {
+            partition,
+            batches,
+            records: Vec::new(),
+        };
+        let request = produce_request(self.next_request_id(), acks, 0, topic, data);
+        let response = self
+            .broker_service()
+            .produce(request)
+            .await
+            .map_err(ClientError::rpc("Produce"))?;
+        ack_from_response(response.into_inner(), topic, partition)
+    }
+
+    /// Appends `records` as structured records that the broker encodes into one batch (the
+    /// path thin clients use). A negative `timestamp` means "now" on the broker.
+    pub async fn produce_structured(
+        &self,
+        topic: &str,
+        partition: i32,
+        records: &[Record],
+        acks: Acks,
+    ) -> Result<ProduceAck, ClientError> {
+        require_records(records)?;
+        let data = pb::PartitionProduceData {
+            partition,
+            batches: Bytes::new(),
+            records: records.iter().map(to_proto_record).collect(),
+        };
+        let request = produce_request(self.next_request_id(), acks, 0, topic, data);
+        let response = self
+            .broker_service()
+            .produce(request)
+            .await
+            .map_err(ClientError::rpc("Produce"))?;
+        ack_from_response(response.into_inner(), topic, partition)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acks_parse() {
+        assert_eq!(Acks::parse("0").unwrap(), Acks::None);
+        assert_eq!(Acks::parse("1").unwrap(), Acks::Leader);
+        assert_eq!(Acks::parse("-1").unwrap(), Acks::All);
+        assert_eq!(Acks::parse("all").unwrap(), Acks::All);
+        assert!(Acks::parse("2").is_err());
+        assert_eq!(Acks::All.to_wire(), -1);
+    }
+
+    fn response(code: i32) -> pb::ProduceResponse {
+        pb::ProduceResponse {
+            request_id: 7,
+            topics: vec![pb::TopicProduceResponse {
+                topic: "t".into(),
+                partitions: vec![pb::PartitionProduceResponse {
+                    partition: 1,
+                    error_code: code,
+                    error_message: if code == 0 {
+                        String::new()
+                    } else {
+                        "nope".into()
+                    },
+                    base_offset: if code == 0 { 10 } else { -1 },
+                    last_offset: if code == 0 { 19 } else { -1 },
+                    log_append_time_ms: -1,
+                    log_start_offset: 0,
+                }],
+            }],
+        }
+    }
+
+    #[test]
+    fn acks_from_responses() {
+        let ack = ack_from_response(response(0), "t", 1).unwrap();
+        assert_eq!(
+            ack,
+            ProduceAck {
+                base_offset: 10,
+                last_offset: 19,
+                log_append_time: None
+            }
+        );
+        let error = ack_from_response(response(6), "t", 1).unwrap_err();
+        assert_eq!(
+            error.error_code(),
+            Some(crate::ErrorCode::NotLeaderOrFollower)
+        );
+        let error = ack_from_response(response(0), "t", 2).unwrap_err();
+        assert!(matches!(error, ClientError::MalformedResponse { .. }));
+    }
+
+    #[test]
+    fn built_batches_decode() {
+        let records: Vec<Record> = (0..3)
+            .map(|i| Record {
+                key: Some(Bytes::from(format!("k{i}"))),
+                value: Some(Bytes::from(format!("v{i}"))),
+                timestamp: 1000 + i,
+                headers: Vec::new(),
+            })
+            .collect();
+        let decoded = tributary_record::decode_records(&build_batch(&records)).unwrap();
+        assert_eq!(decoded.len(), 3);
+        assert_eq!(decoded[2].value.as_deref(), Some(&b"v2"[..]));
+        assert_eq!(decoded[2].timestamp, 1002);
+    }
+}

@@ -1,0 +1,675 @@
+//! `Log`: one partition's segments, with append (leader and follower), read, roll, flush,
+//! truncation and retention.
+//!
+//! # Concurrency
+//!
+//! One short `std::sync::Mutex` per log guards the segment list. Appends validate batches
+//! (the per-record work) *before* taking it and hold it only to assign offsets, write and
+//! update indexes. Reads hold it only to find the segment and index position, then read with
+//! `pread` on an `Arc`'d file handle. fsyncs run outside it too. There is no lock shared
+//! between partitions on the append or read path.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use bytes::{Bytes, BytesMut};
+use tributary_record::{
+    BatchHeader, BatchIter, RecordError, TimestampType, set_base_offset, set_partition_leader_epoch,
+    validate_batch, validate_records,
+};
+
+use super::batch::stamp_log_append_time;
+use super::read::{find_offset_for_timestamp, read_batches};
+use super::retention::{RetentionPolicy, SegmentSummary, segments_to_delete};
+use super::segment::{BatchMeta, Segment};
+use super::{LogConfig, LogError, TopicPartition};
+
+/// What an append did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset of the first appended record.
+    pub base_offset: i64,
+    /// Offset of the last appended record.
+    pub last_offset: i64,
+    /// The broker time stamped into the batches for `LogAppendTime` topics, else -1.
+    pub log_append_time: i64,
+    /// The log start offset after the append.
+    pub log_start_offset: i64,
+    /// Number of records appended.
+    pub records: u32,
+    /// Number of bytes appended.
+    pub bytes: usize,
+}
+
+/// What a read returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadResult {
+    /// Zero or more whole batches, byte for byte as stored.
+    pub batches: Bytes,
+    /// The log start offset when the read started.
+    pub log_start_offset: i64,
+    /// The log end offset when the read started.
+    pub log_end_offset: i64,
+}
+
+/// Everything the mutex guards.
+#[derive(Debug)]
+struct LogState {
+    /// Invariants: never empty; sorted by base offset without overlap; every segment but the
+    /// last is sealed.
+    segments: Vec<Segment>,
+    /// Invariant: `segments[0].base_offset() <= log_start_offset <= log end offset`.
+    log_start_offset: i64,
+    /// Invariant: `recovery_point <= log end offset`.
+    recovery_point: i64,
+    /// Records appended since the last flush (for `flush.messages`).
+    unflushed_records: u64,
+    /// When the last flush finished (for `flush.ms`).
+    last_flush_ms: i64,
+    /// `*.deleted` files and when to unlink them.
+    pending_deletions: Vec<(i64, PathBuf)>,
+    /// Set by `close`: no more appends.
+    closed: bool,
+}
+
+impl LogState {
+    fn active(&self) -> &Segment {
+        self.segments.last().expect("a log always has a segment")
+    }
+
+    fn active_mut(&mut self) -> &mut Segment {
+        self.segments.last_mut().expect("a log always has a segment")
+    }
+
+    fn log_end_offset(&self) -> i64 {
+        self.active().next_offset()
+    }
+
+    /// Index of the segment that holds `offset` (the last with base offset ≤ `offset`, or 0).
+    fn segment_index_for(&self, offset: i64) -> usize {
+        self.segments.partition_point(|s| s.base_offset() <= offset).saturating_sub(1)
+    }
+}
+
+/// One partition's log. `Send + Sync`; share it as `Arc<Log>`.
+#[derive(Debug)]
+pub struct Log {
+    dir: PathBuf,
+    topic_partition: TopicPartition,
+    config: RwLock<LogConfig>,
+    state: Mutex<LogState>,
+    /// Copies of the state's offsets for lock-free getters (written under the lock).
+    log_end_offset: AtomicI64,
+    log_start_offset: AtomicI64,
+}
+
+/// A validated batch waiting for its offset.
+struct PendingBatch {
+    position: usize,
+    header: BatchHeader,
+}
+
+impl Log {
+    /// Opens (or creates, if `dir` does not exist) the log in `dir`, named
+    /// `<topic>-<partition>`.
+    ///
+    /// * `recovery_point`, `log_start_offset`: the checkpointed values (0 if none).
+    /// * `clean_shutdown`: the log dir had the clean-shutdown marker. Without it every segment
+    ///   from the one containing the recovery point is re-validated, the first invalid byte
+    ///   truncates its segment and all later segments are deleted, and indexes are rebuilt.
+    pub fn open(
+        dir: &Path,
+        config: LogConfig,
+        recovery_point: i64,
+        log_start_offset: i64,
+        clean_shutdown: bool,
+        now_ms: i64,
+    ) -> Result<Log, LogError> {
+        let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let topic_partition = TopicPartition::parse_dir_name(name).ok_or_else(|| {
+            LogError::io(
+                "log directory name is not <topic>-<partition>:",
+                dir,
+                std::io::Error::from(std::io::ErrorKind::InvalidInput),
+            )
+        })?;
+        std::fs::create_dir_all(dir).map_err(|e| LogError::io("creating log directory", dir, e))?;
+        let bases = scan_dir(dir)?;
+        let mut segments: Vec<Segment> = Vec::with_capacity(bases.len().max(1));
+        let recover_from = if clean_shutdown {
+            usize::MAX
+        } else {
+            bases.partition_point(|&b| b <= recovery_point).saturating_sub(1)
+        };
+        for (i, &base) in bases.iter().enumerate() {
+            let next_base = bases.get(i + 1).copied();
+            let (mut segment, outcome) = Segment::open(dir, base, next_base, i >= recover_from, &config, now_ms)?;
+            let truncated = outcome.is_some_and(|o| o.truncated_bytes > 0);
+            if truncated && next_base.is_some() {
+                tracing::warn!(%topic_partition, base, "deleting every segment after a truncated one");
+                for &later in &bases[i + 1..] {
+                    delete_segment_files(dir, later)?;
+                }
+                segment.truncate_to(i64::MAX, &config)?;
+                segments.push(segment);
+                break;
+            }
+            segments.push(segment);
+        }
+        let mut log_start = log_start_offset.max(segments.first().map_or(0, Segment::base_offset));
+        let log_end = segments.last().map_or(i64::MIN, Segment::next_offset);
+        if segments.is_empty() || log_end < log_start {
+            // Nothing on disk, or everything below a checkpointed log start: start empty there.
+            for segment in &segments {
+                delete_segment_files(dir, segment.base_offset())?;
+            }
+            log_start = log_start.max(0);
+            segments = vec![Segment::create(dir, log_start, &config, now_ms)?];
+        }
+        let log_end = segments.last().map_or(0, Segment::next_offset);
+        let recovery_point = if clean_shutdown { log_end } else { recovery_point.clamp(0, log_end) };
+        let state = LogState {
+            segments,
+            log_start_offset: log_start,
+            recovery_point,
+            unflushed_records: 0,
+            last_flush_ms: now_ms,
+            pending_deletions: Vec::new(),
+            closed: false,
+        };
+        Ok(Log {
+            dir: dir.to_path_buf(),
+            topic_partition,
+            config: RwLock::new(config),
+            log_end_offset: AtomicI64::new(log_end),
+            log_start_offset: AtomicI64::new(log_start),
+            state: Mutex::new(state),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, LogState> {
+        // A panic while holding the lock leaves the state consistent at batch granularity
+        // (every mutation that can fail is done before the bookkeeping), so keep going.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn publish_offsets(&self, state: &LogState) {
+        self.log_end_offset.store(state.log_end_offset(), Ordering::Release);
+        self.log_start_offset.store(state.log_start_offset, Ordering::Release);
+    }
+
+    fn invalid(&self, batch_index: usize, source: RecordError) -> LogError {
+        LogError::InvalidBatch { topic_partition: self.topic_partition.clone(), batch_index, source }
+    }
+
+    /// Splits `bytes` into batches, checking exact framing (no trailing bytes) and, per batch,
+    /// `check`. Returns the batches in order.
+    fn frame(
+        &self,
+        bytes: &Bytes,
+        mut check: impl FnMut(usize, &BatchHeader, Bytes) -> Result<(), LogError>,
+    ) -> Result<Vec<PendingBatch>, LogError> {
+        let mut batches = Vec::new();
+        let mut iter = BatchIter::new(bytes);
+        let mut position = 0;
+        for (index, item) in iter.by_ref().enumerate() {
+            let (header, _) = item.map_err(|e| self.invalid(index, e))?;
+            let size = header.total_size();
+            check(index, &header, bytes.slice(position..position + size))?;
+            batches.push(PendingBatch { position, header });
+            position += size;
+        }
+        if iter.consumed() != bytes.len() || batches.is_empty() {
+            let rest = &bytes[iter.consumed()..];
+            let error = match BatchHeader::parse(rest) {
+                Err(error) => error,
+                Ok(header) => RecordError::LengthMismatch { declared: header.total_size(), actual: rest.len() },
+            };
+            return Err(self.invalid(batches.len(), error));
+        }
+        Ok(batches)
+    }
+
+    /// Validates every batch in `batches` (one or more concatenated v2 batches from an
+    /// untrusted producer: exact lengths, magic, CRC, records, size ≤ `max.message.bytes` per
+    /// batch, no trailing bytes), then assigns offsets from the log end offset, stamps
+    /// `leader_epoch` (and the append time for `LogAppendTime` topics) and appends them.
+    ///
+    /// All or nothing: on a validation error nothing is appended; on an I/O error the segment
+    /// is truncated back to its previous size, so the log stays consistent and usable.
+    pub fn append_as_leader(&self, batches: BytesMut, leader_epoch: i32, now_ms: i64) -> Result<AppendInfo, LogError> {
+        let (max_message_bytes, timestamp_type) = {
+            let config = self.config.read().unwrap_or_else(|p| p.into_inner());
+            (config.max_message_bytes, config.message_timestamp_type)
+        };
+        let bytes = batches.freeze();
+        let pending = self.frame(&bytes, |index, header, batch| {
+            let size = header.total_size();
+            if size > max_message_bytes as usize {
+                return Err(LogError::MessageTooLarge {
+                    topic_partition: self.topic_partition.clone(),
+                    size,
+                    max: max_message_bytes,
+                });
+            }
+            if header.records_count == 0 {
+                return Err(self.invalid(index, RecordError::InvalidHeader { reason: "batch has no records" }));
+            }
+            validate_records(&batch).map(|_| ()).map_err(|e| self.invalid(index, e))
+        })?;
+        // The validation slices are gone, so this is the same buffer, not a copy.
+        let mut buf = bytes.try_into_mut().unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+        let log_append_time = timestamp_type == TimestampType::LogAppendTime;
+        if log_append_time {
+            for batch in &pending {
+                stamp_log_append_time(&mut buf[batch.position..batch.position + batch.header.total_size()], now_ms);
+            }
+        }
+        let mut info = self.append_locked(&mut buf, &pending, true, leader_epoch, now_ms)?;
+        if log_append_time {
+            info.log_append_time = now_ms;
+        }
+        Ok(info)
+    }
+
+    /// Appends batches that already carry offsets (follower replication): they must start at
+    /// the log end offset and be contiguous, and each batch's CRC is checked.
+    pub fn append_as_follower(&self, batches: BytesMut) -> Result<AppendInfo, LogError> {
+        let bytes = batches.freeze();
+        let pending = self.frame(&bytes, |index, _, batch| {
+            validate_batch(&batch).map(|_| ()).map_err(|e| self.invalid(index, e))
+        })?;
+        let mut buf = bytes.try_into_mut().unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+        self.append_locked(&mut buf, &pending, false, 0, super::now_ms())
+    }
+
+    /// The locked half of an append: offsets, roll, write, bookkeeping, `flush.messages`.
+    fn append_locked(
+        &self,
+        buf: &mut BytesMut,
+        pending: &[PendingBatch],
+        assign_offsets: bool,
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        let config = self.config();
+        let records: u32 = pending.iter().map(|b| b.header.records_count as u32).sum();
+        let mut metas = Vec::with_capacity(pending.len());
+        let mut state = self.lock();
+        if state.closed {
+            return Err(LogError::Closed { topic_partition: self.topic_partition.clone() });
+        }
+        let mut next_offset = state.log_end_offset();
+        for batch in pending {
+            let mut header = batch.header;
+            if assign_offsets {
+                let slice = &mut buf[batch.position..];
+                set_base_offset(slice, next_offset);
+                set_partition_leader_epoch(slice, leader_epoch);
+                header.base_offset = next_offset;
+            } else if header.base_offset != next_offset {
+                return Err(LogError::NonContiguousAppend {
+                    topic_partition: self.topic_partition.clone(),
+                    expected: next_offset,
+                    found: header.base_offset,
+                });
+            }
+            metas.push(BatchMeta::from(&header));
+            next_offset = header.next_offset();
+        }
+        let base_offset = metas.first().map_or(next_offset, |m| m.base_offset);
+        let last_offset = next_offset - 1;
+        if state.active().should_roll(buf.len() as u64, metas.len(), last_offset, now_ms, &config) {
+            self.roll(&mut state, &config, now_ms)?;
+        }
+        state.active_mut().append(buf, &metas, &config)?;
+        state.unflushed_records += u64::from(records);
+        self.publish_offsets(&state);
+        let flush_now = state.unflushed_records >= config.flush_messages;
+        let info = AppendInfo {
+            base_offset,
+            last_offset,
+            log_append_time: -1,
+            log_start_offset: state.log_start_offset,
+            records,
+            bytes: buf.len(),
+        };
+        drop(state);
+        if flush_now {
+            self.flush()?;
+        }
+        Ok(info)
+    }
+
+    /// Starts a new active segment at the log end offset and seals the old one. Its fsync is
+    /// left to the flush scheduler ([`Log::flush_sealed`]), which advances the recovery point.
+    fn roll(&self, state: &mut LogState, config: &LogConfig, now_ms: i64) -> Result<(), LogError> {
+        let base = state.log_end_offset();
+        let segment = Segment::create(&self.dir, base, config, now_ms)?;
+        if let Err(error) = state.active_mut().seal() {
+            tracing::warn!(%error, topic_partition = %self.topic_partition, "could not trim the indexes of a rolled segment");
+        }
+        state.segments.push(segment);
+        tracing::debug!(topic_partition = %self.topic_partition, base, "rolled a new segment");
+        Ok(())
+    }
+
+    /// Reads whole batches starting with the batch containing `offset`, up to `max_bytes`
+    /// (with `min_one_batch` the first batch is returned whole even if larger), excluding
+    /// batches whose last offset is ≥ `max_offset` (the HW, for consumers).
+    ///
+    /// `offset == log end` gives empty batches; `offset < log start` or `> log end` is
+    /// [`LogError::OffsetOutOfRange`]. Batches come from one segment per call.
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: Option<i64>,
+        min_one_batch: bool,
+    ) -> Result<ReadResult, LogError> {
+        let (snapshot, log_start_offset, log_end_offset) = {
+            let state = self.lock();
+            let (log_start, log_end) = (state.log_start_offset, state.log_end_offset());
+            if offset < log_start || offset > log_end {
+                return Err(LogError::OffsetOutOfRange {
+                    topic_partition: self.topic_partition.clone(),
+                    requested: offset,
+                    log_start,
+                    log_end,
+                });
+            }
+            let empty = ReadResult { batches: Bytes::new(), log_start_offset: log_start, log_end_offset: log_end };
+            if offset == log_end || max_offset.is_some_and(|max| offset >= max) {
+                return Ok(empty);
+            }
+            let mut index = state.segment_index_for(offset);
+            while offset >= state.segments[index].next_offset() && index + 1 < state.segments.len() {
+                index += 1;
+            }
+            (state.segments[index].read_snapshot(offset), log_start, log_end)
+        };
+        let batches = read_batches(&snapshot, offset, max_bytes, max_offset, min_one_batch)?;
+        Ok(ReadResult { batches, log_start_offset, log_end_offset })
+    }
+
+    /// The first offset of the log start onwards whose record timestamp is ≥ `timestamp_ms`
+    /// (found via the first batch whose max timestamp is ≥ it, Kafka's ListOffsets), with
+    /// that record's timestamp; `None` if every batch is older.
+    pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<(i64, i64)>, LogError> {
+        let snapshots: Vec<_> = {
+            let state = self.lock();
+            state
+                .segments
+                .iter()
+                .filter(|s| s.max_timestamp() >= timestamp_ms)
+                .map(|s| s.timestamp_snapshot(timestamp_ms))
+                .collect()
+        };
+        let log_start = self.log_start_offset();
+        for snapshot in snapshots {
+            if let Some((offset, timestamp)) = find_offset_for_timestamp(&snapshot, timestamp_ms)? {
+                return Ok(Some((offset.max(log_start), timestamp)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// fsyncs every segment holding offsets at or above the recovery point (and their
+    /// indexes), then advances the recovery point to the log end offset seen at the start.
+    pub fn flush(&self) -> Result<(), LogError> {
+        self.flush_to(None)
+    }
+
+    /// fsyncs sealed segments above the recovery point and advances it to the active
+    /// segment's base offset: the deferred "flush at roll". A no-op when nothing rolled.
+    pub(crate) fn flush_sealed(&self) -> Result<(), LogError> {
+        self.flush_to(Some(()))
+    }
+
+    fn flush_to(&self, sealed_only: Option<()>) -> Result<(), LogError> {
+        let (handles, target, counted) = {
+            let state = self.lock();
+            let target =
+                if sealed_only.is_some() { state.active().base_offset() } else { state.log_end_offset() };
+            if target <= state.recovery_point && (sealed_only.is_some() || state.unflushed_records == 0) {
+                return Ok(());
+            }
+            let handles: Vec<(Arc<File>, PathBuf)> = state
+                .segments
+                .iter()
+                .filter(|s| s.next_offset() > state.recovery_point || s.base_offset() >= state.recovery_point)
+                .filter(|s| sealed_only.is_none() || s.is_sealed())
+                .flat_map(|s| s.sync_handles())
+                .collect();
+            (handles, target, if sealed_only.is_some() { 0 } else { state.unflushed_records })
+        };
+        for (file, path) in &handles {
+            file.sync_data().map_err(|e| LogError::io("fsync of", path, e))?;
+        }
+        let mut state = self.lock();
+        state.recovery_point = state.recovery_point.max(target).min(state.log_end_offset());
+        state.unflushed_records = state.unflushed_records.saturating_sub(counted);
+        if sealed_only.is_none() {
+            state.last_flush_ms = super::now_ms();
+        }
+        Ok(())
+    }
+
+    /// Removes every record at or after `offset` (the batch containing `offset` goes whole,
+    /// so the log end may end up below `offset`). Used by replication; a no-op at or beyond
+    /// the log end. Below the first segment the log is emptied and restarts at `offset`.
+    pub fn truncate_to(&self, offset: i64) -> Result<(), LogError> {
+        let config = self.config();
+        let mut state = self.lock();
+        if offset >= state.log_end_offset() {
+            return Ok(());
+        }
+        if offset <= state.segments[0].base_offset() || offset < state.log_start_offset {
+            for segment in state.segments.drain(..) {
+                drop_segment_now(&segment)?;
+            }
+            state.segments.push(Segment::create(&self.dir, offset.max(0), &config, super::now_ms())?);
+            state.log_start_offset = offset.max(0);
+        } else {
+            let index = state.segment_index_for(offset);
+            for segment in state.segments.drain(index + 1..) {
+                drop_segment_now(&segment)?;
+            }
+            state.active_mut().truncate_to(offset, &config)?;
+            state.log_start_offset = state.log_start_offset.min(state.log_end_offset());
+        }
+        state.recovery_point = state.recovery_point.min(state.log_end_offset());
+        self.publish_offsets(&state);
+        tracing::info!(topic_partition = %self.topic_partition, offset, log_end = state.log_end_offset(), "truncated log");
+        Ok(())
+    }
+
+    /// One retention pass (see [`segments_to_delete`]): deletes whole segments by time, size
+    /// and log start, never beyond `high_watermark`; rolls first if every segment goes.
+    /// Deleted segments are renamed `*.deleted` and unlinked after `file.delete.delay.ms`.
+    /// Returns the number of segments deleted.
+    pub fn apply_retention(&self, now_ms: i64, high_watermark: i64) -> Result<usize, LogError> {
+        let config = self.config();
+        let mut state = self.lock();
+        if state.closed {
+            return Ok(0);
+        }
+        let summaries: Vec<SegmentSummary> = state
+            .segments
+            .iter()
+            .map(|s| SegmentSummary {
+                base_offset: s.base_offset(),
+                next_offset: s.next_offset(),
+                size_bytes: s.size(),
+                largest_timestamp: if s.max_timestamp() >= 0 { s.max_timestamp() } else { s.modified_ms() },
+            })
+            .collect();
+        let policy = RetentionPolicy { retention_ms: config.retention_ms, retention_bytes: config.retention_bytes };
+        let decision = segments_to_delete(&summaries, policy, now_ms, high_watermark, state.log_start_offset);
+        if decision.delete_count == 0 {
+            return Ok(0);
+        }
+        if decision.roll_first {
+            self.roll(&mut state, &config, now_ms)?;
+        }
+        let due = now_ms.saturating_add(config.file_delete_delay_ms.min(i64::MAX as u64) as i64);
+        let deleted: Vec<Segment> = state.segments.drain(..decision.delete_count).collect();
+        for segment in deleted {
+            for path in segment.rename_for_deletion()? {
+                state.pending_deletions.push((due, path));
+            }
+        }
+        state.log_start_offset = state.log_start_offset.max(state.segments[0].base_offset());
+        self.publish_offsets(&state);
+        tracing::info!(
+            topic_partition = %self.topic_partition, deleted = decision.delete_count,
+            log_start = state.log_start_offset, "retention deleted segments"
+        );
+        Ok(decision.delete_count)
+    }
+
+    /// Unlinks `*.deleted` files whose delay has passed (all of them if `now_ms` is
+    /// `i64::MAX`).
+    pub(crate) fn delete_expired_files(&self, now_ms: i64) {
+        let expired: Vec<PathBuf> = {
+            let mut state = self.lock();
+            let (expired, kept) = state.pending_deletions.drain(..).partition(|(due, _)| *due <= now_ms);
+            state.pending_deletions = kept;
+            expired.into_iter().map(|(_, path)| path).collect()
+        };
+        for path in expired {
+            if let Err(error) = std::fs::remove_file(&path) {
+                tracing::warn!(%error, path = %path.display(), "could not delete segment file");
+            }
+        }
+    }
+
+    /// Clean close: flush, trim the active segment's indexes, unlink pending deletions, and
+    /// refuse further appends.
+    pub(crate) fn close(&self) -> Result<(), LogError> {
+        self.flush()?;
+        let mut state = self.lock();
+        state.active_mut().trim_indexes()?;
+        state.active().flush_indexes()?;
+        state.closed = true;
+        drop(state);
+        self.delete_expired_files(i64::MAX);
+        Ok(())
+    }
+
+    /// Marks the log closed without flushing (its directory is being deleted).
+    pub(crate) fn mark_closed(&self) {
+        self.lock().closed = true;
+    }
+
+    /// `true` when `flush.ms` elapsed since the last flush.
+    pub(crate) fn flush_due(&self, now_ms: i64) -> bool {
+        let flush_ms = self.config().flush_ms;
+        flush_ms != u64::MAX && now_ms.saturating_sub(self.lock().last_flush_ms) >= flush_ms.min(i64::MAX as u64) as i64
+    }
+
+    /// The recovery point (everything below it is fsync'd).
+    pub fn recovery_point(&self) -> i64 {
+        self.lock().recovery_point
+    }
+
+    /// The partition this log belongs to.
+    pub fn topic_partition(&self) -> &TopicPartition {
+        &self.topic_partition
+    }
+
+    /// The first readable offset.
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset.load(Ordering::Acquire)
+    }
+
+    /// The offset the next record will get.
+    pub fn log_end_offset(&self) -> i64 {
+        self.log_end_offset.load(Ordering::Acquire)
+    }
+
+    /// The current configuration.
+    pub fn config(&self) -> LogConfig {
+        self.config.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Replaces the configuration (topic config change); takes effect from the next append,
+    /// roll or retention pass.
+    pub fn set_config(&self, cfg: LogConfig) {
+        *self.config.write().unwrap_or_else(|p| p.into_inner()) = cfg;
+    }
+
+    /// The log's directory, `<log.dir>/<topic>-<partition>`.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Total size of the segments' `.log` files.
+    pub fn size_in_bytes(&self) -> u64 {
+        self.lock().segments.iter().map(Segment::size).sum()
+    }
+
+    /// Number of segments (≥ 1).
+    pub fn segment_count(&self) -> usize {
+        self.lock().segments.len()
+    }
+
+    /// Base offsets of the segments, oldest first.
+    pub fn segment_base_offsets(&self) -> Vec<i64> {
+        self.lock().segments.iter().map(Segment::base_offset).collect()
+    }
+}
+
+/// Base offsets of the `.log` files in `dir`, sorted; removes leftovers of interrupted
+/// deletions and swaps (`*.deleted`, `*.cleaned`, `*.swap`, `*.tmp`) and orphan indexes.
+fn scan_dir(dir: &Path) -> Result<Vec<i64>, LogError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| LogError::io("listing log directory", dir, e))?;
+    let mut bases = Vec::new();
+    let mut indexes = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| LogError::io("listing log directory", dir, e))?;
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let leftover = [".deleted", ".cleaned", ".swap", ".tmp"].iter().any(|suffix| name.ends_with(suffix));
+        if leftover {
+            std::fs::remove_file(&path).map_err(|e| LogError::io("removing leftover file", &path, e))?;
+            continue;
+        }
+        let Some((stem, extension)) = name.split_once('.') else { continue };
+        let Ok(base) = stem.parse::<i64>() else { continue };
+        match extension {
+            "log" if stem.len() == 20 => bases.push(base),
+            "index" | "timeindex" => indexes.push((base, path)),
+            _ => {}
+        }
+    }
+    bases.sort_unstable();
+    for (base, path) in indexes {
+        if bases.binary_search(&base).is_err() {
+            std::fs::remove_file(&path).map_err(|e| LogError::io("removing orphan index", &path, e))?;
+        }
+    }
+    Ok(bases)
+}
+
+fn delete_segment_files(dir: &Path, base: i64) -> Result<(), LogError> {
+    let stem = super::segment::file_stem(base);
+    for extension in ["log", "index", "timeindex"] {
+        let path = dir.join(format!("{stem}.{extension}"));
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(LogError::io("deleting segment file", &path, e)),
+        }
+    }
+    Ok(())
+}
+
+/// Unlinks a segment's files at once (truncation): readers holding its file handle keep
+/// reading the unlinked data.
+fn drop_segment_now(segment: &Segment) -> Result<(), LogError> {
+    let dir = segment.log_path().parent().unwrap_or(Path::new("."));
+    delete_segment_files(dir, segment.base_offset())
+}

@@ -245,7 +245,7 @@ impl Log {
             (config.max_message_bytes, config.message_timestamp_type)
         };
         let bytes = batches.freeze();
-        let pending = self.frame(&bytes, |index, header, batch| {
+        let mut pending = self.frame(&bytes, |index, header, batch| {
             let size = header.total_size();
             if size > max_message_bytes as usize {
                 return Err(LogError::MessageTooLarge {
@@ -263,8 +263,9 @@ impl Log {
         let mut buf = bytes.try_into_mut().unwrap_or_else(|shared| BytesMut::from(&shared[..]));
         let log_append_time = timestamp_type == TimestampType::LogAppendTime;
         if log_append_time {
-            for batch in &pending {
+            for batch in &mut pending {
                 stamp_log_append_time(&mut buf[batch.position..batch.position + batch.header.total_size()], now_ms);
+                batch.header.max_timestamp = now_ms;
             }
         }
         let mut info = self.append_locked(&mut buf, &pending, true, leader_epoch, now_ms)?;

@@ -1,1 +1,0 @@
-//! Integration-style tests of the storage engine.

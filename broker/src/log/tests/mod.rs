@@ -2,6 +2,8 @@
 //! beside each file).
 
 mod log;
+mod manager;
+mod recovery;
 
 use std::path::Path;
 

@@ -3,6 +3,7 @@
 
 mod log;
 mod manager;
+mod prop;
 mod recovery;
 
 use std::path::Path;

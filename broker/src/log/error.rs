@@ -87,6 +87,12 @@ pub enum LogError {
         /// The log directory.
         path: PathBuf,
     },
+    /// A directory handed to `Log::open` is not named `<topic>-<partition>`.
+    #[error("log directory {} is not named <topic>-<partition>", path.display())]
+    InvalidLogDirName {
+        /// The directory.
+        path: std::path::PathBuf,
+    },
     /// A checkpoint file does not follow the documented format.
     #[error("corrupt checkpoint file {} at line {line}: {reason}", path.display())]
     CorruptCheckpoint {

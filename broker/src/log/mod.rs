@@ -31,6 +31,7 @@ mod checkpoint;
 mod config;
 mod error;
 mod index_file;
+mod load;
 #[allow(clippy::module_inception)]
 mod log;
 mod manager;
@@ -74,17 +75,14 @@ impl TopicPartition {
 
     /// Parses a log directory name, splitting at the *last* `-` (topics may contain `-`).
     pub fn parse_dir_name(name: &str) -> Option<Self> {
-        let (topic, partition) = name.rsplit_once('-')?;
-        let partition: i32 = partition.parse().ok()?;
-        if topic.is_empty() || partition < 0 || partition.to_string() != partition_str(name) {
+        let (topic, digits) = name.rsplit_once('-')?;
+        let partition: i32 = digits.parse().ok()?;
+        // Canonical decimal only: "01" or "+1" would not round-trip to the same directory.
+        if topic.is_empty() || partition < 0 || partition.to_string() != digits {
             return None;
         }
         Some(Self::new(topic, partition))
     }
-}
-
-fn partition_str(name: &str) -> &str {
-    name.rsplit_once('-').map_or("", |(_, p)| p)
 }
 
 impl fmt::Display for TopicPartition {

@@ -85,3 +85,25 @@ pub(super) fn open_log(root: &Path, config: LogConfig) -> Log {
 pub(super) fn reopen_unclean(root: &Path, config: LogConfig) -> Log {
     Log::open(&root.join("t-0"), config, 0, 0, false, 0).expect("reopen log")
 }
+
+#[test]
+fn logs_and_the_manager_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Log>();
+    assert_send_sync::<super::LogManager>();
+}
+
+#[test]
+fn topic_partition_names_split_at_the_last_dash() {
+    use super::TopicPartition;
+    let tp = TopicPartition::new("orders-eu", 12);
+    assert_eq!(tp.to_string(), "orders-eu-12");
+    assert_eq!(TopicPartition::parse_dir_name("orders-eu-12"), Some(tp));
+    assert_eq!(TopicPartition::parse_dir_name("orders--1"), Some(TopicPartition::new("orders-", 1)));
+    for bad in ["orders", "-1", "orders-", "orders-x", "orders-+1", "orders-01", "orders-1.abc-delete"] {
+        assert_eq!(TopicPartition::parse_dir_name(bad), None, "{bad}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let error = Log::open(&dir.path().join("no_partition"), LogConfig::default(), 0, 0, true, 0).unwrap_err();
+    assert!(matches!(error, super::LogError::InvalidLogDirName { .. }), "{error:?}");
+}

@@ -160,6 +160,8 @@ impl Log {
     }
 
     fn publish_offsets(&self, state: &LogState) {
+        debug_assert!(state.log_start_offset <= state.log_end_offset(), "log start beyond the log end");
+        debug_assert!(state.recovery_point <= state.log_end_offset(), "recovery point beyond the log end");
         self.log_end_offset.store(state.log_end_offset(), Ordering::Release);
         self.log_start_offset.store(state.log_start_offset, Ordering::Release);
     }

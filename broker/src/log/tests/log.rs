@@ -78,7 +78,8 @@ fn append_rejects_bad_input_and_appends_nothing() {
     let mut bad_magic = good.clone();
     bad_magic[16] = 1;
     let empty_batch = batch(0, 0, 0, 0);
-    let cases: Vec<(&str, Vec<&[u8]>, Box<dyn Fn(&LogError) -> bool>)> = vec![
+    type Case<'a> = (&'a str, Vec<&'a [u8]>, Box<dyn Fn(&LogError) -> bool>);
+    let cases: Vec<Case<'_>> = vec![
         ("garbage", vec![b"definitely not a record batch, just some bytes here..................."], Box::new(|e| matches!(e, LogError::InvalidBatch { batch_index: 0, .. }))),
         ("empty request", vec![], Box::new(|e| matches!(e, LogError::InvalidBatch { batch_index: 0, source: RecordError::Truncated { .. }, .. }))),
         ("corrupt CRC in the second batch", vec![&good, &corrupt], Box::new(|e| matches!(e, LogError::InvalidBatch { batch_index: 1, source: RecordError::CrcMismatch { .. }, .. }))),

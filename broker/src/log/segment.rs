@@ -335,7 +335,7 @@ impl Segment {
     /// I/O error the file is truncated back and nothing changes.
     pub(crate) fn append(&mut self, bytes: &[u8], batches: &[BatchMeta], config: &LogConfig) -> Result<(), LogError> {
         debug_assert!(!self.sealed, "append to a sealed segment");
-        if let Err(error) = self.file.write_all_at(bytes, self.size) {
+        if let Err(error) = self.write_at_end(bytes) {
             // Best effort: if even this fails the next append overwrites the same range.
             let _ = self.file.set_len(self.size);
             return Err(LogError::io("appending to segment", &self.log_path, error));
@@ -349,6 +349,16 @@ impl Segment {
         debug_assert_eq!(position, self.size + bytes.len() as u64);
         self.size = position;
         Ok(())
+    }
+
+    fn write_at_end(&self, bytes: &[u8]) -> std::io::Result<()> {
+        #[cfg(test)]
+        if let Some(written) = fault::take_write_failure() {
+            // Simulate a disk that fills up part-way through the write.
+            self.file.write_all_at(&bytes[..written.min(bytes.len())], self.size)?;
+            return Err(std::io::Error::from_raw_os_error(28)); // ENOSPC
+        }
+        self.file.write_all_at(bytes, self.size)
     }
 
     /// Makes the segment immutable: final time-index entry, indexes trimmed.
@@ -466,5 +476,26 @@ impl Segment {
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(self.created_ms, |d| d.as_millis() as i64)
+    }
+}
+
+/// Test-only fault injection for the segment write path (per thread, so parallel tests are
+/// unaffected).
+#[cfg(test)]
+pub(crate) mod fault {
+    use std::cell::Cell;
+
+    thread_local! {
+        static FAIL_NEXT_WRITE: Cell<Option<usize>> = const { Cell::new(None) };
+    }
+
+    /// Makes the next segment write on this thread write `written` bytes, then fail with
+    /// ENOSPC.
+    pub(crate) fn fail_next_write(written: usize) {
+        FAIL_NEXT_WRITE.with(|cell| cell.set(Some(written)));
+    }
+
+    pub(super) fn take_write_failure() -> Option<usize> {
+        FAIL_NEXT_WRITE.with(Cell::take)
     }
 }

@@ -289,3 +289,68 @@ fn retention_deletes_whole_segments_below_the_high_watermark() {
     let size = log.size_in_bytes();
     assert!((500..800).contains(&size), "{size}");
 }
+
+#[test]
+fn a_failed_write_is_rolled_back_and_the_log_stays_usable() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open_log(dir.path(), LogConfig { index_interval_bytes: 0, ..LogConfig::default() });
+    log.append_as_leader(bytes_mut(&[&batch(3, 50, 1, 0)]), 0, 0).unwrap();
+    let (size, end) = (log.size_in_bytes(), log.log_end_offset());
+    let path = dir.path().join("t-0/00000000000000000000.log");
+
+    crate::log::segment::fault::fail_next_write(100);
+    match log.append_as_leader(bytes_mut(&[&batch(2, 50, 2, 0), &batch(2, 50, 3, 0)]), 0, 0) {
+        Err(LogError::Io { source, .. }) => assert_eq!(source.raw_os_error(), Some(28)),
+        other => panic!("expected an I/O error, got {other:?}"),
+    }
+    assert_eq!((log.size_in_bytes(), log.log_end_offset()), (size, end));
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), size, "partial write truncated away");
+
+    let info = log.append_as_leader(bytes_mut(&[&batch(2, 50, 4, 0)]), 0, 0).unwrap();
+    assert_eq!(info.base_offset, 3);
+    let expected = read_all(&log, 0, 1 << 20);
+    assert_eq!(expected.len(), 5);
+    assert_eq!(records(&log.read(3, 1, None, true).unwrap().batches)[0].0, 3, "index entry is right");
+    drop(log);
+    assert_eq!(read_all(&reopen_unclean(dir.path(), LogConfig::default()), 0, 1 << 20), expected);
+}
+
+#[test]
+fn concurrent_appends_and_reads() {
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(open_log(dir.path(), LogConfig { segment_bytes: 8_192, ..small_config() }));
+    let writers: Vec<_> = (0..2u8)
+        .map(|w| {
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || {
+                for i in 0..200u8 {
+                    log.append_as_leader(bytes_mut(&[&batch(5, 30, w.wrapping_mul(100).wrapping_add(i), 0)]), 0, 0).unwrap();
+                }
+            })
+        })
+        .collect();
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || {
+                let mut offset = 0;
+                while offset < 2_000 {
+                    let result = log.read(offset, 4_096, None, true).unwrap();
+                    for (o, _) in records(&result.batches) {
+                        assert!(o < result.log_end_offset);
+                        if o >= offset {
+                            assert_eq!(o, offset, "no gaps");
+                            offset += 1;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for handle in writers.into_iter().chain(readers) {
+        handle.join().unwrap();
+    }
+    assert_eq!(log.log_end_offset(), 2_000);
+    assert!(log.segment_count() > 1);
+}

@@ -106,6 +106,15 @@ pub struct Log {
     log_start_offset: AtomicI64,
 }
 
+/// What a flush covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FlushScope {
+    /// Every segment at or above the recovery point, up to the log end.
+    Everything,
+    /// Only sealed segments (the deferred flush at roll), up to the active segment's base.
+    SealedSegments,
+}
+
 /// A validated batch waiting for its offset.
 struct PendingBatch {
     position: usize,
@@ -386,39 +395,43 @@ impl Log {
     /// fsyncs every segment holding offsets at or above the recovery point (and their
     /// indexes), then advances the recovery point to the log end offset seen at the start.
     pub fn flush(&self) -> Result<(), LogError> {
-        self.flush_to(None)
+        self.flush_scope(FlushScope::Everything)
     }
 
     /// fsyncs sealed segments above the recovery point and advances it to the active
     /// segment's base offset: the deferred "flush at roll". A no-op when nothing rolled.
     pub(crate) fn flush_sealed(&self) -> Result<(), LogError> {
-        self.flush_to(Some(()))
+        self.flush_scope(FlushScope::SealedSegments)
     }
 
-    fn flush_to(&self, sealed_only: Option<()>) -> Result<(), LogError> {
+    fn flush_scope(&self, scope: FlushScope) -> Result<(), LogError> {
+        let sealed_only = scope == FlushScope::SealedSegments;
         let (handles, target, counted) = {
             let state = self.lock();
             let target =
-                if sealed_only.is_some() { state.active().base_offset() } else { state.log_end_offset() };
-            if target <= state.recovery_point && (sealed_only.is_some() || state.unflushed_records == 0) {
+                if sealed_only { state.active().base_offset() } else { state.log_end_offset() };
+            if target <= state.recovery_point && (sealed_only || state.unflushed_records == 0) {
                 return Ok(());
             }
             let handles: Vec<(Arc<File>, PathBuf)> = state
                 .segments
                 .iter()
                 .filter(|s| s.next_offset() > state.recovery_point || s.base_offset() >= state.recovery_point)
-                .filter(|s| sealed_only.is_none() || s.is_sealed())
+                .filter(|s| !sealed_only || s.is_sealed())
                 .flat_map(|s| s.sync_handles())
                 .collect();
-            (handles, target, if sealed_only.is_some() { 0 } else { state.unflushed_records })
+            (handles, target, if sealed_only { 0 } else { state.unflushed_records })
         };
         for (file, path) in &handles {
             file.sync_data().map_err(|e| LogError::io("fsync of", path, e))?;
         }
+        // Segment files created by rolls since the last flush are only durable once their
+        // directory entries are.
+        super::checkpoint::sync_dir(&self.dir)?;
         let mut state = self.lock();
         state.recovery_point = state.recovery_point.max(target).min(state.log_end_offset());
         state.unflushed_records = state.unflushed_records.saturating_sub(counted);
-        if sealed_only.is_none() {
+        if !sealed_only {
             state.last_flush_ms = super::now_ms();
         }
         Ok(())

@@ -17,7 +17,11 @@ fn batch() -> Vec<u8> {
     let mut builder = BatchBuilder::with_capacity(RECORDS_PER_BATCH * (VALUE_BYTES + 16));
     for i in 0..RECORDS_PER_BATCH {
         let value = Bytes::from(vec![(i % 251) as u8; VALUE_BYTES]);
-        builder.push(&Record { value: Some(value), timestamp: 1_700_000_000_000 + i as i64, ..Record::default() });
+        builder.push(&Record {
+            value: Some(value),
+            timestamp: 1_700_000_000_000 + i as i64,
+            ..Record::default()
+        });
     }
     builder.build_vec()
 }
@@ -35,7 +39,9 @@ fn append(c: &mut Criterion) {
     group.bench_function("append_1000x100B", |b| {
         b.iter(|| {
             // The copy stands in for the request buffer the gRPC layer hands over.
-            let info = log.append_as_leader(BytesMut::from(&batch[..]), 1, 1_700_000_000_000).expect("append");
+            let info = log
+                .append_as_leader(BytesMut::from(&batch[..]), 1, 1_700_000_000_000)
+                .expect("append");
             if log.size_in_bytes() > 512 << 20 {
                 log.truncate_to(0).expect("truncate");
             }
@@ -51,7 +57,8 @@ fn read(c: &mut Criterion) {
     let batch = batch();
     const BATCHES: usize = 100;
     for _ in 0..BATCHES {
-        log.append_as_leader(BytesMut::from(&batch[..]), 1, 0).expect("append");
+        log.append_as_leader(BytesMut::from(&batch[..]), 1, 0)
+            .expect("append");
     }
     let end = log.log_end_offset();
     let mut group = c.benchmark_group("log");

@@ -46,7 +46,11 @@ pub fn encode(entries: &BTreeMap<TopicPartition, i64>) -> String {
 
 /// Parses checkpoint text; `path` is only used in errors.
 pub fn decode(path: &Path, text: &str) -> Result<BTreeMap<TopicPartition, i64>, LogError> {
-    let corrupt = |line: usize, reason| LogError::CorruptCheckpoint { path: path.to_path_buf(), line, reason };
+    let corrupt = |line: usize, reason| LogError::CorruptCheckpoint {
+        path: path.to_path_buf(),
+        line,
+        reason,
+    };
     let mut lines = text.lines();
     match lines.next() {
         Some(version) if version.trim() == "0" => {}
@@ -62,14 +66,21 @@ pub fn decode(path: &Path, text: &str) -> Result<BTreeMap<TopicPartition, i64>, 
     let mut entries = BTreeMap::new();
     for index in 0..count {
         let line_no = index + 3;
-        let line = lines.next().ok_or(corrupt(line_no, "fewer entries than the count says"))?;
+        let line = lines
+            .next()
+            .ok_or(corrupt(line_no, "fewer entries than the count says"))?;
         let mut fields = line.split(' ');
-        let (Some(topic), Some(partition), Some(offset), None) = (fields.next(), fields.next(), fields.next(), fields.next())
+        let (Some(topic), Some(partition), Some(offset), None) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
         else {
             return Err(corrupt(line_no, "expected `<topic> <partition> <offset>`"));
         };
-        let partition = partition.parse().map_err(|_| corrupt(line_no, "partition is not a number"))?;
-        let offset = offset.parse().map_err(|_| corrupt(line_no, "offset is not a number"))?;
+        let partition = partition
+            .parse()
+            .map_err(|_| corrupt(line_no, "partition is not a number"))?;
+        let offset = offset
+            .parse()
+            .map_err(|_| corrupt(line_no, "offset is not a number"))?;
         if topic.is_empty() {
             return Err(corrupt(line_no, "empty topic"));
         }
@@ -96,8 +107,10 @@ pub fn write(path: &Path, entries: &BTreeMap<TopicPartition, i64>) -> Result<(),
     tmp.push(".tmp");
     let tmp = std::path::PathBuf::from(tmp);
     let mut file = File::create(&tmp).map_err(|e| LogError::io("creating checkpoint", &tmp, e))?;
-    file.write_all(encode(entries).as_bytes()).map_err(|e| LogError::io("writing checkpoint", &tmp, e))?;
-    file.sync_all().map_err(|e| LogError::io("fsync of checkpoint", &tmp, e))?;
+    file.write_all(encode(entries).as_bytes())
+        .map_err(|e| LogError::io("writing checkpoint", &tmp, e))?;
+    file.sync_all()
+        .map_err(|e| LogError::io("fsync of checkpoint", &tmp, e))?;
     drop(file);
     std::fs::rename(&tmp, path).map_err(|e| LogError::io("renaming checkpoint onto", path, e))?;
     if let Some(dir) = path.parent() {
@@ -108,7 +121,9 @@ pub fn write(path: &Path, entries: &BTreeMap<TopicPartition, i64>) -> Result<(),
 
 /// fsyncs a directory so renames and creations in it are durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), LogError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| LogError::io("fsync of directory", dir, e))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| LogError::io("fsync of directory", dir, e))
 }
 
 #[cfg(test)]
@@ -125,7 +140,10 @@ mod tests {
 
     #[test]
     fn golden_bytes() {
-        assert_eq!(encode(&sample()), "0\n3\na-b-c 12 0\norders 0 1200\norders 1 1175\n");
+        assert_eq!(
+            encode(&sample()),
+            "0\n3\na-b-c 12 0\norders 0 1200\norders 1 1175\n"
+        );
         assert_eq!(encode(&BTreeMap::new()), "0\n0\n");
     }
 
@@ -133,10 +151,17 @@ mod tests {
     fn round_trip_through_a_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(RECOVERY_POINT_CHECKPOINT);
-        assert!(read(&path).unwrap().is_empty(), "missing file reads as empty");
+        assert!(
+            read(&path).unwrap().is_empty(),
+            "missing file reads as empty"
+        );
         write(&path, &sample()).unwrap();
         assert_eq!(read(&path).unwrap(), sample());
-        assert!(!dir.path().join(format!("{RECOVERY_POINT_CHECKPOINT}.tmp")).exists());
+        assert!(
+            !dir.path()
+                .join(format!("{RECOVERY_POINT_CHECKPOINT}.tmp"))
+                .exists()
+        );
         write(&path, &BTreeMap::new()).unwrap();
         assert!(read(&path).unwrap().is_empty());
     }
@@ -154,7 +179,9 @@ mod tests {
             ("0\n1\norders 0 5\nextra 1 2\n", 4),
         ] {
             match decode(path, text) {
-                Err(LogError::CorruptCheckpoint { line: found, .. }) => assert_eq!(found, line, "{text:?}"),
+                Err(LogError::CorruptCheckpoint { line: found, .. }) => {
+                    assert_eq!(found, line, "{text:?}")
+                }
                 other => panic!("{text:?}: expected CorruptCheckpoint, got {other:?}"),
             }
         }

@@ -84,7 +84,10 @@ mod tests {
         assert_eq!(config.message_timestamp_type, TimestampType::CreateTime);
         assert_eq!(config.file_delete_delay_ms, 60_000);
         assert_eq!(config.effective_segment_bytes(), 1 << 30);
-        let huge = LogConfig { segment_bytes: u64::MAX, ..LogConfig::default() };
+        let huge = LogConfig {
+            segment_bytes: u64::MAX,
+            ..LogConfig::default()
+        };
         assert_eq!(huge.effective_segment_bytes(), i32::MAX as u64);
     }
 }

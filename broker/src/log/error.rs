@@ -122,7 +122,15 @@ pub enum LogError {
 }
 
 impl LogError {
-    pub(crate) fn io(context: impl Into<String>, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io { context: context.into(), path: path.into(), source }
+    pub(crate) fn io(
+        context: impl Into<String>,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
+        Self::Io {
+            context: context.into(),
+            path: path.into(),
+            source,
+        }
     }
 }

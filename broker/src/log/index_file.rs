@@ -39,7 +39,13 @@ impl IndexFile {
             .truncate(true)
             .open(path)
             .map_err(|e| LogError::io("creating index", path, e))?;
-        let mut index = Self { path: path.to_path_buf(), file: Arc::new(file), mmap: None, entry_size, entries: 0 };
+        let mut index = Self {
+            path: path.to_path_buf(),
+            file: Arc::new(file),
+            mmap: None,
+            entry_size,
+            entries: 0,
+        };
         index.resize(max_bytes)?;
         Ok(index)
     }
@@ -56,9 +62,18 @@ impl IndexFile {
             .write(true)
             .open(path)
             .map_err(|e| LogError::io("opening index", path, e))?;
-        let len = file.metadata().map_err(|e| LogError::io("reading metadata of", path, e))?.len();
+        let len = file
+            .metadata()
+            .map_err(|e| LogError::io("reading metadata of", path, e))?
+            .len();
         let entries = (len / entry_size as u64) as usize;
-        let mut index = Self { path: path.to_path_buf(), file: Arc::new(file), mmap: None, entry_size, entries };
+        let mut index = Self {
+            path: path.to_path_buf(),
+            file: Arc::new(file),
+            mmap: None,
+            entry_size,
+            entries,
+        };
         let target = preallocate.map_or(len, |max| max.max(len));
         index.resize(target)?;
         Ok(index)
@@ -102,7 +117,10 @@ impl IndexFile {
     pub(crate) fn push(&mut self, entry: &[u8]) {
         debug_assert_eq!(entry.len(), self.entry_size);
         let at = self.entries * self.entry_size;
-        let map = self.mmap.as_mut().expect("index with free entries is mapped");
+        let map = self
+            .mmap
+            .as_mut()
+            .expect("index with free entries is mapped");
         map[at..at + self.entry_size].copy_from_slice(entry);
         self.entries += 1;
     }
@@ -135,7 +153,8 @@ impl IndexFile {
     /// Writes dirty pages of the map to disk (`msync`).
     pub(crate) fn flush(&self) -> Result<(), LogError> {
         if let Some(map) = &self.mmap {
-            map.flush().map_err(|e| LogError::io("flushing index", &self.path, e))?;
+            map.flush()
+                .map_err(|e| LogError::io("flushing index", &self.path, e))?;
         }
         Ok(())
     }
@@ -146,9 +165,12 @@ impl IndexFile {
         let entry = self.entry_size as u64;
         let bytes = (bytes / entry * entry).max((self.entries * self.entry_size) as u64);
         if let Some(map) = self.mmap.take() {
-            map.flush().map_err(|e| LogError::io("flushing index", &self.path, e))?;
+            map.flush()
+                .map_err(|e| LogError::io("flushing index", &self.path, e))?;
         }
-        self.file.set_len(bytes).map_err(|e| LogError::io("resizing index", &self.path, e))?;
+        self.file
+            .set_len(bytes)
+            .map_err(|e| LogError::io("resizing index", &self.path, e))?;
         if bytes > 0 {
             // SAFETY: the map is private to this struct, which owns the file; the engine never
             // shrinks an index file while it is mapped (the old map is dropped above) and no

@@ -36,11 +36,14 @@ pub(crate) fn load_segments(
     let recover_from = if clean_shutdown {
         usize::MAX
     } else {
-        bases.partition_point(|&b| b <= recovery_point).saturating_sub(1)
+        bases
+            .partition_point(|&b| b <= recovery_point)
+            .saturating_sub(1)
     };
     for (i, &base) in bases.iter().enumerate() {
         let next_base = bases.get(i + 1).copied();
-        let (mut segment, outcome) = Segment::open(dir, base, next_base, i >= recover_from, config, now_ms)?;
+        let (mut segment, outcome) =
+            Segment::open(dir, base, next_base, i >= recover_from, config, now_ms)?;
         let truncated = outcome.is_some_and(|o| o.truncated_bytes > 0);
         if truncated && next_base.is_some() {
             tracing::warn!(%topic_partition, base, "deleting every segment after a truncated one");
@@ -64,27 +67,43 @@ pub(crate) fn load_segments(
         segments = vec![Segment::create(dir, log_start, config, now_ms)?];
     }
     let log_end = segments.last().map_or(0, Segment::next_offset);
-    let recovery_point = if clean_shutdown { log_end } else { recovery_point.clamp(0, log_end) };
-    Ok(LoadedSegments { segments, log_start_offset: log_start, recovery_point })
+    let recovery_point = if clean_shutdown {
+        log_end
+    } else {
+        recovery_point.clamp(0, log_end)
+    };
+    Ok(LoadedSegments {
+        segments,
+        log_start_offset: log_start,
+        recovery_point,
+    })
 }
 
 /// Base offsets of the `.log` files in `dir`, sorted; removes leftovers of interrupted
 /// deletions and swaps (`*.deleted`, `*.cleaned`, `*.swap`, `*.tmp`) and orphan indexes.
 fn scan_dir(dir: &Path) -> Result<Vec<i64>, LogError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| LogError::io("listing log directory", dir, e))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| LogError::io("listing log directory", dir, e))?;
     let mut bases = Vec::new();
     let mut indexes = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|e| LogError::io("listing log directory", dir, e))?;
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
-        let leftover = [".deleted", ".cleaned", ".swap", ".tmp"].iter().any(|suffix| name.ends_with(suffix));
+        let leftover = [".deleted", ".cleaned", ".swap", ".tmp"]
+            .iter()
+            .any(|suffix| name.ends_with(suffix));
         if leftover {
-            std::fs::remove_file(&path).map_err(|e| LogError::io("removing leftover file", &path, e))?;
+            std::fs::remove_file(&path)
+                .map_err(|e| LogError::io("removing leftover file", &path, e))?;
             continue;
         }
-        let Some((stem, extension)) = name.split_once('.') else { continue };
-        let Ok(base) = stem.parse::<i64>() else { continue };
+        let Some((stem, extension)) = name.split_once('.') else {
+            continue;
+        };
+        let Ok(base) = stem.parse::<i64>() else {
+            continue;
+        };
         match extension {
             "log" if stem.len() == 20 => bases.push(base),
             "index" | "timeindex" => indexes.push((base, path)),
@@ -94,7 +113,8 @@ fn scan_dir(dir: &Path) -> Result<Vec<i64>, LogError> {
     bases.sort_unstable();
     for (base, path) in indexes {
         if bases.binary_search(&base).is_err() {
-            std::fs::remove_file(&path).map_err(|e| LogError::io("removing orphan index", &path, e))?;
+            std::fs::remove_file(&path)
+                .map_err(|e| LogError::io("removing orphan index", &path, e))?;
         }
     }
     Ok(bases)
@@ -112,4 +132,3 @@ pub(crate) fn delete_segment_files(dir: &Path, base: i64) -> Result<(), LogError
     }
     Ok(())
 }
-

@@ -1,5 +1,5 @@
-//! `Log`: one partition's segments, with append (leader and follower), read, roll, flush,
-//! truncation and retention.
+//! `Log`: one partition's segments: loading, read, flush, truncation and retention (the
+//! append path is in `append.rs`).
 //!
 //! # Concurrency
 //!
@@ -14,35 +14,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-use bytes::{Bytes, BytesMut};
-use tributary_record::{
-    BatchHeader, BatchIter, RecordError, TimestampType, set_base_offset, set_partition_leader_epoch,
-    validate_batch, validate_records,
-};
+use bytes::Bytes;
 
-use super::batch::stamp_log_append_time;
 use super::load::{LoadedSegments, delete_segment_files, load_segments};
 use super::read::{find_offset_for_timestamp, read_batches};
 use super::retention::{RetentionPolicy, SegmentSummary, segments_to_delete};
-use super::segment::{BatchMeta, Segment};
+use super::segment::Segment;
 use super::{LogConfig, LogError, TopicPartition};
-
-/// What an append did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AppendInfo {
-    /// Offset of the first appended record.
-    pub base_offset: i64,
-    /// Offset of the last appended record.
-    pub last_offset: i64,
-    /// The broker time stamped into the batches for `LogAppendTime` topics, else -1.
-    pub log_append_time: i64,
-    /// The log start offset after the append.
-    pub log_start_offset: i64,
-    /// Number of records appended.
-    pub records: u32,
-    /// Number of bytes appended.
-    pub bytes: usize,
-}
 
 /// What a read returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,53 +35,57 @@ pub struct ReadResult {
 
 /// Everything the mutex guards.
 #[derive(Debug)]
-struct LogState {
+pub(crate) struct LogState {
     /// Invariants: never empty; sorted by base offset without overlap; every segment but the
     /// last is sealed.
-    segments: Vec<Segment>,
+    pub(crate) segments: Vec<Segment>,
     /// Invariant: `segments[0].base_offset() <= log_start_offset <= log end offset`.
-    log_start_offset: i64,
+    pub(crate) log_start_offset: i64,
     /// Invariant: `recovery_point <= log end offset`.
-    recovery_point: i64,
+    pub(crate) recovery_point: i64,
     /// Records appended since the last flush (for `flush.messages`).
-    unflushed_records: u64,
+    pub(crate) unflushed_records: u64,
     /// When the last flush finished (for `flush.ms`).
-    last_flush_ms: i64,
+    pub(crate) last_flush_ms: i64,
     /// `*.deleted` files and when to unlink them.
-    pending_deletions: Vec<(i64, PathBuf)>,
+    pub(crate) pending_deletions: Vec<(i64, PathBuf)>,
     /// Set by `close`: no more appends.
-    closed: bool,
+    pub(crate) closed: bool,
 }
 
 impl LogState {
-    fn active(&self) -> &Segment {
+    pub(crate) fn active(&self) -> &Segment {
         self.segments.last().expect("a log always has a segment")
     }
 
-    fn active_mut(&mut self) -> &mut Segment {
-        self.segments.last_mut().expect("a log always has a segment")
+    pub(crate) fn active_mut(&mut self) -> &mut Segment {
+        self.segments
+            .last_mut()
+            .expect("a log always has a segment")
     }
 
-    fn log_end_offset(&self) -> i64 {
+    pub(crate) fn log_end_offset(&self) -> i64 {
         self.active().next_offset()
     }
 
     /// Index of the segment that holds `offset` (the last with base offset ≤ `offset`, or 0).
     fn segment_index_for(&self, offset: i64) -> usize {
-        self.segments.partition_point(|s| s.base_offset() <= offset).saturating_sub(1)
+        self.segments
+            .partition_point(|s| s.base_offset() <= offset)
+            .saturating_sub(1)
     }
 }
 
 /// One partition's log. `Send + Sync`; share it as `Arc<Log>`.
 #[derive(Debug)]
 pub struct Log {
-    dir: PathBuf,
-    topic_partition: TopicPartition,
-    config: RwLock<LogConfig>,
-    state: Mutex<LogState>,
+    pub(crate) dir: PathBuf,
+    pub(crate) topic_partition: TopicPartition,
+    pub(crate) config: RwLock<LogConfig>,
+    pub(crate) state: Mutex<LogState>,
     /// Copies of the state's offsets for lock-free getters (written under the lock).
-    log_end_offset: AtomicI64,
-    log_start_offset: AtomicI64,
+    pub(crate) log_end_offset: AtomicI64,
+    pub(crate) log_start_offset: AtomicI64,
 }
 
 /// What a flush covers.
@@ -113,12 +95,6 @@ enum FlushScope {
     Everything,
     /// Only sealed segments (the deferred flush at roll), up to the active segment's base.
     SealedSegments,
-}
-
-/// A validated batch waiting for its offset.
-struct PendingBatch {
-    position: usize,
-    header: BatchHeader,
 }
 
 impl Log {
@@ -138,10 +114,23 @@ impl Log {
         now_ms: i64,
     ) -> Result<Log, LogError> {
         let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        let topic_partition = TopicPartition::parse_dir_name(name)
-            .ok_or_else(|| LogError::InvalidLogDirName { path: dir.to_path_buf() })?;
-        let LoadedSegments { segments, log_start_offset: log_start, recovery_point } =
-            load_segments(dir, &topic_partition, &config, recovery_point, log_start_offset, clean_shutdown, now_ms)?;
+        let topic_partition =
+            TopicPartition::parse_dir_name(name).ok_or_else(|| LogError::InvalidLogDirName {
+                path: dir.to_path_buf(),
+            })?;
+        let LoadedSegments {
+            segments,
+            log_start_offset: log_start,
+            recovery_point,
+        } = load_segments(
+            dir,
+            &topic_partition,
+            &config,
+            recovery_point,
+            log_start_offset,
+            clean_shutdown,
+            now_ms,
+        )?;
         let log_end = segments.last().map_or(0, Segment::next_offset);
         let state = LogState {
             segments,
@@ -162,174 +151,27 @@ impl Log {
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, LogState> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, LogState> {
         // A panic while holding the lock leaves the state consistent at batch granularity
         // (every mutation that can fail is done before the bookkeeping), so keep going.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn publish_offsets(&self, state: &LogState) {
-        debug_assert!(state.log_start_offset <= state.log_end_offset(), "log start beyond the log end");
-        debug_assert!(state.recovery_point <= state.log_end_offset(), "recovery point beyond the log end");
-        self.log_end_offset.store(state.log_end_offset(), Ordering::Release);
-        self.log_start_offset.store(state.log_start_offset, Ordering::Release);
-    }
-
-    fn invalid(&self, batch_index: usize, source: RecordError) -> LogError {
-        LogError::InvalidBatch { topic_partition: self.topic_partition.clone(), batch_index, source }
-    }
-
-    /// Splits `bytes` into batches, checking exact framing (no trailing bytes) and, per batch,
-    /// `check`. Returns the batches in order.
-    fn frame(
-        &self,
-        bytes: &Bytes,
-        mut check: impl FnMut(usize, &BatchHeader, Bytes) -> Result<(), LogError>,
-    ) -> Result<Vec<PendingBatch>, LogError> {
-        let mut batches = Vec::new();
-        let mut iter = BatchIter::new(bytes);
-        let mut position = 0;
-        for (index, item) in iter.by_ref().enumerate() {
-            let (header, _) = item.map_err(|e| self.invalid(index, e))?;
-            let size = header.total_size();
-            check(index, &header, bytes.slice(position..position + size))?;
-            batches.push(PendingBatch { position, header });
-            position += size;
-        }
-        if iter.consumed() != bytes.len() || batches.is_empty() {
-            let rest = &bytes[iter.consumed()..];
-            let error = match BatchHeader::parse(rest) {
-                Err(error) => error,
-                Ok(header) => RecordError::LengthMismatch { declared: header.total_size(), actual: rest.len() },
-            };
-            return Err(self.invalid(batches.len(), error));
-        }
-        Ok(batches)
-    }
-
-    /// Validates every batch in `batches` (one or more concatenated v2 batches from an
-    /// untrusted producer: exact lengths, magic, CRC, records, size ≤ `max.message.bytes` per
-    /// batch, no trailing bytes), then assigns offsets from the log end offset, stamps
-    /// `leader_epoch` (and the append time for `LogAppendTime` topics) and appends them.
-    ///
-    /// All or nothing: on a validation error nothing is appended; on an I/O error the segment
-    /// is truncated back to its previous size, so the log stays consistent and usable.
-    pub fn append_as_leader(&self, batches: BytesMut, leader_epoch: i32, now_ms: i64) -> Result<AppendInfo, LogError> {
-        let (max_message_bytes, timestamp_type) = {
-            let config = self.config.read().unwrap_or_else(|p| p.into_inner());
-            (config.max_message_bytes, config.message_timestamp_type)
-        };
-        let bytes = batches.freeze();
-        let mut pending = self.frame(&bytes, |index, header, batch| {
-            let size = header.total_size();
-            if size > max_message_bytes as usize {
-                return Err(LogError::MessageTooLarge {
-                    topic_partition: self.topic_partition.clone(),
-                    size,
-                    max: max_message_bytes,
-                });
-            }
-            if header.records_count == 0 {
-                return Err(self.invalid(index, RecordError::InvalidHeader { reason: "batch has no records" }));
-            }
-            validate_records(&batch).map(|_| ()).map_err(|e| self.invalid(index, e))
-        })?;
-        // The validation slices are gone, so this is the same buffer, not a copy.
-        let mut buf = bytes.try_into_mut().unwrap_or_else(|shared| BytesMut::from(&shared[..]));
-        let log_append_time = timestamp_type == TimestampType::LogAppendTime;
-        if log_append_time {
-            for batch in &mut pending {
-                stamp_log_append_time(&mut buf[batch.position..batch.position + batch.header.total_size()], now_ms);
-                batch.header.max_timestamp = now_ms;
-            }
-        }
-        let mut info = self.append_locked(&mut buf, &pending, true, leader_epoch, now_ms)?;
-        if log_append_time {
-            info.log_append_time = now_ms;
-        }
-        Ok(info)
-    }
-
-    /// Appends batches that already carry offsets (follower replication): they must start at
-    /// the log end offset and be contiguous, and each batch's CRC is checked.
-    pub fn append_as_follower(&self, batches: BytesMut) -> Result<AppendInfo, LogError> {
-        let bytes = batches.freeze();
-        let pending = self.frame(&bytes, |index, _, batch| {
-            validate_batch(&batch).map(|_| ()).map_err(|e| self.invalid(index, e))
-        })?;
-        let mut buf = bytes.try_into_mut().unwrap_or_else(|shared| BytesMut::from(&shared[..]));
-        self.append_locked(&mut buf, &pending, false, 0, super::now_ms())
-    }
-
-    /// The locked half of an append: offsets, roll, write, bookkeeping, `flush.messages`.
-    fn append_locked(
-        &self,
-        buf: &mut BytesMut,
-        pending: &[PendingBatch],
-        assign_offsets: bool,
-        leader_epoch: i32,
-        now_ms: i64,
-    ) -> Result<AppendInfo, LogError> {
-        let config = self.config();
-        let records: u32 = pending.iter().map(|b| b.header.records_count as u32).sum();
-        let mut metas = Vec::with_capacity(pending.len());
-        let mut state = self.lock();
-        if state.closed {
-            return Err(LogError::Closed { topic_partition: self.topic_partition.clone() });
-        }
-        let mut next_offset = state.log_end_offset();
-        for batch in pending {
-            let mut header = batch.header;
-            if assign_offsets {
-                let slice = &mut buf[batch.position..];
-                set_base_offset(slice, next_offset);
-                set_partition_leader_epoch(slice, leader_epoch);
-                header.base_offset = next_offset;
-            } else if header.base_offset != next_offset {
-                return Err(LogError::NonContiguousAppend {
-                    topic_partition: self.topic_partition.clone(),
-                    expected: next_offset,
-                    found: header.base_offset,
-                });
-            }
-            metas.push(BatchMeta::from(&header));
-            next_offset = header.next_offset();
-        }
-        let base_offset = metas.first().map_or(next_offset, |m| m.base_offset);
-        let last_offset = next_offset - 1;
-        if state.active().should_roll(buf.len() as u64, metas.len(), last_offset, now_ms, &config) {
-            self.roll(&mut state, &config, now_ms)?;
-        }
-        state.active_mut().append(buf, &metas, &config)?;
-        state.unflushed_records += u64::from(records);
-        self.publish_offsets(&state);
-        let flush_now = state.unflushed_records >= config.flush_messages;
-        let info = AppendInfo {
-            base_offset,
-            last_offset,
-            log_append_time: -1,
-            log_start_offset: state.log_start_offset,
-            records,
-            bytes: buf.len(),
-        };
-        drop(state);
-        if flush_now {
-            self.flush()?;
-        }
-        Ok(info)
-    }
-
-    /// Starts a new active segment at the log end offset and seals the old one. Its fsync is
-    /// left to the flush scheduler ([`Log::flush_sealed`]), which advances the recovery point.
-    fn roll(&self, state: &mut LogState, config: &LogConfig, now_ms: i64) -> Result<(), LogError> {
-        let base = state.log_end_offset();
-        let segment = Segment::create(&self.dir, base, config, now_ms)?;
-        if let Err(error) = state.active_mut().seal() {
-            tracing::warn!(%error, topic_partition = %self.topic_partition, "could not trim the indexes of a rolled segment");
-        }
-        state.segments.push(segment);
-        tracing::debug!(topic_partition = %self.topic_partition, base, "rolled a new segment");
-        Ok(())
+    pub(crate) fn publish_offsets(&self, state: &LogState) {
+        debug_assert!(
+            state.log_start_offset <= state.log_end_offset(),
+            "log start beyond the log end"
+        );
+        debug_assert!(
+            state.recovery_point <= state.log_end_offset(),
+            "recovery point beyond the log end"
+        );
+        self.log_end_offset
+            .store(state.log_end_offset(), Ordering::Release);
+        self.log_start_offset
+            .store(state.log_start_offset, Ordering::Release);
     }
 
     /// Reads whole batches starting with the batch containing `offset`, up to `max_bytes`
@@ -356,18 +198,31 @@ impl Log {
                     log_end,
                 });
             }
-            let empty = ReadResult { batches: Bytes::new(), log_start_offset: log_start, log_end_offset: log_end };
+            let empty = ReadResult {
+                batches: Bytes::new(),
+                log_start_offset: log_start,
+                log_end_offset: log_end,
+            };
             if offset == log_end || max_offset.is_some_and(|max| offset >= max) {
                 return Ok(empty);
             }
             let mut index = state.segment_index_for(offset);
-            while offset >= state.segments[index].next_offset() && index + 1 < state.segments.len() {
+            while offset >= state.segments[index].next_offset() && index + 1 < state.segments.len()
+            {
                 index += 1;
             }
-            (state.segments[index].read_snapshot(offset), log_start, log_end)
+            (
+                state.segments[index].read_snapshot(offset),
+                log_start,
+                log_end,
+            )
         };
         let batches = read_batches(&snapshot, offset, max_bytes, max_offset, min_one_batch)?;
-        Ok(ReadResult { batches, log_start_offset, log_end_offset })
+        Ok(ReadResult {
+            batches,
+            log_start_offset,
+            log_end_offset,
+        })
     }
 
     /// The first offset of the log start onwards whose record timestamp is ≥ `timestamp_ms`
@@ -408,22 +263,37 @@ impl Log {
         let sealed_only = scope == FlushScope::SealedSegments;
         let (handles, target, counted) = {
             let state = self.lock();
-            let target =
-                if sealed_only { state.active().base_offset() } else { state.log_end_offset() };
+            let target = if sealed_only {
+                state.active().base_offset()
+            } else {
+                state.log_end_offset()
+            };
             if target <= state.recovery_point && (sealed_only || state.unflushed_records == 0) {
                 return Ok(());
             }
             let handles: Vec<(Arc<File>, PathBuf)> = state
                 .segments
                 .iter()
-                .filter(|s| s.next_offset() > state.recovery_point || s.base_offset() >= state.recovery_point)
+                .filter(|s| {
+                    s.next_offset() > state.recovery_point
+                        || s.base_offset() >= state.recovery_point
+                })
                 .filter(|s| !sealed_only || s.is_sealed())
                 .flat_map(|s| s.sync_handles())
                 .collect();
-            (handles, target, if sealed_only { 0 } else { state.unflushed_records })
+            (
+                handles,
+                target,
+                if sealed_only {
+                    0
+                } else {
+                    state.unflushed_records
+                },
+            )
         };
         for (file, path) in &handles {
-            file.sync_data().map_err(|e| LogError::io("fsync of", path, e))?;
+            file.sync_data()
+                .map_err(|e| LogError::io("fsync of", path, e))?;
         }
         // Segment files created by rolls since the last flush are only durable once their
         // directory entries are.
@@ -450,7 +320,12 @@ impl Log {
             for segment in state.segments.drain(..) {
                 drop_segment_now(&segment)?;
             }
-            state.segments.push(Segment::create(&self.dir, offset.max(0), &config, super::now_ms())?);
+            state.segments.push(Segment::create(
+                &self.dir,
+                offset.max(0),
+                &config,
+                super::now_ms(),
+            )?);
             state.log_start_offset = offset.max(0);
         } else {
             let index = state.segment_index_for(offset);
@@ -483,11 +358,24 @@ impl Log {
                 base_offset: s.base_offset(),
                 next_offset: s.next_offset(),
                 size_bytes: s.size(),
-                largest_timestamp: if s.max_timestamp() >= 0 { s.max_timestamp() } else { s.modified_ms() },
+                largest_timestamp: if s.max_timestamp() >= 0 {
+                    s.max_timestamp()
+                } else {
+                    s.modified_ms()
+                },
             })
             .collect();
-        let policy = RetentionPolicy { retention_ms: config.retention_ms, retention_bytes: config.retention_bytes };
-        let decision = segments_to_delete(&summaries, policy, now_ms, high_watermark, state.log_start_offset);
+        let policy = RetentionPolicy {
+            retention_ms: config.retention_ms,
+            retention_bytes: config.retention_bytes,
+        };
+        let decision = segments_to_delete(
+            &summaries,
+            policy,
+            now_ms,
+            high_watermark,
+            state.log_start_offset,
+        );
         if decision.delete_count == 0 {
             return Ok(0);
         }
@@ -515,7 +403,10 @@ impl Log {
     pub(crate) fn delete_expired_files(&self, now_ms: i64) {
         let expired: Vec<PathBuf> = {
             let mut state = self.lock();
-            let (expired, kept) = state.pending_deletions.drain(..).partition(|(due, _)| *due <= now_ms);
+            let (expired, kept) = state
+                .pending_deletions
+                .drain(..)
+                .partition(|(due, _)| *due <= now_ms);
             state.pending_deletions = kept;
             expired.into_iter().map(|(_, path)| path).collect()
         };
@@ -547,7 +438,9 @@ impl Log {
     /// `true` when `flush.ms` elapsed since the last flush.
     pub(crate) fn flush_due(&self, now_ms: i64) -> bool {
         let flush_ms = self.config().flush_ms;
-        flush_ms != u64::MAX && now_ms.saturating_sub(self.lock().last_flush_ms) >= flush_ms.min(i64::MAX as u64) as i64
+        flush_ms != u64::MAX
+            && now_ms.saturating_sub(self.lock().last_flush_ms)
+                >= flush_ms.min(i64::MAX as u64) as i64
     }
 
     /// The recovery point (everything below it is fsync'd).
@@ -572,7 +465,10 @@ impl Log {
 
     /// The current configuration.
     pub fn config(&self) -> LogConfig {
-        self.config.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Replaces the configuration (topic config change); takes effect from the next append,
@@ -598,7 +494,11 @@ impl Log {
 
     /// Base offsets of the segments, oldest first.
     pub fn segment_base_offsets(&self) -> Vec<i64> {
-        self.lock().segments.iter().map(Segment::base_offset).collect()
+        self.lock()
+            .segments
+            .iter()
+            .map(Segment::base_offset)
+            .collect()
     }
 }
 

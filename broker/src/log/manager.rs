@@ -61,8 +61,14 @@ fn lock_dir(path: &Path) -> Result<LogDir, LogError> {
         .truncate(false)
         .open(&lock_path)
         .map_err(|e| LogError::io("opening lock file", &lock_path, e))?;
-    lock.try_lock_exclusive().map_err(|_| LogError::LogDirLocked { path: path.to_path_buf() })?;
-    Ok(LogDir { path: path.to_path_buf(), _lock: lock })
+    lock.try_lock_exclusive()
+        .map_err(|_| LogError::LogDirLocked {
+            path: path.to_path_buf(),
+        })?;
+    Ok(LogDir {
+        path: path.to_path_buf(),
+        _lock: lock,
+    })
 }
 
 impl LogManager {
@@ -70,7 +76,10 @@ impl LogManager {
     /// `<topic>-<partition>` directory (recovering from the recovery point when unclean),
     /// removes the marker and deletes leftover `-delete` directories and `.deleted` files.
     pub fn open(log_dirs: &[PathBuf], default_config: LogConfig) -> Result<LogManager, LogError> {
-        let dirs = log_dirs.iter().map(|p| lock_dir(p)).collect::<Result<Vec<_>, _>>()?;
+        let dirs = log_dirs
+            .iter()
+            .map(|p| lock_dir(p))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut logs: HashMap<TopicPartition, (usize, Arc<Log>)> = HashMap::new();
         let now = now_ms();
         for (dir_index, dir) in dirs.iter().enumerate() {
@@ -79,16 +88,19 @@ impl LogManager {
             let recovery_points = checkpoint::read(&dir.path.join(RECOVERY_POINT_CHECKPOINT))?;
             let log_starts = checkpoint::read(&dir.path.join(LOG_START_OFFSET_CHECKPOINT))?;
             tracing::info!(dir = %dir.path.display(), clean, "loading logs");
-            let entries = std::fs::read_dir(&dir.path).map_err(|e| LogError::io("listing log directory", &dir.path, e))?;
+            let entries = std::fs::read_dir(&dir.path)
+                .map_err(|e| LogError::io("listing log directory", &dir.path, e))?;
             for entry in entries {
-                let entry = entry.map_err(|e| LogError::io("listing log directory", &dir.path, e))?;
+                let entry =
+                    entry.map_err(|e| LogError::io("listing log directory", &dir.path, e))?;
                 let path = entry.path();
                 if !path.is_dir() {
                     continue;
                 }
                 let name = entry.file_name().to_string_lossy().into_owned();
                 if name.ends_with("-delete") {
-                    std::fs::remove_dir_all(&path).map_err(|e| LogError::io("removing deleted log", &path, e))?;
+                    std::fs::remove_dir_all(&path)
+                        .map_err(|e| LogError::io("removing deleted log", &path, e))?;
                     continue;
                 }
                 let Some(tp) = TopicPartition::parse_dir_name(&name) else {
@@ -96,26 +108,46 @@ impl LogManager {
                     continue;
                 };
                 if let Some((_, existing)) = logs.get(&tp) {
-                    return Err(LogError::DuplicateLog { topic_partition: tp, first: existing.dir().to_path_buf(), second: path });
+                    return Err(LogError::DuplicateLog {
+                        topic_partition: tp,
+                        first: existing.dir().to_path_buf(),
+                        second: path,
+                    });
                 }
                 let recovery_point = recovery_points.get(&tp).copied().unwrap_or(0);
                 let log_start = log_starts.get(&tp).copied().unwrap_or(0);
-                let log = Log::open(&path, default_config.clone(), recovery_point, log_start, clean, now)?;
+                let log = Log::open(
+                    &path,
+                    default_config.clone(),
+                    recovery_point,
+                    log_start,
+                    clean,
+                    now,
+                )?;
                 logs.insert(tp, (dir_index, Arc::new(log)));
             }
             if clean {
-                std::fs::remove_file(&marker).map_err(|e| LogError::io("removing clean-shutdown marker", &marker, e))?;
+                std::fs::remove_file(&marker)
+                    .map_err(|e| LogError::io("removing clean-shutdown marker", &marker, e))?;
                 sync_dir(&dir.path)?;
             }
         }
-        Ok(LogManager { dirs, default_config, logs: RwLock::new(logs) })
+        Ok(LogManager {
+            dirs,
+            default_config,
+            logs: RwLock::new(logs),
+        })
     }
 
-    fn read_logs(&self) -> std::sync::RwLockReadGuard<'_, HashMap<TopicPartition, (usize, Arc<Log>)>> {
+    fn read_logs(
+        &self,
+    ) -> std::sync::RwLockReadGuard<'_, HashMap<TopicPartition, (usize, Arc<Log>)>> {
         self.logs.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn write_logs(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<TopicPartition, (usize, Arc<Log>)>> {
+    fn write_logs(
+        &self,
+    ) -> std::sync::RwLockWriteGuard<'_, HashMap<TopicPartition, (usize, Arc<Log>)>> {
         self.logs.write().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -131,7 +163,11 @@ impl LogManager {
 
     /// The existing log, or a new one in the log dir holding the fewest partitions (ties: the
     /// first in list order).
-    pub fn get_or_create(&self, tp: &TopicPartition, config: LogConfig) -> Result<Arc<Log>, LogError> {
+    pub fn get_or_create(
+        &self,
+        tp: &TopicPartition,
+        config: LogConfig,
+    ) -> Result<Arc<Log>, LogError> {
         if let Some(log) = self.get(tp) {
             return Ok(log);
         }
@@ -145,7 +181,14 @@ impl LogManager {
         }
         let dir_index = choose_dir(&counts);
         let parent = &self.dirs[dir_index].path;
-        let log = Arc::new(Log::open(&parent.join(tp.dir_name()), config, 0, 0, true, now_ms())?);
+        let log = Arc::new(Log::open(
+            &parent.join(tp.dir_name()),
+            config,
+            0,
+            0,
+            true,
+            now_ms(),
+        )?);
         sync_dir(parent)?;
         logs.insert(tp.clone(), (dir_index, Arc::clone(&log)));
         tracing::info!(topic_partition = %tp, dir = %parent.display(), "created log");
@@ -160,8 +203,13 @@ impl LogManager {
             return Ok(());
         };
         log.mark_closed();
-        let target = log.dir().with_file_name(format!("{}.{:032x}-delete", tp.dir_name(), rand::random::<u128>()));
-        std::fs::rename(log.dir(), &target).map_err(|e| LogError::io("renaming deleted log", log.dir(), e))?;
+        let target = log.dir().with_file_name(format!(
+            "{}.{:032x}-delete",
+            tp.dir_name(),
+            rand::random::<u128>()
+        ));
+        std::fs::rename(log.dir(), &target)
+            .map_err(|e| LogError::io("renaming deleted log", log.dir(), e))?;
         if let Some(parent) = target.parent() {
             sync_dir(parent)?;
         }
@@ -176,21 +224,31 @@ impl LogManager {
 
     /// Every log with its partition, in partition order.
     pub fn logs(&self) -> Vec<(TopicPartition, Arc<Log>)> {
-        let mut logs: Vec<_> = self.read_logs().iter().map(|(tp, (_, log))| (tp.clone(), Arc::clone(log))).collect();
+        let mut logs: Vec<_> = self
+            .read_logs()
+            .iter()
+            .map(|(tp, (_, log))| (tp.clone(), Arc::clone(log)))
+            .collect();
         logs.sort_by(|a, b| a.0.cmp(&b.0));
         logs
     }
 
     /// The log directory holding `tp`.
     pub fn log_dir_of(&self, tp: &TopicPartition) -> Option<PathBuf> {
-        self.read_logs().get(tp).map(|(dir_index, _)| self.dirs[*dir_index].path.clone())
+        self.read_logs()
+            .get(tp)
+            .map(|(dir_index, _)| self.dirs[*dir_index].path.clone())
     }
 
     /// One retention pass over every log (time, size and log start; whole sealed segments
     /// only, rolling first if everything expired; never beyond the HW from `high_watermark`).
     /// Also unlinks deleted segment files whose delay has passed. Returns the number of
     /// segments deleted; a log that fails is logged and skipped.
-    pub fn run_retention(&self, now_ms: i64, high_watermark: &dyn Fn(&TopicPartition) -> i64) -> usize {
+    pub fn run_retention(
+        &self,
+        now_ms: i64,
+        high_watermark: &dyn Fn(&TopicPartition) -> i64,
+    ) -> usize {
         let mut deleted = 0;
         for (tp, log) in self.logs() {
             match log.apply_retention(now_ms, high_watermark(&tp)) {
@@ -208,7 +266,11 @@ impl LogManager {
     pub fn flush_due(&self, now_ms: i64) -> Result<(), LogError> {
         let mut first_error = None;
         for (_, log) in self.logs() {
-            let result = if log.flush_due(now_ms) { log.flush() } else { log.flush_sealed() };
+            let result = if log.flush_due(now_ms) {
+                log.flush()
+            } else {
+                log.flush_sealed()
+            };
             if let Err(error) = result {
                 tracing::error!(%error, topic_partition = %log.topic_partition(), "flush failed");
                 first_error.get_or_insert(error);
@@ -220,12 +282,20 @@ impl LogManager {
 
     /// Writes the recovery-point and log-start checkpoints of every log directory.
     pub fn checkpoint(&self) -> Result<(), LogError> {
-        let logs: Vec<(usize, TopicPartition, Arc<Log>)> =
-            self.read_logs().iter().map(|(tp, (d, log))| (*d, tp.clone(), Arc::clone(log))).collect();
+        let logs: Vec<(usize, TopicPartition, Arc<Log>)> = self
+            .read_logs()
+            .iter()
+            .map(|(tp, (d, log))| (*d, tp.clone(), Arc::clone(log)))
+            .collect();
         for (dir_index, dir) in self.dirs.iter().enumerate() {
             let in_dir = logs.iter().filter(|(d, _, _)| *d == dir_index);
-            let recovery_points: BTreeMap<_, _> = in_dir.clone().map(|(_, tp, log)| (tp.clone(), log.recovery_point())).collect();
-            let log_starts: BTreeMap<_, _> = in_dir.map(|(_, tp, log)| (tp.clone(), log.log_start_offset())).collect();
+            let recovery_points: BTreeMap<_, _> = in_dir
+                .clone()
+                .map(|(_, tp, log)| (tp.clone(), log.recovery_point()))
+                .collect();
+            let log_starts: BTreeMap<_, _> = in_dir
+                .map(|(_, tp, log)| (tp.clone(), log.log_start_offset()))
+                .collect();
             checkpoint::write(&dir.path.join(RECOVERY_POINT_CHECKPOINT), &recovery_points)?;
             checkpoint::write(&dir.path.join(LOG_START_OFFSET_CHECKPOINT), &log_starts)?;
         }
@@ -278,7 +348,11 @@ impl LogManager {
     pub fn shutdown(&self) -> Result<(), LogError> {
         let mut failed_dirs = vec![false; self.dirs.len()];
         let mut first_error = None;
-        let logs: Vec<(usize, Arc<Log>)> = self.read_logs().values().map(|(d, log)| (*d, Arc::clone(log))).collect();
+        let logs: Vec<(usize, Arc<Log>)> = self
+            .read_logs()
+            .values()
+            .map(|(d, log)| (*d, Arc::clone(log)))
+            .collect();
         for (dir_index, log) in logs {
             if let Err(error) = log.close() {
                 tracing::error!(%error, topic_partition = %log.topic_partition(), "closing log");
@@ -310,7 +384,11 @@ impl LogManager {
 
 /// Index of the directory with the fewest partitions; ties go to the first.
 fn choose_dir(counts: &[usize]) -> usize {
-    counts.iter().enumerate().min_by_key(|(index, count)| (**count, *index)).map_or(0, |(index, _)| index)
+    counts
+        .iter()
+        .enumerate()
+        .min_by_key(|(index, count)| (**count, *index))
+        .map_or(0, |(index, _)| index)
 }
 
 /// Runs `job` on the blocking pool every `period_ms` (first run after one period) until

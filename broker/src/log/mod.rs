@@ -26,6 +26,7 @@
 //!   appends), the others are *sealed*.
 //! * **ISR**: the in-sync replicas (see `replica/`), mentioned here only through the HW.
 
+mod append;
 mod batch;
 mod checkpoint;
 mod config;
@@ -47,10 +48,11 @@ mod tests;
 
 use std::fmt;
 
+pub use append::AppendInfo;
 pub use checkpoint::{LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT};
 pub use config::LogConfig;
 pub use error::LogError;
-pub use log::{AppendInfo, Log, ReadResult};
+pub use log::{Log, ReadResult};
 pub use manager::{CLEAN_SHUTDOWN_MARKER, LOCK_FILE, LogManager};
 
 /// A partition of a topic. Its log directory is named `<topic>-<partition>`.
@@ -65,7 +67,10 @@ pub struct TopicPartition {
 impl TopicPartition {
     /// The partition `partition` of `topic`.
     pub fn new(topic: impl Into<String>, partition: i32) -> Self {
-        Self { topic: topic.into(), partition }
+        Self {
+            topic: topic.into(),
+            partition,
+        }
     }
 
     /// The log directory name, `<topic>-<partition>`.

@@ -40,12 +40,22 @@ pub(crate) struct OffsetIndex {
 impl OffsetIndex {
     /// A new, empty, preallocated index.
     pub(crate) fn create(path: &Path, base_offset: i64, max_bytes: u64) -> Result<Self, LogError> {
-        Ok(Self { base_offset, file: IndexFile::create(path, ENTRY_SIZE, max_bytes)? })
+        Ok(Self {
+            base_offset,
+            file: IndexFile::create(path, ENTRY_SIZE, max_bytes)?,
+        })
     }
 
     /// Opens a trimmed index; `preallocate` grows it again for an active segment.
-    pub(crate) fn open(path: &Path, base_offset: i64, preallocate: Option<u64>) -> Result<Self, LogError> {
-        Ok(Self { base_offset, file: IndexFile::open(path, ENTRY_SIZE, preallocate)? })
+    pub(crate) fn open(
+        path: &Path,
+        base_offset: i64,
+        preallocate: Option<u64>,
+    ) -> Result<Self, LogError> {
+        Ok(Self {
+            base_offset,
+            file: IndexFile::open(path, ENTRY_SIZE, preallocate)?,
+        })
     }
 
     pub(crate) fn entries(&self) -> usize {
@@ -87,12 +97,18 @@ impl OffsetIndex {
                 high = mid;
             }
         }
-        if low == 0 { (self.base_offset, 0) } else { self.entry(low - 1) }
+        if low == 0 {
+            (self.base_offset, 0)
+        } else {
+            self.entry(low - 1)
+        }
     }
 
     /// Drops entries for batches starting at or after `offset`.
     pub(crate) fn truncate_to_offset(&mut self, offset: i64) {
-        let keep = (0..self.entries()).take_while(|&i| self.entry(i).0 < offset).count();
+        let keep = (0..self.entries())
+            .take_while(|&i| self.entry(i).0 < offset)
+            .count();
         self.file.truncate_entries(keep);
     }
 
@@ -107,7 +123,9 @@ impl OffsetIndex {
         let mut previous: Option<(i64, u32)> = None;
         for i in 0..self.entries() {
             let entry = self.entry(i);
-            if previous.is_some_and(|p| p.0 >= entry.0 || p.1 >= entry.1) || u64::from(entry.1) >= log_size {
+            if previous.is_some_and(|p| p.0 >= entry.0 || p.1 >= entry.1)
+                || u64::from(entry.1) >= log_size
+            {
                 return false;
             }
             previous = Some(entry);
@@ -146,9 +164,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("00000000000000000100.index");
         let mut index = OffsetIndex::create(&path, 100, 8 * 4 + 5).unwrap();
-        assert_eq!(index.free_entries(), 4, "preallocation is rounded down to whole entries");
+        assert_eq!(
+            index.free_entries(),
+            4,
+            "preallocation is rounded down to whole entries"
+        );
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 32);
-        assert_eq!(index.lookup(150), (100, 0), "empty index points at the segment start");
+        assert_eq!(
+            index.lookup(150),
+            (100, 0),
+            "empty index points at the segment start"
+        );
         index.append(110, 4100);
         index.append(130, 8300);
         index.append(170, 12_500);
@@ -162,7 +188,10 @@ mod tests {
         index.trim().unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 24);
         assert!(index.sanity_check(20_000));
-        assert!(!index.sanity_check(12_500), "last position must lie inside the log");
+        assert!(
+            !index.sanity_check(12_500),
+            "last position must lie inside the log"
+        );
         drop(index);
 
         let mut reopened = OffsetIndex::open(&path, 100, Some(64)).unwrap();

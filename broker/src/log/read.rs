@@ -36,7 +36,10 @@ fn read_bytes(snapshot: &ReadSnapshot, pos: u64, len: usize) -> Result<BytesMut,
     let mut buf = BytesMut::zeroed(len);
     let mut filled = 0;
     while filled < len {
-        match snapshot.file.read_at(&mut buf[filled..], pos + filled as u64) {
+        match snapshot
+            .file
+            .read_at(&mut buf[filled..], pos + filled as u64)
+        {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -100,5 +103,7 @@ pub(crate) fn find_offset_for_timestamp(
         .ok()
         .and_then(|records| records.into_iter().find(|r| r.timestamp >= timestamp))
         .map(|r| (r.offset, r.timestamp));
-    Ok(Some(record.unwrap_or((header.base_offset, header.max_timestamp))))
+    Ok(Some(
+        record.unwrap_or((header.base_offset, header.max_timestamp)),
+    ))
 }

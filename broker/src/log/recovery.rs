@@ -57,7 +57,9 @@ pub(crate) fn scan_batches(
         if pos >= end {
             return Ok((pos, ScanEnd::Clean));
         }
-        let buffered = |buf: &Vec<u8>, buf_start: u64| (buf_start + buf.len() as u64).saturating_sub(pos) as usize;
+        let buffered = |buf: &Vec<u8>, buf_start: u64| {
+            (buf_start + buf.len() as u64).saturating_sub(pos) as usize
+        };
         if buffered(&buf, buf_start) < HEADER_SIZE {
             fill(file, path, &mut buf, pos, SCAN_CHUNK, end)?;
             buf_start = pos;
@@ -79,7 +81,11 @@ pub(crate) fn scan_batches(
             buf_start = pos;
         }
         let at = (pos - buf_start) as usize;
-        let batch = ScannedBatch { position: pos, header, bytes: &buf[at..at + size] };
+        let batch = ScannedBatch {
+            position: pos,
+            header,
+            bytes: &buf[at..at + size],
+        };
         if let Err(error) = visit(&batch) {
             return Ok((pos, ScanEnd::Invalid(error)));
         }
@@ -88,7 +94,14 @@ pub(crate) fn scan_batches(
 }
 
 /// Replaces `buf` with up to `want` bytes of `file` from `pos` (never past `end`).
-fn fill(file: &File, path: &Path, buf: &mut Vec<u8>, pos: u64, want: usize, end: u64) -> Result<(), LogError> {
+fn fill(
+    file: &File,
+    path: &Path,
+    buf: &mut Vec<u8>,
+    pos: u64,
+    want: usize,
+    end: u64,
+) -> Result<(), LogError> {
     let len = want.min((end - pos) as usize);
     buf.clear();
     buf.resize(len, 0);
@@ -124,7 +137,11 @@ pub(crate) fn read_header_at(
     }
     BatchHeader::parse(&bytes)
         .map(Some)
-        .map_err(|source| LogError::CorruptSegment { path: path.to_path_buf(), position: pos, source })
+        .map_err(|source| LogError::CorruptSegment {
+            path: path.to_path_buf(),
+            position: pos,
+            source,
+        })
 }
 
 #[cfg(test)]
@@ -139,7 +156,11 @@ mod tests {
     fn batch(base: i64, records: usize) -> Vec<u8> {
         let mut builder = BatchBuilder::new();
         for i in 0..records {
-            builder.push(&Record { value: Some(Bytes::from(vec![i as u8; 10])), timestamp: 1, ..Record::default() });
+            builder.push(&Record {
+                value: Some(Bytes::from(vec![i as u8; 10])),
+                timestamp: 1,
+                ..Record::default()
+            });
         }
         let mut bytes = builder.build_vec();
         set_base_offset(&mut bytes, base);
@@ -177,8 +198,21 @@ mod tests {
         })
         .unwrap();
         assert_eq!(end, a.len() as u64);
-        assert_eq!(why, ScanEnd::Invalid(RecordError::InvalidHeader { reason: "test" }));
-        assert_eq!(read_header_at(&file, &path, a.len() as u64, len).unwrap().unwrap().base_offset, 3);
-        assert!(read_header_at(&file, &path, len - 10, len).unwrap().is_none());
+        assert_eq!(
+            why,
+            ScanEnd::Invalid(RecordError::InvalidHeader { reason: "test" })
+        );
+        assert_eq!(
+            read_header_at(&file, &path, a.len() as u64, len)
+                .unwrap()
+                .unwrap()
+                .base_offset,
+            3
+        );
+        assert!(
+            read_header_at(&file, &path, len - 10, len)
+                .unwrap()
+                .is_none()
+        );
     }
 }

@@ -90,7 +90,10 @@ pub fn segments_to_delete(
     let by_start = prefix(&mut |s| s.next_offset <= log_start_offset);
 
     let delete_count = by_time.max(by_size).max(by_start);
-    RetentionDecision { delete_count, roll_first: delete_count > 0 && delete_count == segments.len() }
+    RetentionDecision {
+        delete_count,
+        roll_first: delete_count > 0 && delete_count == segments.len(),
+    }
 }
 
 #[cfg(test)]
@@ -116,9 +119,18 @@ mod tests {
     #[test]
     fn decision_table() {
         let now = 10 * DAY;
-        let week = RetentionPolicy { retention_ms: 7 * DAY, retention_bytes: -1 };
-        let unlimited = RetentionPolicy { retention_ms: -1, retention_bytes: -1 };
-        let bytes_250 = RetentionPolicy { retention_ms: -1, retention_bytes: 250 };
+        let week = RetentionPolicy {
+            retention_ms: 7 * DAY,
+            retention_bytes: -1,
+        };
+        let unlimited = RetentionPolicy {
+            retention_ms: -1,
+            retention_bytes: -1,
+        };
+        let bytes_250 = RetentionPolicy {
+            retention_ms: -1,
+            retention_bytes: 250,
+        };
         let old = DAY; // 9 days before now
         let new = 9 * DAY;
         struct Case {
@@ -130,23 +142,128 @@ mod tests {
             expect: (usize, bool),
         }
         let cases = [
-            Case { name: "nothing expired", segments: segments(&[(100, new), (100, new), (100, new)]), policy: week, high_watermark: 300, log_start: 0, expect: (0, false) },
-            Case { name: "oldest two expired", segments: segments(&[(100, old), (100, old), (100, new)]), policy: week, high_watermark: 300, log_start: 0, expect: (2, false) },
-            Case { name: "stops at first kept segment", segments: segments(&[(100, old), (100, new), (100, old)]), policy: week, high_watermark: 300, log_start: 0, expect: (1, false) },
-            Case { name: "all expired: roll first", segments: segments(&[(100, old), (100, old)]), policy: week, high_watermark: 200, log_start: 0, expect: (2, true) },
-            Case { name: "empty active segment never deleted", segments: segments(&[(100, old), (0, old)]), policy: week, high_watermark: 200, log_start: 0, expect: (1, false) },
-            Case { name: "high watermark protects", segments: segments(&[(100, old), (100, old), (100, old)]), policy: week, high_watermark: 150, log_start: 0, expect: (1, false) },
-            Case { name: "unlimited keeps all", segments: segments(&[(100, old), (100, old)]), policy: unlimited, high_watermark: 200, log_start: 0, expect: (0, false) },
-            Case { name: "size: 400 bytes, keep 250", segments: segments(&[(100, new), (100, new), (100, new), (100, new)]), policy: bytes_250, high_watermark: 400, log_start: 0, expect: (1, false) },
-            Case { name: "size: exact fit deletes", segments: segments(&[(100, new), (100, new), (50, new)]), policy: bytes_250, high_watermark: 300, log_start: 0, expect: (0, false) },
-            Case { name: "size: 500 bytes, keep 250", segments: segments(&[(150, new), (100, new), (100, new), (150, new)]), policy: bytes_250, high_watermark: 400, log_start: 0, expect: (2, false) },
-            Case { name: "log start below", segments: segments(&[(100, new), (100, new), (100, new)]), policy: unlimited, high_watermark: 300, log_start: 250, expect: (2, false) },
-            Case { name: "time and size: longest prefix", segments: segments(&[(100, old), (100, new), (100, new), (100, new)]), policy: RetentionPolicy { retention_ms: 7 * DAY, retention_bytes: 150 }, high_watermark: 400, log_start: 0, expect: (2, false) },
-            Case { name: "no segments", segments: vec![], policy: week, high_watermark: 0, log_start: 0, expect: (0, false) },
+            Case {
+                name: "nothing expired",
+                segments: segments(&[(100, new), (100, new), (100, new)]),
+                policy: week,
+                high_watermark: 300,
+                log_start: 0,
+                expect: (0, false),
+            },
+            Case {
+                name: "oldest two expired",
+                segments: segments(&[(100, old), (100, old), (100, new)]),
+                policy: week,
+                high_watermark: 300,
+                log_start: 0,
+                expect: (2, false),
+            },
+            Case {
+                name: "stops at first kept segment",
+                segments: segments(&[(100, old), (100, new), (100, old)]),
+                policy: week,
+                high_watermark: 300,
+                log_start: 0,
+                expect: (1, false),
+            },
+            Case {
+                name: "all expired: roll first",
+                segments: segments(&[(100, old), (100, old)]),
+                policy: week,
+                high_watermark: 200,
+                log_start: 0,
+                expect: (2, true),
+            },
+            Case {
+                name: "empty active segment never deleted",
+                segments: segments(&[(100, old), (0, old)]),
+                policy: week,
+                high_watermark: 200,
+                log_start: 0,
+                expect: (1, false),
+            },
+            Case {
+                name: "high watermark protects",
+                segments: segments(&[(100, old), (100, old), (100, old)]),
+                policy: week,
+                high_watermark: 150,
+                log_start: 0,
+                expect: (1, false),
+            },
+            Case {
+                name: "unlimited keeps all",
+                segments: segments(&[(100, old), (100, old)]),
+                policy: unlimited,
+                high_watermark: 200,
+                log_start: 0,
+                expect: (0, false),
+            },
+            Case {
+                name: "size: 400 bytes, keep 250",
+                segments: segments(&[(100, new), (100, new), (100, new), (100, new)]),
+                policy: bytes_250,
+                high_watermark: 400,
+                log_start: 0,
+                expect: (1, false),
+            },
+            Case {
+                name: "size: exact fit deletes",
+                segments: segments(&[(100, new), (100, new), (50, new)]),
+                policy: bytes_250,
+                high_watermark: 300,
+                log_start: 0,
+                expect: (0, false),
+            },
+            Case {
+                name: "size: 500 bytes, keep 250",
+                segments: segments(&[(150, new), (100, new), (100, new), (150, new)]),
+                policy: bytes_250,
+                high_watermark: 400,
+                log_start: 0,
+                expect: (2, false),
+            },
+            Case {
+                name: "log start below",
+                segments: segments(&[(100, new), (100, new), (100, new)]),
+                policy: unlimited,
+                high_watermark: 300,
+                log_start: 250,
+                expect: (2, false),
+            },
+            Case {
+                name: "time and size: longest prefix",
+                segments: segments(&[(100, old), (100, new), (100, new), (100, new)]),
+                policy: RetentionPolicy {
+                    retention_ms: 7 * DAY,
+                    retention_bytes: 150,
+                },
+                high_watermark: 400,
+                log_start: 0,
+                expect: (2, false),
+            },
+            Case {
+                name: "no segments",
+                segments: vec![],
+                policy: week,
+                high_watermark: 0,
+                log_start: 0,
+                expect: (0, false),
+            },
         ];
         for case in cases {
-            let decision = segments_to_delete(&case.segments, case.policy, now, case.high_watermark, case.log_start);
-            assert_eq!((decision.delete_count, decision.roll_first), case.expect, "{}", case.name);
+            let decision = segments_to_delete(
+                &case.segments,
+                case.policy,
+                now,
+                case.high_watermark,
+                case.log_start,
+            );
+            assert_eq!(
+                (decision.delete_count, decision.roll_first),
+                case.expect,
+                "{}",
+                case.name
+            );
         }
     }
 }

@@ -120,7 +120,12 @@ impl Segment {
     }
 
     /// Creates a new, empty, active segment (replacing any files of the same name).
-    pub(crate) fn create(dir: &Path, base_offset: i64, config: &LogConfig, now_ms: i64) -> Result<Self, LogError> {
+    pub(crate) fn create(
+        dir: &Path,
+        base_offset: i64,
+        config: &LogConfig,
+        now_ms: i64,
+    ) -> Result<Self, LogError> {
         let (log_path, index_path, time_path) = Self::paths(dir, base_offset);
         let file = Self::open_log_file(&log_path, true)?;
         Ok(Self {
@@ -129,7 +134,11 @@ impl Segment {
             file: Arc::new(file),
             size: 0,
             next_offset: base_offset,
-            offset_index: OffsetIndex::create(&index_path, base_offset, config.segment_index_bytes)?,
+            offset_index: OffsetIndex::create(
+                &index_path,
+                base_offset,
+                config.segment_index_bytes,
+            )?,
             time_index: TimeIndex::create(&time_path, base_offset, config.segment_index_bytes)?,
             bytes_since_index_entry: 0,
             index_interval_bytes: config.index_interval_bytes,
@@ -157,7 +166,10 @@ impl Segment {
     ) -> Result<(Self, Option<RecoveryOutcome>), LogError> {
         let (log_path, index_path, time_path) = Self::paths(dir, base_offset);
         let file = Self::open_log_file(&log_path, false)?;
-        let size = file.metadata().map_err(|e| LogError::io("reading metadata of", &log_path, e))?.len();
+        let size = file
+            .metadata()
+            .map_err(|e| LogError::io("reading metadata of", &log_path, e))?
+            .len();
         let active = next_segment_base.is_none();
         let preallocate = active.then_some(config.segment_index_bytes);
         let indexes = if !recover && index_path.exists() && time_path.exists() {
@@ -207,7 +219,10 @@ impl Segment {
 
     /// Fills in the in-memory state from trusted indexes; `false` if they fail the sanity
     /// checks (the caller then recovers the segment).
-    fn load_from_trusted_indexes(&mut self, next_segment_base: Option<i64>) -> Result<bool, LogError> {
+    fn load_from_trusted_indexes(
+        &mut self,
+        next_segment_base: Option<i64>,
+    ) -> Result<bool, LogError> {
         if !self.offset_index.sanity_check(self.size.max(1)) {
             return Ok(false);
         }
@@ -219,7 +234,10 @@ impl Segment {
         let mut tail_max_timestamp = -1;
         let mut first_batch_timestamp = None;
         while pos < self.size {
-            let Some(header) = read_header_at(&self.file, &self.log_path, pos, self.size).ok().flatten() else {
+            let Some(header) = read_header_at(&self.file, &self.log_path, pos, self.size)
+                .ok()
+                .flatten()
+            else {
                 return Ok(false);
             };
             if header.base_offset < next_offset || pos + header.total_size() as u64 > self.size {
@@ -242,11 +260,16 @@ impl Segment {
             return Ok(false);
         }
         if first_batch_timestamp.is_none() && self.size > 0 {
-            first_batch_timestamp = read_header_at(&self.file, &self.log_path, 0, self.size)?.map(|h| h.max_timestamp);
+            first_batch_timestamp =
+                read_header_at(&self.file, &self.log_path, 0, self.size)?.map(|h| h.max_timestamp);
         }
         self.next_offset = next_offset;
         self.first_batch_timestamp = first_batch_timestamp;
-        self.max_timestamp = self.time_index.last_entry().map_or(-1, |(t, _)| t).max(tail_max_timestamp);
+        self.max_timestamp = self
+            .time_index
+            .last_entry()
+            .map_or(-1, |(t, _)| t)
+            .max(tail_max_timestamp);
         // A reloaded active segment takes its next index entry at the next batch.
         self.bytes_since_index_entry = self.size - u64::from(last_indexed_position);
         Ok(true)
@@ -255,25 +278,38 @@ impl Segment {
     /// Re-reads every batch (header, length, CRC, increasing offsets), rebuilds both indexes
     /// and truncates the file after the last valid batch.
     pub(crate) fn recover(&mut self, config: &LogConfig) -> Result<RecoveryOutcome, LogError> {
-        let (_, index_path, time_path) = Self::paths(self.log_path.parent().unwrap_or(Path::new(".")), self.base_offset);
-        self.offset_index = OffsetIndex::create(&index_path, self.base_offset, config.segment_index_bytes)?;
-        self.time_index = TimeIndex::create(&time_path, self.base_offset, config.segment_index_bytes)?;
+        let (_, index_path, time_path) = Self::paths(
+            self.log_path.parent().unwrap_or(Path::new(".")),
+            self.base_offset,
+        );
+        self.offset_index =
+            OffsetIndex::create(&index_path, self.base_offset, config.segment_index_bytes)?;
+        self.time_index =
+            TimeIndex::create(&time_path, self.base_offset, config.segment_index_bytes)?;
         self.bytes_since_index_entry = 0;
         self.index_interval_bytes = config.index_interval_bytes;
         self.max_timestamp = -1;
         self.first_batch_timestamp = None;
         self.next_offset = self.base_offset;
-        let file_len = self.file.metadata().map_err(|e| LogError::io("reading metadata of", &self.log_path, e))?.len();
+        let file_len = self
+            .file
+            .metadata()
+            .map_err(|e| LogError::io("reading metadata of", &self.log_path, e))?
+            .len();
         let file = Arc::clone(&self.file);
         let path = self.log_path.clone();
         let (valid_end, why) = scan_batches(&file, &path, 0, file_len, |batch| {
             validate_batch(batch.bytes)?;
             let header = batch.header;
             if header.base_offset < self.next_offset {
-                return Err(RecordError::InvalidHeader { reason: "batch offsets go backwards" });
+                return Err(RecordError::InvalidHeader {
+                    reason: "batch offsets go backwards",
+                });
             }
             if header.last_offset() - self.base_offset > i64::from(i32::MAX) {
-                return Err(RecordError::InvalidHeader { reason: "offset too far from the segment base" });
+                return Err(RecordError::InvalidHeader {
+                    reason: "offset too far from the segment base",
+                });
             }
             self.index_batch(batch.position, &BatchMeta::from(&header));
             Ok(())
@@ -284,26 +320,33 @@ impl Segment {
                 "truncating segment after its last valid batch"
             );
             debug_assert_ne!(why, ScanEnd::Clean);
-            self.file.set_len(valid_end).map_err(|e| LogError::io("truncating segment", &self.log_path, e))?;
+            self.file
+                .set_len(valid_end)
+                .map_err(|e| LogError::io("truncating segment", &self.log_path, e))?;
         }
         self.size = valid_end;
-        Ok(RecoveryOutcome { truncated_bytes: file_len - valid_end })
+        Ok(RecoveryOutcome {
+            truncated_bytes: file_len - valid_end,
+        })
     }
 
     /// Updates indexes and bookkeeping for a batch written at `position`.
     fn index_batch(&mut self, position: u64, batch: &BatchMeta) {
         // Like Kafka: an entry once *more than* index.interval.bytes were appended.
-        if self.bytes_since_index_entry > self.index_interval_bytes && self.offset_index.free_entries() > 0
+        if self.bytes_since_index_entry > self.index_interval_bytes
+            && self.offset_index.free_entries() > 0
         {
             self.offset_index.append(batch.base_offset, position as u32);
             if self.max_timestamp >= 0 {
-                self.time_index.maybe_append(self.max_timestamp, batch.base_offset);
+                self.time_index
+                    .maybe_append(self.max_timestamp, batch.base_offset);
             }
             self.bytes_since_index_entry = 0;
         }
         self.bytes_since_index_entry += batch.size as u64;
         self.max_timestamp = self.max_timestamp.max(batch.max_timestamp);
-        self.first_batch_timestamp.get_or_insert(batch.max_timestamp);
+        self.first_batch_timestamp
+            .get_or_insert(batch.max_timestamp);
         self.next_offset = batch.last_offset + 1;
     }
 
@@ -333,7 +376,12 @@ impl Segment {
 
     /// Writes `bytes` (whole batches described by `batches`) at the end of the segment. On an
     /// I/O error the file is truncated back and nothing changes.
-    pub(crate) fn append(&mut self, bytes: &[u8], batches: &[BatchMeta], config: &LogConfig) -> Result<(), LogError> {
+    pub(crate) fn append(
+        &mut self,
+        bytes: &[u8],
+        batches: &[BatchMeta],
+        config: &LogConfig,
+    ) -> Result<(), LogError> {
         debug_assert!(!self.sealed, "append to a sealed segment");
         if let Err(error) = self.write_at_end(bytes) {
             // Best effort: if even this fails the next append overwrites the same range.
@@ -355,7 +403,8 @@ impl Segment {
         #[cfg(test)]
         if let Some(written) = fault::take_write_failure() {
             // Simulate a disk that fills up part-way through the write.
-            self.file.write_all_at(&bytes[..written.min(bytes.len())], self.size)?;
+            self.file
+                .write_all_at(&bytes[..written.min(bytes.len())], self.size)?;
             return Err(std::io::Error::from_raw_os_error(28)); // ENOSPC
         }
         self.file.write_all_at(bytes, self.size)
@@ -364,7 +413,8 @@ impl Segment {
     /// Makes the segment immutable: final time-index entry, indexes trimmed.
     pub(crate) fn seal(&mut self) -> Result<(), LogError> {
         if self.max_timestamp >= 0 {
-            self.time_index.maybe_append(self.max_timestamp, self.next_offset);
+            self.time_index
+                .maybe_append(self.max_timestamp, self.next_offset);
         }
         self.offset_index.trim()?;
         self.time_index.trim()?;
@@ -390,8 +440,14 @@ impl Segment {
     pub(crate) fn sync_handles(&self) -> [(Arc<File>, PathBuf); 3] {
         [
             (Arc::clone(&self.file), self.log_path.clone()),
-            (Arc::clone(self.offset_index.file()), self.offset_index.path().to_path_buf()),
-            (Arc::clone(self.time_index.file()), self.time_index.path().to_path_buf()),
+            (
+                Arc::clone(self.offset_index.file()),
+                self.offset_index.path().to_path_buf(),
+            ),
+            (
+                Arc::clone(self.time_index.file()),
+                self.time_index.path().to_path_buf(),
+            ),
         ]
     }
 
@@ -399,7 +455,12 @@ impl Segment {
     /// next_offset`).
     pub(crate) fn read_snapshot(&self, offset: i64) -> ReadSnapshot {
         let (_, position) = self.offset_index.lookup(offset);
-        ReadSnapshot { file: Arc::clone(&self.file), path: self.log_path.clone(), start: u64::from(position), end: self.size }
+        ReadSnapshot {
+            file: Arc::clone(&self.file),
+            path: self.log_path.clone(),
+            start: u64::from(position),
+            end: self.size,
+        }
     }
 
     /// A snapshot for finding the first batch with max timestamp ≥ `timestamp`.
@@ -421,7 +482,9 @@ impl Segment {
             }
             pos += header.total_size() as u64;
         }
-        self.file.set_len(pos).map_err(|e| LogError::io("truncating segment", &self.log_path, e))?;
+        self.file
+            .set_len(pos)
+            .map_err(|e| LogError::io("truncating segment", &self.log_path, e))?;
         self.size = pos;
         if let Some(removed_from) = removed_from {
             self.offset_index.truncate_to_offset(removed_from);
@@ -440,11 +503,16 @@ impl Segment {
     /// unlinks them after `file.delete.delay.ms`. Open read snapshots stay valid.
     pub(crate) fn rename_for_deletion(&self) -> Result<Vec<PathBuf>, LogError> {
         let mut renamed = Vec::with_capacity(3);
-        for path in [self.log_path.as_path(), self.offset_index.path(), self.time_index.path()] {
+        for path in [
+            self.log_path.as_path(),
+            self.offset_index.path(),
+            self.time_index.path(),
+        ] {
             let mut target = path.as_os_str().to_owned();
             target.push(".deleted");
             let target = PathBuf::from(target);
-            std::fs::rename(path, &target).map_err(|e| LogError::io("renaming for deletion", path, e))?;
+            std::fs::rename(path, &target)
+                .map_err(|e| LogError::io("renaming for deletion", path, e))?;
             renamed.push(target);
         }
         Ok(renamed)

@@ -37,11 +37,21 @@ pub(crate) struct TimeIndex {
 
 impl TimeIndex {
     pub(crate) fn create(path: &Path, base_offset: i64, max_bytes: u64) -> Result<Self, LogError> {
-        Ok(Self { base_offset, file: IndexFile::create(path, ENTRY_SIZE, max_bytes)? })
+        Ok(Self {
+            base_offset,
+            file: IndexFile::create(path, ENTRY_SIZE, max_bytes)?,
+        })
     }
 
-    pub(crate) fn open(path: &Path, base_offset: i64, preallocate: Option<u64>) -> Result<Self, LogError> {
-        Ok(Self { base_offset, file: IndexFile::open(path, ENTRY_SIZE, preallocate)? })
+    pub(crate) fn open(
+        path: &Path,
+        base_offset: i64,
+        preallocate: Option<u64>,
+    ) -> Result<Self, LogError> {
+        Ok(Self {
+            base_offset,
+            file: IndexFile::open(path, ENTRY_SIZE, preallocate)?,
+        })
     }
 
     pub(crate) fn entries(&self) -> usize {
@@ -58,7 +68,10 @@ impl TimeIndex {
         let mut timestamp = [0u8; 8];
         timestamp.copy_from_slice(&bytes[..8]);
         let relative = u32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-        (i64::from_be_bytes(timestamp), self.base_offset + i64::from(relative))
+        (
+            i64::from_be_bytes(timestamp),
+            self.base_offset + i64::from(relative),
+        )
     }
 
     /// The last entry, if any.
@@ -91,12 +104,18 @@ impl TimeIndex {
                 high = mid;
             }
         }
-        if low == 0 { self.base_offset } else { self.entry(low - 1).1 }
+        if low == 0 {
+            self.base_offset
+        } else {
+            self.entry(low - 1).1
+        }
     }
 
     /// Drops entries whose offset is beyond `next_offset` (they describe truncated batches).
     pub(crate) fn truncate_to_offset(&mut self, next_offset: i64) {
-        let keep = (0..self.entries()).take_while(|&i| self.entry(i).1 <= next_offset).count();
+        let keep = (0..self.entries())
+            .take_while(|&i| self.entry(i).1 <= next_offset)
+            .count();
         self.file.truncate_entries(keep);
     }
 
@@ -156,7 +175,11 @@ mod tests {
         index.maybe_append(2_000, 80);
         assert_eq!(index.entries(), 2);
         assert_eq!(index.lookup(500), 50);
-        assert_eq!(index.lookup(1_000), 50, "batches before 60 may still reach 1000");
+        assert_eq!(
+            index.lookup(1_000),
+            50,
+            "batches before 60 may still reach 1000"
+        );
         assert_eq!(index.lookup(1_001), 60);
         assert_eq!(index.lookup(5_000), 80);
         assert!(index.sanity_check(80));

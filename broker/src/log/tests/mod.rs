@@ -4,6 +4,7 @@
 mod log;
 mod manager;
 mod prop;
+mod read;
 mod recovery;
 
 use std::path::Path;
@@ -22,7 +23,12 @@ pub(super) fn batch(count: usize, value_len: usize, fill: u8, timestamp: i64) ->
         if let Some(first) = value.first_mut() {
             *first = i as u8;
         }
-        builder.push(&Record { key: None, value: Some(Bytes::from(value)), timestamp, headers: vec![] });
+        builder.push(&Record {
+            key: None,
+            value: Some(Bytes::from(value)),
+            timestamp,
+            headers: vec![],
+        });
     }
     builder.build_vec()
 }
@@ -31,7 +37,11 @@ pub(super) fn batch(count: usize, value_len: usize, fill: u8, timestamp: i64) ->
 pub(super) fn batch_with_timestamps(timestamps: &[i64]) -> Vec<u8> {
     let mut builder = BatchBuilder::new();
     for &timestamp in timestamps {
-        builder.push(&Record { value: Some(Bytes::from_static(b"x")), timestamp, ..Record::default() });
+        builder.push(&Record {
+            value: Some(Bytes::from_static(b"x")),
+            timestamp,
+            ..Record::default()
+        });
     }
     builder.build_vec()
 }
@@ -54,7 +64,11 @@ pub(super) fn records(batches: &Bytes) -> Vec<(i64, Bytes)> {
             out.push((record.offset, record.value.unwrap_or_default()));
         }
     }
-    assert_eq!(iter.consumed(), batches.len(), "reads return whole batches only");
+    assert_eq!(
+        iter.consumed(),
+        batches.len(),
+        "reads return whole batches only"
+    );
     out
 }
 
@@ -65,7 +79,10 @@ pub(super) fn read_all(log: &Log, from: i64, max_bytes: usize) -> Vec<(i64, Byte
     while offset < log.log_end_offset() {
         let result = log.read(offset, max_bytes, None, true).expect("read");
         let batch_records = records(&result.batches);
-        assert!(!batch_records.is_empty(), "read at {offset} returned nothing before the log end");
+        assert!(
+            !batch_records.is_empty(),
+            "read at {offset} returned nothing before the log end"
+        );
         out.extend(batch_records.into_iter().filter(|(o, _)| *o >= offset));
         offset = out.last().map_or(offset, |(o, _)| o + 1);
     }
@@ -73,7 +90,12 @@ pub(super) fn read_all(log: &Log, from: i64, max_bytes: usize) -> Vec<(i64, Byte
 }
 
 pub(super) fn small_config() -> LogConfig {
-    LogConfig { segment_bytes: 4096, index_interval_bytes: 256, segment_index_bytes: 1024, ..LogConfig::default() }
+    LogConfig {
+        segment_bytes: 4096,
+        index_interval_bytes: 256,
+        segment_index_bytes: 1024,
+        ..LogConfig::default()
+    }
 }
 
 /// A fresh log for partition `t-0` under `root`.
@@ -99,11 +121,33 @@ fn topic_partition_names_split_at_the_last_dash() {
     let tp = TopicPartition::new("orders-eu", 12);
     assert_eq!(tp.to_string(), "orders-eu-12");
     assert_eq!(TopicPartition::parse_dir_name("orders-eu-12"), Some(tp));
-    assert_eq!(TopicPartition::parse_dir_name("orders--1"), Some(TopicPartition::new("orders-", 1)));
-    for bad in ["orders", "-1", "orders-", "orders-x", "orders-+1", "orders-01", "orders-1.abc-delete"] {
+    assert_eq!(
+        TopicPartition::parse_dir_name("orders--1"),
+        Some(TopicPartition::new("orders-", 1))
+    );
+    for bad in [
+        "orders",
+        "-1",
+        "orders-",
+        "orders-x",
+        "orders-+1",
+        "orders-01",
+        "orders-1.abc-delete",
+    ] {
         assert_eq!(TopicPartition::parse_dir_name(bad), None, "{bad}");
     }
     let dir = tempfile::tempdir().unwrap();
-    let error = Log::open(&dir.path().join("no_partition"), LogConfig::default(), 0, 0, true, 0).unwrap_err();
-    assert!(matches!(error, super::LogError::InvalidLogDirName { .. }), "{error:?}");
+    let error = Log::open(
+        &dir.path().join("no_partition"),
+        LogConfig::default(),
+        0,
+        0,
+        true,
+        0,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(error, super::LogError::InvalidLogDirName { .. }),
+        "{error:?}"
+    );
 }

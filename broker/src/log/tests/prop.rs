@@ -9,7 +9,12 @@ use crate::log::LogConfig;
 
 /// Tiny segments and indexes so a few dozen appends roll many times and fill indexes.
 fn tiny_config() -> LogConfig {
-    LogConfig { segment_bytes: 700, index_interval_bytes: 90, segment_index_bytes: 48, ..LogConfig::default() }
+    LogConfig {
+        segment_bytes: 700,
+        index_interval_bytes: 90,
+        segment_index_bytes: 48,
+        ..LogConfig::default()
+    }
 }
 
 /// One append request: its batches, each a list of value lengths.
@@ -26,14 +31,23 @@ fn append_all(log: &Log, requests: &[Vec<Vec<usize>>], seed: u8) -> Vec<(i64, By
         for (b, lengths) in request.iter().enumerate() {
             let mut builder = tributary_record::BatchBuilder::new();
             for (i, &len) in lengths.iter().enumerate() {
-                let value: Bytes = (0..len).map(|j| (r * 31 + b * 7 + i * 3 + j) as u8 ^ seed).collect::<Vec<u8>>().into();
-                builder.push(&tributary_record::Record { value: Some(value.clone()), timestamp: r as i64, ..Default::default() });
+                let value: Bytes = (0..len)
+                    .map(|j| (r * 31 + b * 7 + i * 3 + j) as u8 ^ seed)
+                    .collect::<Vec<u8>>()
+                    .into();
+                builder.push(&tributary_record::Record {
+                    value: Some(value.clone()),
+                    timestamp: r as i64,
+                    ..Default::default()
+                });
                 values.push(value);
             }
             batches.push(builder.build_vec());
         }
         let parts: Vec<&[u8]> = batches.iter().map(Vec::as_slice).collect();
-        let info = log.append_as_leader(bytes_mut(&parts), 1, r as i64).expect("append");
+        let info = log
+            .append_as_leader(bytes_mut(&parts), 1, r as i64)
+            .expect("append");
         assert_eq!(info.last_offset - info.base_offset + 1, values.len() as i64);
         for (i, value) in values.into_iter().enumerate() {
             expected.push((info.base_offset + i as i64, value));

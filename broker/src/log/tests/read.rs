@@ -1,6 +1,5 @@
 //! Reads of one `Log`: offsets, limits, timestamps, concurrency with appends.
 
-
 use super::*;
 use crate::log::{LogConfig, LogError};
 

@@ -1,1 +1,2 @@
 //! The Tributary broker.
+pub mod log;

@@ -1,0 +1,189 @@
+//! Offset checkpoint files: `recovery-point-offset-checkpoint` and
+//! `log-start-offset-checkpoint` in each log directory.
+//!
+//! # File format (Kafka's `OffsetCheckpointFile`, version 0), UTF-8 text, `\n` line ends
+//!
+//! ```text
+//! 0                      version
+//! 2                      number of entries
+//! orders 0 1200          <topic> <partition> <offset>, one line per entry
+//! orders 1 1175
+//! ```
+//!
+//! Topic names cannot contain spaces, so the line splits unambiguously. Entries are written in
+//! `TopicPartition` order (Kafka does not sort; readers must not depend on order).
+//!
+//! # Crash safety
+//!
+//! Written to `<name>.tmp`, fsync'd, renamed over `<name>`, then the directory is fsync'd. A
+//! crash leaves either the old or the new file; a leftover `.tmp` is ignored and overwritten.
+//! A missing file reads as empty (every partition then recovers from offset 0 / keeps the
+//! log start of its first segment). A corrupt file is an error: the broker refuses to start
+//! rather than silently skip recovery.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+
+use super::{LogError, TopicPartition};
+
+/// Name of the per-directory recovery point checkpoint.
+pub const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset-checkpoint";
+/// Name of the per-directory log start offset checkpoint.
+pub const LOG_START_OFFSET_CHECKPOINT: &str = "log-start-offset-checkpoint";
+
+const VERSION: u32 = 0;
+
+/// Renders the checkpoint text for `entries`.
+pub fn encode(entries: &BTreeMap<TopicPartition, i64>) -> String {
+    let mut text = format!("{VERSION}\n{}\n", entries.len());
+    for (tp, offset) in entries {
+        text.push_str(&format!("{} {} {offset}\n", tp.topic, tp.partition));
+    }
+    text
+}
+
+/// Parses checkpoint text; `path` is only used in errors.
+pub fn decode(path: &Path, text: &str) -> Result<BTreeMap<TopicPartition, i64>, LogError> {
+    let corrupt = |line: usize, reason| LogError::CorruptCheckpoint {
+        path: path.to_path_buf(),
+        line,
+        reason,
+    };
+    let mut lines = text.lines();
+    match lines.next() {
+        Some(version) if version.trim() == "0" => {}
+        Some(_) => return Err(corrupt(1, "unsupported version (expected 0)")),
+        None => return Err(corrupt(1, "empty file")),
+    }
+    let count: usize = lines
+        .next()
+        .ok_or(corrupt(2, "missing entry count"))?
+        .trim()
+        .parse()
+        .map_err(|_| corrupt(2, "entry count is not a number"))?;
+    let mut entries = BTreeMap::new();
+    for index in 0..count {
+        let line_no = index + 3;
+        let line = lines
+            .next()
+            .ok_or(corrupt(line_no, "fewer entries than the count says"))?;
+        let mut fields = line.split(' ');
+        let (Some(topic), Some(partition), Some(offset), None) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            return Err(corrupt(line_no, "expected `<topic> <partition> <offset>`"));
+        };
+        let partition = partition
+            .parse()
+            .map_err(|_| corrupt(line_no, "partition is not a number"))?;
+        let offset = offset
+            .parse()
+            .map_err(|_| corrupt(line_no, "offset is not a number"))?;
+        if topic.is_empty() {
+            return Err(corrupt(line_no, "empty topic"));
+        }
+        entries.insert(TopicPartition::new(topic, partition), offset);
+    }
+    if lines.any(|line| !line.trim().is_empty()) {
+        return Err(corrupt(count + 3, "more entries than the count says"));
+    }
+    Ok(entries)
+}
+
+/// Reads the checkpoint at `path`; a missing file is empty.
+pub fn read(path: &Path) -> Result<BTreeMap<TopicPartition, i64>, LogError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => decode(path, &text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Err(e) => Err(LogError::io("reading checkpoint", path, e)),
+    }
+}
+
+/// Atomically replaces the checkpoint at `path` (tmp file, fsync, rename, fsync directory).
+pub fn write(path: &Path, entries: &BTreeMap<TopicPartition, i64>) -> Result<(), LogError> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    let mut file = File::create(&tmp).map_err(|e| LogError::io("creating checkpoint", &tmp, e))?;
+    file.write_all(encode(entries).as_bytes())
+        .map_err(|e| LogError::io("writing checkpoint", &tmp, e))?;
+    file.sync_all()
+        .map_err(|e| LogError::io("fsync of checkpoint", &tmp, e))?;
+    drop(file);
+    std::fs::rename(&tmp, path).map_err(|e| LogError::io("renaming checkpoint onto", path, e))?;
+    if let Some(dir) = path.parent() {
+        sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+/// fsyncs a directory so renames and creations in it are durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), LogError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| LogError::io("fsync of directory", dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> BTreeMap<TopicPartition, i64> {
+        BTreeMap::from([
+            (TopicPartition::new("orders", 1), 1175),
+            (TopicPartition::new("orders", 0), 1200),
+            (TopicPartition::new("a-b-c", 12), 0),
+        ])
+    }
+
+    #[test]
+    fn golden_bytes() {
+        assert_eq!(
+            encode(&sample()),
+            "0\n3\na-b-c 12 0\norders 0 1200\norders 1 1175\n"
+        );
+        assert_eq!(encode(&BTreeMap::new()), "0\n0\n");
+    }
+
+    #[test]
+    fn round_trip_through_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(RECOVERY_POINT_CHECKPOINT);
+        assert!(
+            read(&path).unwrap().is_empty(),
+            "missing file reads as empty"
+        );
+        write(&path, &sample()).unwrap();
+        assert_eq!(read(&path).unwrap(), sample());
+        assert!(
+            !dir.path()
+                .join(format!("{RECOVERY_POINT_CHECKPOINT}.tmp"))
+                .exists()
+        );
+        write(&path, &BTreeMap::new()).unwrap();
+        assert!(read(&path).unwrap().is_empty());
+    }
+
+    #[test]
+    fn corrupt_files_are_errors() {
+        let path = Path::new("cp");
+        for (text, line) in [
+            ("", 1),
+            ("1\n0\n", 1),
+            ("0\nx\n", 2),
+            ("0\n2\norders 0 5\n", 4),
+            ("0\n1\norders 0\n", 3),
+            ("0\n1\norders zero 5\n", 3),
+            ("0\n1\norders 0 5\nextra 1 2\n", 4),
+        ] {
+            match decode(path, text) {
+                Err(LogError::CorruptCheckpoint { line: found, .. }) => {
+                    assert_eq!(found, line, "{text:?}")
+                }
+                other => panic!("{text:?}: expected CorruptCheckpoint, got {other:?}"),
+            }
+        }
+    }
+}

@@ -10,9 +10,7 @@ fn main() -> anyhow_free::Result {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     let descriptor_bytes = prost::Message::encode_to_vec(&fds);
     std::fs::write(out_dir.join("tributary_descriptor.bin"), descriptor_bytes)?;
-    tonic_prost_build::configure()
-        .bytes(".")
-        .compile_fds(fds)?;
+    tonic_prost_build::configure().bytes(".").compile_fds(fds)?;
     println!("cargo:rerun-if-changed=proto");
     Ok(())
 }

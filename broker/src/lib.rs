@@ -1,2 +1,21 @@
-//! The Tributary broker.
+//! The Tributary broker: storage engine, partition replicas, gRPC services.
+//!
+//! Glossary (the only abbreviations used in this crate):
+//! * **LEO** — log end offset: the offset the next appended record will get.
+//! * **HW** — high watermark: records below it are committed and visible to consumers.
+//! * **ISR** — in-sync replicas: the replicas caught up with the leader.
+//!
+//! Layout: [`config`] (server.properties), [`log`] (segments, indexes, recovery, retention),
+//! [`replica`] (hosted partitions and their HW), [`topics`] (name rules and the local topic
+//! registry), [`server`] (one file per request family), [`run`] (start-up and shutdown order).
+
+pub mod config;
 pub mod log;
+pub mod meta_properties;
+pub mod replica;
+pub mod run;
+pub mod server;
+pub mod state;
+pub mod topics;
+
+pub use run::{BrokerError, run};

@@ -194,6 +194,8 @@ pub enum ErrorCode {
     InvalidRequest,
     /// The log directory failed.
     KafkaStorageError,
+    /// Topic deletion is disabled on the cluster.
+    TopicDeletionDisabled,
     /// The request's leader epoch is older than the current one.
     FencedLeaderEpoch,
     /// The request's leader epoch is newer than the broker knows.
@@ -236,6 +238,7 @@ impl ErrorCode {
             P::InvalidConfig => ErrorCode::InvalidConfig,
             P::InvalidRequest => ErrorCode::InvalidRequest,
             P::KafkaStorageError => ErrorCode::KafkaStorageError,
+            P::TopicDeletionDisabled => ErrorCode::TopicDeletionDisabled,
             P::FencedLeaderEpoch => ErrorCode::FencedLeaderEpoch,
             P::UnknownLeaderEpoch => ErrorCode::UnknownLeaderEpoch,
             P::UnsupportedCompressionType => ErrorCode::UnsupportedCompressionType,
@@ -270,6 +273,7 @@ impl ErrorCode {
             ErrorCode::InvalidConfig => P::InvalidConfig,
             ErrorCode::InvalidRequest => P::InvalidRequest,
             ErrorCode::KafkaStorageError => P::KafkaStorageError,
+            ErrorCode::TopicDeletionDisabled => P::TopicDeletionDisabled,
             ErrorCode::FencedLeaderEpoch => P::FencedLeaderEpoch,
             ErrorCode::UnknownLeaderEpoch => P::UnknownLeaderEpoch,
             ErrorCode::UnsupportedCompressionType => P::UnsupportedCompressionType,

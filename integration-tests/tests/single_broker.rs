@@ -1,8 +1,4 @@
-//! Single-broker scenarios against the real `broker` binary and ZooKeeper.
-//!
-//! Ignored until the broker and CLI of this milestone are merged (they are written in parallel
-//! with this harness); then delete the `#[ignore]` lines. Run them now with
-//! `cargo build --workspace --bins && cargo test -p tributary-integration-tests --test single_broker -- --ignored`.
+//! Single-broker scenarios against the real `broker` and `tributary` binaries and ZooKeeper.
 
 use std::io::Write as _;
 use std::process::Stdio;
@@ -135,7 +131,7 @@ async fn fetch_values(client: &mut BrokerClient<Channel>, topic: &str) -> Vec<St
 }
 
 #[tokio::test]
-#[ignore = "needs the milestone's broker binary; remove this ignore once merged"]
+
 async fn broker_starts_and_describes_itself() {
     let (_zookeeper, broker) = start().await.unwrap();
     let metadata = broker
@@ -154,7 +150,7 @@ async fn broker_starts_and_describes_itself() {
 }
 
 #[tokio::test]
-#[ignore = "needs the milestone's broker binary; remove this ignore once merged"]
+
 async fn records_survive_kill9_and_clean_restart() {
     let (_zookeeper, mut broker) = start().await.unwrap();
     create_topic(&broker, "durable", 3).await;
@@ -185,7 +181,7 @@ async fn records_survive_kill9_and_clean_restart() {
 }
 
 #[tokio::test]
-#[ignore = "needs the milestone's broker binary; remove this ignore once merged"]
+
 async fn cli_creates_produces_and_consumes() {
     let (_zookeeper, broker) = start().await.unwrap();
     let output = broker

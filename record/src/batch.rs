@@ -191,9 +191,14 @@ impl BatchHeader {
         if buf.len() < HEADER_SIZE {
             // Report the magic first when it is readable: a v0/v1 message set is shorter.
             if buf.len() > MAGIC_AT && buf[MAGIC_AT] as i8 != MAGIC_V2 {
-                return Err(RecordError::UnsupportedMagic { magic: buf[MAGIC_AT] as i8 });
+                return Err(RecordError::UnsupportedMagic {
+                    magic: buf[MAGIC_AT] as i8,
+                });
             }
-            return Err(RecordError::Truncated { needed: HEADER_SIZE, available: buf.len() });
+            return Err(RecordError::Truncated {
+                needed: HEADER_SIZE,
+                available: buf.len(),
+            });
         }
         let magic = buf[MAGIC_AT] as i8;
         if magic != MAGIC_V2 {
@@ -201,7 +206,10 @@ impl BatchHeader {
         }
         let batch_length = read_i32(buf, LENGTH_AT);
         if batch_length < MIN_BATCH_LENGTH {
-            return Err(RecordError::InvalidLength { length: batch_length, minimum: MIN_BATCH_LENGTH });
+            return Err(RecordError::InvalidLength {
+                length: batch_length,
+                minimum: MIN_BATCH_LENGTH,
+            });
         }
         Ok(Self {
             base_offset: read_i64(buf, BASE_OFFSET_AT),
@@ -233,7 +241,8 @@ impl BatchHeader {
     /// Wraps on overflow, as Kafka's Java arithmetic does: `base_offset` is not covered by the
     /// CRC, so a header read from untrusted bytes may hold any value and this must not panic.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset.wrapping_add(i64::from(self.last_offset_delta))
+        self.base_offset
+            .wrapping_add(i64::from(self.last_offset_delta))
     }
 
     /// The offset after this batch (`last_offset + 1`); wraps on overflow like
@@ -261,11 +270,17 @@ pub fn compute_crc(batch: &[u8]) -> u32 {
 pub fn validate_batch(batch: &[u8]) -> Result<BatchHeader, RecordError> {
     let header = BatchHeader::parse(batch)?;
     if header.total_size() != batch.len() {
-        return Err(RecordError::LengthMismatch { declared: header.total_size(), actual: batch.len() });
+        return Err(RecordError::LengthMismatch {
+            declared: header.total_size(),
+            actual: batch.len(),
+        });
     }
     let computed = compute_crc(batch);
     if computed != header.crc {
-        return Err(RecordError::CrcMismatch { stored: header.crc, computed });
+        return Err(RecordError::CrcMismatch {
+            stored: header.crc,
+            computed,
+        });
     }
     check_header_consistency(&header)?;
     Ok(header)
@@ -274,10 +289,14 @@ pub fn validate_batch(batch: &[u8]) -> Result<BatchHeader, RecordError> {
 fn check_header_consistency(header: &BatchHeader) -> Result<(), RecordError> {
     header.attributes.compression()?;
     if header.records_count < 0 {
-        return Err(RecordError::InvalidHeader { reason: "negative records_count" });
+        return Err(RecordError::InvalidHeader {
+            reason: "negative records_count",
+        });
     }
     if header.last_offset_delta < 0 {
-        return Err(RecordError::InvalidHeader { reason: "negative last_offset_delta" });
+        return Err(RecordError::InvalidHeader {
+            reason: "negative last_offset_delta",
+        });
     }
     if header.records_count > 0 && header.last_offset_delta < header.records_count - 1 {
         return Err(RecordError::InvalidHeader {
@@ -326,7 +345,10 @@ pub fn set_partition_leader_epoch(batch: &mut [u8], epoch: i32) {
 /// # Panics
 /// If `batch` is shorter than [`HEADER_SIZE`].
 pub fn set_log_append_time(batch: &mut [u8], append_time: i64) {
-    assert!(batch.len() >= HEADER_SIZE, "a batch is at least {HEADER_SIZE} bytes");
+    assert!(
+        batch.len() >= HEADER_SIZE,
+        "a batch is at least {HEADER_SIZE} bytes"
+    );
     batch[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&append_time.to_be_bytes());
     let attributes = Attributes(read_i16(batch, ATTRIBUTES_AT))
         .with_timestamp_type(TimestampType::LogAppendTime);
@@ -368,13 +390,19 @@ mod tests {
     #[test]
     fn log_append_time_stamp_keeps_the_crc_valid() {
         let mut builder = BatchBuilder::new();
-        builder.push(&Record { timestamp: 5, ..Record::default() });
+        builder.push(&Record {
+            timestamp: 5,
+            ..Record::default()
+        });
         let mut batch = builder.build_vec();
         set_log_append_time(&mut batch, 1_700_000_000_000);
         let header = validate_batch(&batch).unwrap();
         assert_eq!(header.max_timestamp, 1_700_000_000_000);
         assert_eq!(header.first_timestamp, 5);
-        assert_eq!(header.attributes.timestamp_type(), TimestampType::LogAppendTime);
+        assert_eq!(
+            header.attributes.timestamp_type(),
+            TimestampType::LogAppendTime
+        );
     }
 
     #[test]
@@ -383,17 +411,26 @@ mod tests {
         for len in 0..HEADER_SIZE {
             assert_eq!(
                 BatchHeader::parse(&batch[..len]),
-                Err(RecordError::Truncated { needed: HEADER_SIZE, available: len })
+                Err(RecordError::Truncated {
+                    needed: HEADER_SIZE,
+                    available: len
+                })
             );
         }
         let mut v1 = batch.clone();
         v1[MAGIC_AT] = 1;
-        assert_eq!(BatchHeader::parse(&v1[..20]), Err(RecordError::UnsupportedMagic { magic: 1 }));
+        assert_eq!(
+            BatchHeader::parse(&v1[..20]),
+            Err(RecordError::UnsupportedMagic { magic: 1 })
+        );
         let mut short = batch;
         short[LENGTH_AT..LENGTH_AT + 4].copy_from_slice(&48i32.to_be_bytes());
         assert_eq!(
             BatchHeader::parse(&short),
-            Err(RecordError::InvalidLength { length: 48, minimum: MIN_BATCH_LENGTH })
+            Err(RecordError::InvalidLength {
+                length: 48,
+                minimum: MIN_BATCH_LENGTH
+            })
         );
     }
 }

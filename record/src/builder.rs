@@ -5,8 +5,8 @@ use bytes::Bytes;
 use crate::batch::{
     ATTRIBUTES_AT, Attributes, BASE_SEQUENCE_AT, CRC_AT, FIRST_TIMESTAMP_AT, HEADER_SIZE,
     LAST_OFFSET_DELTA_AT, LENGTH_AT, LOG_OVERHEAD, MAGIC_AT, MAGIC_V2, MAX_TIMESTAMP_AT,
-    PARTITION_LEADER_EPOCH_AT, PRODUCER_EPOCH_AT, PRODUCER_ID_AT, RECORDS_COUNT_AT,
-    TimestampType, compute_crc,
+    PARTITION_LEADER_EPOCH_AT, PRODUCER_EPOCH_AT, PRODUCER_ID_AT, RECORDS_COUNT_AT, TimestampType,
+    compute_crc,
 };
 use crate::record::{self, Record};
 
@@ -98,8 +98,11 @@ impl BatchBuilder {
 
     /// Bytes a batch would have after pushing `record` (exact).
     pub fn size_with(&self, record: &Record) -> usize {
-        let timestamp_delta =
-            if self.count == 0 { 0 } else { record.timestamp.wrapping_sub(self.first_timestamp) };
+        let timestamp_delta = if self.count == 0 {
+            0
+        } else {
+            record.timestamp.wrapping_sub(self.first_timestamp)
+        };
         let body = record::body_len(record, self.count, timestamp_delta);
         self.buf.len() + crate::varint::varint_len(body as i32) + body
     }
@@ -124,11 +127,13 @@ impl BatchBuilder {
             .copy_from_slice(&last_offset_delta.to_be_bytes());
         buf[FIRST_TIMESTAMP_AT..FIRST_TIMESTAMP_AT + 8]
             .copy_from_slice(&self.first_timestamp.to_be_bytes());
-        buf[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&self.max_timestamp.to_be_bytes());
+        buf[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8]
+            .copy_from_slice(&self.max_timestamp.to_be_bytes());
         buf[PRODUCER_ID_AT..PRODUCER_ID_AT + 8].copy_from_slice(&self.producer_id.to_be_bytes());
         buf[PRODUCER_EPOCH_AT..PRODUCER_EPOCH_AT + 2]
             .copy_from_slice(&self.producer_epoch.to_be_bytes());
-        buf[BASE_SEQUENCE_AT..BASE_SEQUENCE_AT + 4].copy_from_slice(&self.base_sequence.to_be_bytes());
+        buf[BASE_SEQUENCE_AT..BASE_SEQUENCE_AT + 4]
+            .copy_from_slice(&self.base_sequence.to_be_bytes());
         buf[RECORDS_COUNT_AT..RECORDS_COUNT_AT + 4].copy_from_slice(&self.count.to_be_bytes());
         let crc = compute_crc(buf);
         buf[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());

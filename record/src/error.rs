@@ -14,7 +14,9 @@ pub enum RecordError {
         available: usize,
     },
     /// The magic byte is not 2 (only the v2 record batch format is supported).
-    #[error("unsupported record batch magic {magic}: only magic 2 (the v2 record batch) is supported")]
+    #[error(
+        "unsupported record batch magic {magic}: only magic 2 (the v2 record batch) is supported"
+    )]
     UnsupportedMagic {
         /// The magic byte found.
         magic: i8,

@@ -19,7 +19,11 @@ pub struct BatchIter<'a> {
 impl<'a> BatchIter<'a> {
     /// Iterates over the batches in `buf`.
     pub fn new(buf: &'a [u8]) -> Self {
-        Self { buf, pos: 0, failed: false }
+        Self {
+            buf,
+            pos: 0,
+            failed: false,
+        }
     }
 
     /// Bytes covered by the complete batches yielded so far.
@@ -66,7 +70,10 @@ mod tests {
 
     fn batch(base_offset: i64) -> Vec<u8> {
         let mut builder = BatchBuilder::new();
-        builder.push(&Record { value: Some(bytes::Bytes::from_static(b"v")), ..Record::default() });
+        builder.push(&Record {
+            value: Some(bytes::Bytes::from_static(b"v")),
+            ..Record::default()
+        });
         let mut batch = builder.build_vec();
         set_base_offset(&mut batch, base_offset);
         batch
@@ -91,7 +98,10 @@ mod tests {
         buf.extend_from_slice(&[0xff; HEADER_SIZE]);
         let mut iter = BatchIter::new(&buf);
         assert!(iter.next().unwrap().is_ok());
-        assert_eq!(iter.next(), Some(Err(RecordError::UnsupportedMagic { magic: -1 })));
+        assert_eq!(
+            iter.next(),
+            Some(Err(RecordError::UnsupportedMagic { magic: -1 }))
+        );
         assert!(iter.next().is_none());
         assert_eq!(iter.consumed(), one.len());
     }

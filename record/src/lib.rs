@@ -28,4 +28,6 @@ pub use batch::{
 pub use builder::BatchBuilder;
 pub use error::RecordError;
 pub use iter::BatchIter;
-pub use record::{DecodedRecord, Header, MIN_RECORD_SIZE, Record, decode_records, validate_records};
+pub use record::{
+    DecodedRecord, Header, MIN_RECORD_SIZE, Record, decode_records, validate_records,
+};

@@ -17,7 +17,9 @@ use bytes::Bytes;
 
 use crate::RecordError;
 use crate::batch::{BatchHeader, HEADER_SIZE};
-use crate::varint::{VarintError, get_varint, get_varlong, put_varint, put_varlong, varint_len, varlong_len};
+use crate::varint::{
+    VarintError, get_varint, get_varlong, put_varint, put_varlong, varint_len, varlong_len,
+};
 
 /// Smallest possible encoded record: seven one-byte fields.
 pub const MIN_RECORD_SIZE: usize = 7;
@@ -81,7 +83,8 @@ pub(crate) fn body_len(record: &Record, offset_delta: i32, timestamp_delta: i64)
         + varint_len(record.headers.len() as i32);
     for header in &record.headers {
         let (hv_len, hv_bytes) = opt_len(&header.value);
-        size += varint_len(header.key.len() as i32) + header.key.len() + varint_len(hv_len) + hv_bytes;
+        size +=
+            varint_len(header.key.len() as i32) + header.key.len() + varint_len(hv_len) + hv_bytes;
     }
     size
 }
@@ -163,43 +166,67 @@ fn walk_records(
     for index in 0..count {
         // The length prefix may run to the end of the batch; every later field must stay
         // inside the record it declares.
-        let mut reader = Reader { buf: batch, pos, end: batch.len(), index };
+        let mut reader = Reader {
+            buf: batch,
+            pos,
+            end: batch.len(),
+            index,
+        };
         let length = reader.varint()?;
         if length < (MIN_RECORD_SIZE - 1) as i32 {
-            return Err(RecordError::InvalidRecord { index, reason: "record length too small" });
+            return Err(RecordError::InvalidRecord {
+                index,
+                reason: "record length too small",
+            });
         }
         let end = reader
             .pos
             .checked_add(length as usize)
             .filter(|&end| end <= batch.len())
-            .ok_or(RecordError::InvalidRecord { index, reason: "record extends past the batch" })?;
+            .ok_or(RecordError::InvalidRecord {
+                index,
+                reason: "record extends past the batch",
+            })?;
         reader.end = end;
         let _attributes = reader.byte()?;
         let timestamp_delta = reader.varlong()?;
         let offset_delta = reader.varint()?;
         if usize::try_from(offset_delta).ok() != Some(index) {
-            return Err(RecordError::InvalidRecord { index, reason: "offset delta is not sequential" });
+            return Err(RecordError::InvalidRecord {
+                index,
+                reason: "offset delta is not sequential",
+            });
         }
         let key = reader.optional_bytes()?;
         let value = reader.optional_bytes()?;
         let header_count = reader.varint()?;
         if header_count < 0 {
-            return Err(RecordError::InvalidRecord { index, reason: "negative header count" });
+            return Err(RecordError::InvalidRecord {
+                index,
+                reason: "negative header count",
+            });
         }
         // No capacity from the untrusted count: a header takes at least 2 bytes, and the
         // loop stops at the first one that does not fit.
         let mut headers = Vec::new();
         for _ in 0..header_count {
-            let key_bytes = reader
-                .optional_bytes()?
-                .ok_or(RecordError::InvalidRecord { index, reason: "null header key" })?;
-            let key = String::from_utf8(key_bytes.to_vec())
-                .map_err(|_| RecordError::InvalidRecord { index, reason: "header key is not UTF-8" })?;
+            let key_bytes = reader.optional_bytes()?.ok_or(RecordError::InvalidRecord {
+                index,
+                reason: "null header key",
+            })?;
+            let key =
+                String::from_utf8(key_bytes.to_vec()).map_err(|_| RecordError::InvalidRecord {
+                    index,
+                    reason: "header key is not UTF-8",
+                })?;
             let value = reader.optional_bytes()?;
             headers.push(Header { key, value });
         }
         if reader.pos != end {
-            return Err(RecordError::InvalidRecord { index, reason: "record length does not match its fields" });
+            return Err(RecordError::InvalidRecord {
+                index,
+                reason: "record length does not match its fields",
+            });
         }
         pos = end;
         let timestamp = if log_append_time {
@@ -217,10 +244,14 @@ fn walk_records(
         });
     }
     if pos != batch.len() {
-        return Err(RecordError::InvalidHeader { reason: "bytes left over after records_count records" });
+        return Err(RecordError::InvalidHeader {
+            reason: "bytes left over after records_count records",
+        });
     }
     if count > 0 && header.last_offset_delta != (count - 1) as i32 {
-        return Err(RecordError::InvalidHeader { reason: "last_offset_delta does not match the records" });
+        return Err(RecordError::InvalidHeader {
+            reason: "last_offset_delta does not match the records",
+        });
     }
     Ok(())
 }
@@ -237,7 +268,10 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn fail(&self, reason: &'static str) -> RecordError {
-        RecordError::InvalidRecord { index: self.index, reason }
+        RecordError::InvalidRecord {
+            index: self.index,
+            reason,
+        }
     }
 
     fn rest(&self) -> &[u8] {
@@ -245,7 +279,10 @@ impl Reader<'_> {
     }
 
     fn byte(&mut self) -> Result<u8, RecordError> {
-        let byte = *self.rest().first().ok_or_else(|| self.fail("record truncated"))?;
+        let byte = *self
+            .rest()
+            .first()
+            .ok_or_else(|| self.fail("record truncated"))?;
         self.pos += 1;
         Ok(byte)
     }
@@ -289,12 +326,17 @@ impl Reader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::{ATTRIBUTES_AT, CRC_AT, LAST_OFFSET_DELTA_AT, RECORDS_COUNT_AT, compute_crc};
+    use crate::batch::{
+        ATTRIBUTES_AT, CRC_AT, LAST_OFFSET_DELTA_AT, RECORDS_COUNT_AT, compute_crc,
+    };
     use crate::{BatchBuilder, set_base_offset};
 
     fn one_record_batch() -> Vec<u8> {
         let mut builder = BatchBuilder::new();
-        builder.push(&Record { value: Some(Bytes::from_static(b"hello")), ..Record::default() });
+        builder.push(&Record {
+            value: Some(Bytes::from_static(b"hello")),
+            ..Record::default()
+        });
         builder.build_vec()
     }
 
@@ -324,9 +366,13 @@ mod tests {
         let mut batch = BatchBuilder::new().build_vec();
         batch[ATTRIBUTES_AT + 1] = 1;
         batch[RECORDS_COUNT_AT..RECORDS_COUNT_AT + 4].copy_from_slice(&i32::MAX.to_be_bytes());
-        batch[LAST_OFFSET_DELTA_AT..LAST_OFFSET_DELTA_AT + 4].copy_from_slice(&(i32::MAX - 1).to_be_bytes());
+        batch[LAST_OFFSET_DELTA_AT..LAST_OFFSET_DELTA_AT + 4]
+            .copy_from_slice(&(i32::MAX - 1).to_be_bytes());
         reseal(&mut batch);
-        assert_eq!(decode_records(&Bytes::from(batch)), Err(RecordError::UnsupportedCompression { codec: 1 }));
+        assert_eq!(
+            decode_records(&Bytes::from(batch)),
+            Err(RecordError::UnsupportedCompression { codec: 1 })
+        );
     }
 
     #[test]
@@ -334,15 +380,24 @@ mod tests {
         // Two records; shrink the first record's length by one so its header count varint
         // would have to come from the second record. Used to read across the boundary.
         let mut builder = BatchBuilder::new();
-        builder.push(&Record { value: Some(Bytes::from_static(b"a")), ..Record::default() });
-        builder.push(&Record { value: Some(Bytes::from_static(b"b")), ..Record::default() });
+        builder.push(&Record {
+            value: Some(Bytes::from_static(b"a")),
+            ..Record::default()
+        });
+        builder.push(&Record {
+            value: Some(Bytes::from_static(b"b")),
+            ..Record::default()
+        });
         let mut batch = builder.build_vec();
         assert_eq!(batch[HEADER_SIZE], 14); // zig-zag 7: attrs, ts, off, key, vlen, 'a', hdrs
         batch[HEADER_SIZE] = 12; // zig-zag 6
         reseal(&mut batch);
         assert_eq!(
             validate_records(&Bytes::from(batch)),
-            Err(RecordError::InvalidRecord { index: 0, reason: "varint truncated" })
+            Err(RecordError::InvalidRecord {
+                index: 0,
+                reason: "varint truncated"
+            })
         );
     }
 
@@ -350,20 +405,24 @@ mod tests {
     fn malformed_records_are_errors() {
         // (byte index after the header, new value, expected reason)
         let cases: &[(usize, u8, &str)] = &[
-            (0, 0x0a, "record length too small"),         // length 5
-            (0, 0x7e, "record extends past the batch"),   // length 63
-            (3, 0x02, "offset delta is not sequential"),  // offset delta 1
-            (3, 0x01, "offset delta is not sequential"),  // offset delta -1
-            (4, 0x03, "negative length"),                 // key length -2
-            (5, 0x0e, "field extends past the record"),   // value length 7
-            (11, 0x01, "negative header count"),          // header count -1
+            (0, 0x0a, "record length too small"),        // length 5
+            (0, 0x7e, "record extends past the batch"),  // length 63
+            (3, 0x02, "offset delta is not sequential"), // offset delta 1
+            (3, 0x01, "offset delta is not sequential"), // offset delta -1
+            (4, 0x03, "negative length"),                // key length -2
+            (5, 0x0e, "field extends past the record"),  // value length 7
+            (11, 0x01, "negative header count"),         // header count -1
         ];
         for &(at, value, reason) in cases {
             let mut batch = one_record_batch();
             batch[HEADER_SIZE + at] = value;
             reseal(&mut batch);
             let result = validate_records(&Bytes::from(batch));
-            assert_eq!(result, Err(RecordError::InvalidRecord { index: 0, reason }), "byte {at} = {value:#x}");
+            assert_eq!(
+                result,
+                Err(RecordError::InvalidRecord { index: 0, reason }),
+                "byte {at} = {value:#x}"
+            );
         }
     }
 }

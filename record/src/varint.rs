@@ -125,7 +125,10 @@ mod tests {
         assert_eq!(get_varint(&[0x80, 0x80]), Err(VarintError::Truncated));
         assert_eq!(get_varint(&[0x80; 6]), Err(VarintError::TooLong));
         // Fits in 5 bytes but not in 32 bits.
-        assert_eq!(get_varint(&[0xff, 0xff, 0xff, 0xff, 0x7f]), Err(VarintError::TooLong));
+        assert_eq!(
+            get_varint(&[0xff, 0xff, 0xff, 0xff, 0x7f]),
+            Err(VarintError::TooLong)
+        );
         assert_eq!(get_varlong(&[0xff; 11]), Err(VarintError::TooLong));
     }
 }

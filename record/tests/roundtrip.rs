@@ -3,11 +3,24 @@ use tributary_record::*;
 
 fn sample(i: i64) -> Record {
     Record {
-        key: if i % 3 == 0 { None } else { Some(Bytes::from(format!("k{i}"))) },
+        key: if i % 3 == 0 {
+            None
+        } else {
+            Some(Bytes::from(format!("k{i}")))
+        },
         value: Some(Bytes::from(vec![i as u8; (i as usize) % 50])),
         timestamp: 1_700_000_000_000 + i * 7 - 20,
         headers: if i % 2 == 0 {
-            vec![Header { key: "h".into(), value: Some(Bytes::from_static(b"v")) }, Header { key: "n".into(), value: None }]
+            vec![
+                Header {
+                    key: "h".into(),
+                    value: Some(Bytes::from_static(b"v")),
+                },
+                Header {
+                    key: "n".into(),
+                    value: None,
+                },
+            ]
         } else {
             vec![]
         },

@@ -1,0 +1,215 @@
+//! The broker configuration keys Tributary understands, with Kafka's names and defaults.
+//!
+//! One table drives parsing, the unknown-key check and `docs/configuration.md`.
+
+/// A supported broker key: its name, its default (as written in `server.properties`) and a
+/// one-line description.
+#[derive(Debug, Clone, Copy)]
+pub struct KeySpec {
+    /// Kafka's key name.
+    pub name: &'static str,
+    /// Default value, as text; `None` means "no default" (optional or derived).
+    pub default: Option<&'static str>,
+    /// What the key controls.
+    pub doc: &'static str,
+}
+
+const fn key(name: &'static str, default: Option<&'static str>, doc: &'static str) -> KeySpec {
+    KeySpec { name, default, doc }
+}
+
+/// Every key the broker reads. Values are Kafka 2.8's defaults unless the doc says otherwise.
+pub const SUPPORTED_KEYS: &[KeySpec] = &[
+    key(
+        "broker.id",
+        Some("0"),
+        "This broker's id (>= 0). Kafka's automatic id generation is not supported.",
+    ),
+    key(
+        "broker.rack",
+        None,
+        "Rack of this broker, reported in metadata.",
+    ),
+    key(
+        "listeners",
+        Some("PLAINTEXT://:9092"),
+        "The gRPC listener, `PLAINTEXT://host:port` (empty host = all interfaces; port 0 = any free port).",
+    ),
+    key(
+        "advertised.listeners",
+        None,
+        "The address clients are told to use; defaults to `listeners` (with the bound port and, for an empty host, 127.0.0.1).",
+    ),
+    key(
+        "log.dirs",
+        None,
+        "Comma-separated data directories; overrides `log.dir`.",
+    ),
+    key(
+        "log.dir",
+        Some("/tmp/tributary-logs"),
+        "Data directory used when `log.dirs` is unset (Kafka's default is /tmp/kafka-logs; ours avoids clashing with a Kafka install).",
+    ),
+    key(
+        "zookeeper.connect",
+        None,
+        "ZooKeeper connect string with optional chroot; accepted but not used before the ZooKeeper milestone.",
+    ),
+    key(
+        "zookeeper.session.timeout.ms",
+        Some("18000"),
+        "ZooKeeper session timeout.",
+    ),
+    key(
+        "zookeeper.connection.timeout.ms",
+        None,
+        "ZooKeeper connection timeout (defaults to the session timeout).",
+    ),
+    key(
+        "num.partitions",
+        Some("1"),
+        "Partitions of a topic created without an explicit count.",
+    ),
+    key(
+        "default.replication.factor",
+        Some("1"),
+        "Replication factor of a topic created without an explicit one.",
+    ),
+    key(
+        "auto.create.topics.enable",
+        Some("false"),
+        "Create unknown topics on Metadata requests. Kafka defaults to true; Tributary defaults to false so a typo never creates a topic.",
+    ),
+    key("delete.topic.enable", Some("true"), "Allow DeleteTopics."),
+    key(
+        "min.insync.replicas",
+        Some("1"),
+        "Smallest ISR that accepts acks=all writes (topic-level override: min.insync.replicas).",
+    ),
+    key(
+        "unclean.leader.election.enable",
+        Some("false"),
+        "Allow electing an out-of-sync replica (topic-level override).",
+    ),
+    key(
+        "message.max.bytes",
+        Some("1048588"),
+        "Largest record batch accepted (topic-level: max.message.bytes).",
+    ),
+    key(
+        "socket.request.max.bytes",
+        Some("104857600"),
+        "Largest gRPC message accepted by the broker.",
+    ),
+    key(
+        "log.segment.bytes",
+        Some("1073741824"),
+        "Segment size before rolling (topic-level: segment.bytes).",
+    ),
+    key(
+        "log.roll.ms",
+        None,
+        "Segment age before rolling; overrides log.roll.hours (topic-level: segment.ms).",
+    ),
+    key(
+        "log.roll.hours",
+        Some("168"),
+        "Segment age before rolling, in hours.",
+    ),
+    key(
+        "log.retention.ms",
+        None,
+        "How long to keep data; overrides minutes/hours; -1 = forever (topic-level: retention.ms).",
+    ),
+    key(
+        "log.retention.minutes",
+        None,
+        "How long to keep data, in minutes; overrides hours.",
+    ),
+    key(
+        "log.retention.hours",
+        Some("168"),
+        "How long to keep data, in hours.",
+    ),
+    key(
+        "log.retention.bytes",
+        Some("-1"),
+        "Partition size above which the oldest segments are deleted; -1 = no limit (topic-level: retention.bytes).",
+    ),
+    key(
+        "log.retention.check.interval.ms",
+        Some("300000"),
+        "How often retention runs.",
+    ),
+    key(
+        "log.index.size.max.bytes",
+        Some("10485760"),
+        "Size of each offset/time index file (topic-level: segment.index.bytes).",
+    ),
+    key(
+        "log.index.interval.bytes",
+        Some("4096"),
+        "Bytes between offset index entries (topic-level: index.interval.bytes).",
+    ),
+    key(
+        "log.flush.interval.messages",
+        Some("9223372036854775807"),
+        "fsync after this many records (topic-level: flush.messages); default never.",
+    ),
+    key(
+        "log.flush.interval.ms",
+        None,
+        "fsync a partition this long after its last flush (topic-level: flush.ms); default never.",
+    ),
+    key(
+        "log.flush.offset.checkpoint.interval.ms",
+        Some("60000"),
+        "How often recovery points and log start offsets are checkpointed.",
+    ),
+    key(
+        "log.message.timestamp.type",
+        Some("CreateTime"),
+        "CreateTime or LogAppendTime (topic-level: message.timestamp.type).",
+    ),
+    key(
+        "log.segment.delete.delay.ms",
+        Some("60000"),
+        "Delay before a deleted segment's files are removed (topic-level: file.delete.delay.ms).",
+    ),
+    key(
+        "log.cleanup.policy",
+        Some("delete"),
+        "delete (compaction arrives in a later milestone) (topic-level: cleanup.policy).",
+    ),
+    key(
+        "replica.lag.time.max.ms",
+        Some("30000"),
+        "Replication lag before a follower leaves the ISR (used from the replication milestone).",
+    ),
+];
+
+/// Keys from Kafka's own `server.properties` that make no sense for Tributary (network thread
+/// pools, socket buffers, JMX...). They are accepted with a warning, so a Kafka config file
+/// can be reused; any other unknown key is an error.
+pub const IGNORED_KAFKA_KEYS: &[&str] = &[
+    "num.network.threads",
+    "num.io.threads",
+    "socket.send.buffer.bytes",
+    "socket.receive.buffer.bytes",
+    "num.recovery.threads.per.data.dir",
+    "offsets.topic.replication.factor",
+    "transaction.state.log.replication.factor",
+    "transaction.state.log.min.isr",
+    "group.initial.rebalance.delay.ms",
+    "listener.security.protocol.map",
+    "inter.broker.listener.name",
+    "queued.max.requests",
+    "jmx.port",
+    "metric.reporters",
+    "log.cleaner.enable",
+];
+
+/// The spec of a supported key.
+pub fn spec(name: &str) -> Option<&'static KeySpec> {
+    SUPPORTED_KEYS.iter().find(|k| k.name == name)
+}

@@ -1,0 +1,133 @@
+use super::*;
+
+fn props(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn defaults_are_kafkas() {
+    let cfg = BrokerConfig::from_properties(&props(&[])).unwrap();
+    assert_eq!(cfg.broker_id, 0);
+    assert_eq!(cfg.listener.bind, "0.0.0.0:9092".parse().unwrap());
+    assert_eq!(cfg.listener.advertised_host, "127.0.0.1");
+    assert_eq!(cfg.log_dirs, vec![PathBuf::from("/tmp/tributary-logs")]);
+    assert_eq!(cfg.num_partitions, 1);
+    assert_eq!(cfg.min_insync_replicas, 1);
+    assert!(!cfg.unclean_leader_election_enable);
+    assert_eq!(cfg.log_defaults.segment_bytes, 1 << 30);
+    assert_eq!(cfg.log_defaults.segment_ms, 168 * 3_600_000);
+    assert_eq!(cfg.log_defaults.retention_ms, 168 * 3_600_000);
+    assert_eq!(cfg.log_defaults.retention_bytes, -1);
+    assert_eq!(cfg.log_defaults.max_message_bytes, 1_048_588);
+    assert_eq!(cfg.log_defaults.flush_messages, u64::MAX);
+    assert_eq!(cfg.log_defaults.flush_ms, u64::MAX);
+    assert_eq!(cfg.log_retention_check_interval_ms, 300_000);
+}
+
+#[test]
+fn retention_ms_beats_minutes_beats_hours() {
+    let cfg = BrokerConfig::from_properties(&props(&[
+        ("log.retention.hours", "1"),
+        ("log.retention.minutes", "2"),
+    ]))
+    .unwrap();
+    assert_eq!(cfg.log_defaults.retention_ms, 120_000);
+    let cfg = BrokerConfig::from_properties(&props(&[
+        ("log.retention.minutes", "2"),
+        ("log.retention.ms", "5"),
+    ]))
+    .unwrap();
+    assert_eq!(cfg.log_defaults.retention_ms, 5);
+    let cfg = BrokerConfig::from_properties(&props(&[("log.roll.hours", "1")])).unwrap();
+    assert_eq!(cfg.log_defaults.segment_ms, 3_600_000);
+}
+
+#[test]
+fn listeners_and_dirs_parse() {
+    let cfg = BrokerConfig::from_properties(&props(&[
+        ("listeners", "PLAINTEXT://127.0.0.1:0"),
+        ("advertised.listeners", "PLAINTEXT://broker1.example:9093"),
+        ("log.dirs", "/a, /b ,"),
+    ]))
+    .unwrap();
+    assert_eq!(cfg.listener.bind, "127.0.0.1:0".parse().unwrap());
+    assert_eq!(cfg.listener.advertised_host, "broker1.example");
+    assert_eq!(cfg.listener.advertised_port, 9093);
+    assert_eq!(cfg.log_dirs, vec![PathBuf::from("/a"), PathBuf::from("/b")]);
+}
+
+#[test]
+fn unknown_keys_are_an_error_but_kafka_only_keys_a_warning() {
+    let err =
+        BrokerConfig::from_properties(&props(&[("log.retention.hour", "1"), ("brokerid", "2")]))
+            .unwrap_err();
+    assert!(
+        matches!(&err, ConfigError::UnknownKeys(keys) if keys == &["brokerid", "log.retention.hour"]),
+        "{err}"
+    );
+    let cfg = BrokerConfig::from_properties(&props(&[("num.network.threads", "3")])).unwrap();
+    assert_eq!(cfg.ignored_keys, vec!["num.network.threads".to_owned()]);
+}
+
+#[test]
+fn invalid_values_name_the_key() {
+    let cases: &[(&str, &str)] = &[
+        ("broker.id", "-1"),
+        ("broker.id", "one"),
+        ("listeners", "http://x:1"),
+        ("listeners", "PLAINTEXT://x:99999"),
+        ("listeners", "PLAINTEXT://a:1,PLAINTEXT://b:2"),
+        ("num.partitions", "0"),
+        ("log.segment.bytes", "1"),
+        ("message.max.bytes", "-5"),
+        ("auto.create.topics.enable", "maybe"),
+        ("log.message.timestamp.type", "Wall"),
+        ("log.retention.check.interval.ms", "0"),
+    ];
+    for (key, value) in cases {
+        let err = BrokerConfig::from_properties(&props(&[(key, value)])).unwrap_err();
+        match err {
+            ConfigError::InvalidValue { key: k, .. } => assert_eq!(&k, key, "{key}={value}"),
+            other => panic!("{key}={value}: unexpected {other}"),
+        }
+    }
+}
+
+#[test]
+fn overrides_beat_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("server.properties");
+    std::fs::write(&path, "# comment\nbroker.id=3\nnum.partitions = 4\n").unwrap();
+    let cfg = BrokerConfig::load(Some(&path), &["broker.id=7".to_owned()]).unwrap();
+    assert_eq!(cfg.broker_id, 7);
+    assert_eq!(cfg.num_partitions, 4);
+    assert!(matches!(
+        BrokerConfig::load(Some(&path), &["nokey".to_owned()]),
+        Err(ConfigError::BadOverride(_))
+    ));
+    assert!(matches!(
+        BrokerConfig::load(Some(&dir.path().join("missing")), &[]),
+        Err(ConfigError::Read { .. })
+    ));
+}
+
+#[test]
+fn every_key_is_documented() {
+    let doc = include_str!("../../../docs/configuration.md");
+    for key in SUPPORTED_KEYS {
+        assert!(
+            doc.contains(&format!("`{}`", key.name)),
+            "docs/configuration.md lacks {}",
+            key.name
+        );
+    }
+    for key in TOPIC_CONFIG_KEYS {
+        assert!(
+            doc.contains(&format!("`{key}`")),
+            "docs/configuration.md lacks topic key {key}"
+        );
+    }
+}

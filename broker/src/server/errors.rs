@@ -1,0 +1,75 @@
+//! The one place that turns internal errors into gRPC statuses and per-partition error codes.
+
+use tonic::Status;
+use tributary_proto::v1::ErrorCode;
+use tributary_record::RecordError;
+
+use crate::log::LogError;
+
+/// A per-partition outcome: an error code plus a message for humans.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionError {
+    /// Kafka-numbered code.
+    pub code: ErrorCode,
+    /// What happened, naming the topic-partition.
+    pub message: String,
+}
+
+impl PartitionError {
+    /// An error with a message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The partition does not exist here.
+    pub fn unknown(topic: &str, partition: i32) -> Self {
+        Self::new(
+            ErrorCode::UnknownTopicOrPartition,
+            format!("topic {topic:?} partition {partition} does not exist on this broker"),
+        )
+    }
+}
+
+/// Maps a storage error to the code a client sees.
+pub fn from_log_error(error: &LogError) -> PartitionError {
+    let code = match error {
+        LogError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
+        LogError::InvalidBatch { source, .. } => record_error_code(source),
+        LogError::MessageTooLarge { .. } => ErrorCode::MessageTooLarge,
+        LogError::Io { .. } => ErrorCode::KafkaStorageError,
+        _ => ErrorCode::UnknownServerError,
+    };
+    PartitionError::new(code, error_chain(error))
+}
+
+/// Maps a codec error (bad bytes from a client) to its code.
+pub fn record_error_code(error: &RecordError) -> ErrorCode {
+    match error {
+        RecordError::UnsupportedMagic { .. } => ErrorCode::UnsupportedVersion,
+        RecordError::UnsupportedCompression { .. } => ErrorCode::UnsupportedCompressionType,
+        _ => ErrorCode::CorruptMessage,
+    }
+}
+
+/// The error and its causes, joined with ": ".
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// A request that is malformed as a whole.
+pub fn invalid_argument(message: impl Into<String>) -> Status {
+    Status::invalid_argument(message.into())
+}

@@ -1,0 +1,223 @@
+//! The gRPC services (`tributary.v1.Broker`, `tributary.v1.Admin`, plus the standard health
+//! and reflection services) and the server that runs them.
+//!
+//! Handlers live one request family per file; this module only wires them to tonic.
+
+mod admin;
+pub mod errors;
+mod fetch;
+mod list_offsets;
+mod metadata;
+mod produce;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::server::TcpIncoming;
+use tonic::{Request, Response, Status, Streaming};
+use tributary_proto::v1::admin_server::{Admin, AdminServer};
+use tributary_proto::v1::broker_server::{Broker, BrokerServer};
+use tributary_proto::v1::{
+    CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
+    DescribeTopicsRequest, DescribeTopicsResponse, FetchRequest, FetchResponse, ListOffsetsRequest,
+    ListOffsetsResponse, MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse,
+};
+
+pub use fetch::{DEFAULT_MAX_BYTES, DEFAULT_PARTITION_MAX_BYTES};
+
+use crate::state::BrokerState;
+
+/// Responses queued per stream before the handler waits for the client to read.
+const STREAM_BUFFER: usize = 64;
+
+/// The data-path service.
+#[derive(Debug, Clone)]
+pub struct BrokerService {
+    state: Arc<BrokerState>,
+}
+
+/// The admin service.
+#[derive(Debug, Clone)]
+pub struct AdminService {
+    state: Arc<BrokerState>,
+}
+
+type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// Runs `handle` for each request of `inbound` in order, sending one response per request.
+/// A request that fails as a whole ends the stream with its status.
+fn ordered_stream<Req, Resp, F, Fut>(mut inbound: Streaming<Req>, handle: F) -> ResponseStream<Resp>
+where
+    Req: Send + 'static,
+    Resp: Send + 'static,
+    F: Fn(Req) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Resp, Status>> + Send,
+{
+    let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+    tokio::spawn(async move {
+        while let Some(item) = inbound.next().await {
+            let result = match item {
+                Ok(request) => handle(request).await,
+                // The client went away or sent a broken frame: nothing left to answer.
+                Err(_) => break,
+            };
+            let failed = result.is_err();
+            if tx.send(result).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    Box::pin(ReceiverStream::new(rx))
+}
+
+#[tonic::async_trait]
+impl Broker for BrokerService {
+    async fn produce(
+        &self,
+        request: Request<ProduceRequest>,
+    ) -> Result<Response<ProduceResponse>, Status> {
+        produce::produce(&self.state, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    type ProduceStreamStream = ResponseStream<ProduceResponse>;
+
+    async fn produce_stream(
+        &self,
+        request: Request<Streaming<ProduceRequest>>,
+    ) -> Result<Response<Self::ProduceStreamStream>, Status> {
+        let state = self.state.clone();
+        Ok(Response::new(ordered_stream(
+            request.into_inner(),
+            move |req| {
+                let state = state.clone();
+                async move { produce::produce(&state, req).await }
+            },
+        )))
+    }
+
+    async fn fetch(
+        &self,
+        request: Request<FetchRequest>,
+    ) -> Result<Response<FetchResponse>, Status> {
+        fetch::fetch(&self.state, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    type FetchStreamStream = ResponseStream<FetchResponse>;
+
+    async fn fetch_stream(
+        &self,
+        request: Request<Streaming<FetchRequest>>,
+    ) -> Result<Response<Self::FetchStreamStream>, Status> {
+        let state = self.state.clone();
+        Ok(Response::new(ordered_stream(
+            request.into_inner(),
+            move |req| {
+                let state = state.clone();
+                async move { fetch::fetch(&state, req).await }
+            },
+        )))
+    }
+
+    async fn list_offsets(
+        &self,
+        request: Request<ListOffsetsRequest>,
+    ) -> Result<Response<ListOffsetsResponse>, Status> {
+        list_offsets::list_offsets(&self.state, request.into_inner()).map(Response::new)
+    }
+
+    async fn metadata(
+        &self,
+        request: Request<MetadataRequest>,
+    ) -> Result<Response<MetadataResponse>, Status> {
+        metadata::metadata(&self.state, request.into_inner()).map(Response::new)
+    }
+}
+
+#[tonic::async_trait]
+impl Admin for AdminService {
+    async fn create_topics(
+        &self,
+        request: Request<CreateTopicsRequest>,
+    ) -> Result<Response<CreateTopicsResponse>, Status> {
+        let state = self.state.clone();
+        // Creating logs touches the disk (fsyncs): keep it off the async workers.
+        tokio::task::spawn_blocking(move || admin::create_topics(&state, request.into_inner()))
+            .await
+            .map_err(|e| Status::internal(format!("create topics task failed: {e}")))?
+            .map(Response::new)
+    }
+
+    async fn delete_topics(
+        &self,
+        request: Request<DeleteTopicsRequest>,
+    ) -> Result<Response<DeleteTopicsResponse>, Status> {
+        let state = self.state.clone();
+        tokio::task::spawn_blocking(move || admin::delete_topics(&state, request.into_inner()))
+            .await
+            .map_err(|e| Status::internal(format!("delete topics task failed: {e}")))?
+            .map(Response::new)
+    }
+
+    async fn describe_topics(
+        &self,
+        request: Request<DescribeTopicsRequest>,
+    ) -> Result<Response<DescribeTopicsResponse>, Status> {
+        admin::describe_topics(&self.state, request.into_inner()).map(Response::new)
+    }
+}
+
+/// Serves the gRPC API on `listener` until `shutdown` completes.
+pub async fn serve(
+    state: Arc<BrokerState>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
+    let max_message = state
+        .config
+        .socket_request_max_bytes
+        .max(DEFAULT_MAX_BYTES + (1 << 20));
+    let broker = BrokerServer::new(BrokerService {
+        state: state.clone(),
+    })
+    .max_decoding_message_size(state.config.socket_request_max_bytes)
+    .max_encoding_message_size(max_message);
+    let admin = AdminServer::new(AdminService {
+        state: state.clone(),
+    })
+    .max_decoding_message_size(state.config.socket_request_max_bytes)
+    .max_encoding_message_size(max_message);
+
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<BrokerServer<BrokerService>>()
+        .await;
+    health_reporter
+        .set_serving::<AdminServer<AdminService>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(tributary_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .expect("the embedded descriptor sets are valid");
+
+    // Nagle's algorithm would hold small responses for up to 40 ms; latency matters more.
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    tonic::transport::Server::builder()
+        .initial_stream_window_size(Some(4 << 20))
+        .initial_connection_window_size(Some(16 << 20))
+        .add_service(health)
+        .add_service(reflection)
+        .add_service(broker)
+        .add_service(admin)
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+}

@@ -45,7 +45,10 @@ pub(crate) fn load_segments(
         let (mut segment, outcome) =
             Segment::open(dir, base, next_base, i >= recover_from, config, now_ms)?;
         let truncated = outcome.is_some_and(|o| o.truncated_bytes > 0);
-        if truncated && next_base.is_some() {
+        // A segment that ends before the next one begins (its file was cut at a batch
+        // boundary) would leave a hole in the offsets: treat it like a truncated one.
+        let short = next_base.is_some_and(|next| segment.next_offset() != next);
+        if (truncated || short) && next_base.is_some() {
             tracing::warn!(%topic_partition, base, "deleting every segment after a truncated one");
             for &later in &bases[i + 1..] {
                 delete_segment_files(dir, later)?;

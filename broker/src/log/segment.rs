@@ -250,12 +250,12 @@ impl Segment {
             next_offset = header.next_offset();
             pos += header.total_size() as u64;
         }
-        if let Some(next_base) = next_segment_base
-            && next_offset > next_base
-        {
+        // Invariant: a sealed segment ends exactly where the next one begins (segments roll at
+        // the log end, and truncation deletes every later segment). A tail that stops short
+        // means the file lost bytes at a batch boundary: recover, so the loader sees the gap.
+        if next_segment_base.is_some_and(|next_base| next_offset != next_base) {
             return Ok(false);
         }
-        let next_offset = next_segment_base.unwrap_or(next_offset);
         if !self.time_index.sanity_check(next_offset) {
             return Ok(false);
         }

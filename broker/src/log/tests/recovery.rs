@@ -219,3 +219,39 @@ fn leftover_files_are_removed_at_load() {
         ]
     );
 }
+
+/// Regression (found by the cut-at-any-byte property test): a sealed segment cut exactly at a
+/// batch boundary used to be accepted with its end taken from the next segment's base offset,
+/// leaving a hole in the offsets. Now everything from the hole on is dropped.
+#[test]
+fn a_sealed_segment_cut_at_a_batch_boundary_ends_the_log_there() {
+    for clean in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            segment_bytes: 1_000,
+            ..small_config()
+        };
+        let bases = written_log(dir.path(), &config, 20);
+        assert!(bases.len() >= 3, "{bases:?}");
+        // Drop the last batch of the first segment: the cut lands on a batch boundary.
+        let path = segment_file(dir.path(), bases[0], "log");
+        let len = std::fs::metadata(&path).unwrap().len();
+        let batches_in_first = (bases[1] - bases[0]) / 3;
+        set_len(&path, len - len / batches_in_first as u64);
+
+        let log = Log::open(&dir.path().join("t-0"), config.clone(), 0, 0, clean, 0).unwrap();
+        let end = bases[1] - 3;
+        assert_eq!(log.log_end_offset(), end, "clean={clean}");
+        assert_eq!(
+            log.segment_count(),
+            1,
+            "later segments are deleted (clean={clean})"
+        );
+        let offsets: Vec<i64> = read_all(&log, 0, 1 << 20).iter().map(|(o, _)| *o).collect();
+        assert_eq!(
+            offsets,
+            (0..end).collect::<Vec<_>>(),
+            "no hole (clean={clean})"
+        );
+    }
+}

@@ -7,7 +7,7 @@ use tributary_record::{
     validate_records,
 };
 
-use super::batch::{PendingBatch, frame, stamp_log_append_time};
+use super::batch::{PendingBatch, frame};
 use super::log::LogState;
 use super::segment::{BatchMeta, Segment};
 use super::{Log, LogConfig, LogError};
@@ -84,7 +84,7 @@ impl Log {
         let log_append_time = timestamp_type == TimestampType::LogAppendTime;
         if log_append_time {
             for batch in &mut pending {
-                stamp_log_append_time(
+                tributary_record::set_log_append_time(
                     &mut buf[batch.position..batch.position + batch.header.total_size()],
                     now_ms,
                 );

@@ -1,4 +1,8 @@
 //! The ZooKeeper znode tree and JSON payloads, exactly as classic Kafka writes them.
 //!
-//! Tributary does not use ZooKeeper yet (the foundation issue runs a single broker with local
-//! topic metadata); the paths and payloads arrive with the ZooKeeper coordination issue.
+//! (The full tree, one function per path and one type per payload arrive with the ZooKeeper
+//! coordination issue; [`ids`] holds the newtypes shared with the controller.)
+
+pub mod ids;
+
+pub use ids::{BrokerEpoch, BrokerId, ControllerEpoch, LeaderEpoch, PartitionId, ZkVersion};

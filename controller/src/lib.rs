@@ -1,4 +1,4 @@
 //! The Tributary controller (run inside every broker; the elected one acts).
-//!
-//! Empty until the ZooKeeper coordination issue: election, fencing, placement and leader
-//! election land here as pure functions plus one event loop.
+
+pub mod model;
+pub mod placement;

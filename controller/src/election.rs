@@ -379,6 +379,26 @@ mod tests {
     use super::*;
     use tributary_zk_layout::LeaderEpoch;
 
+    type Expected = Result<LeaderAndIsr, ElectionError>;
+    /// (name, target, current, live, expected)
+    type ReassignmentCase = (
+        &'static str,
+        &'static [i32],
+        LeaderAndIsr,
+        &'static [i32],
+        Expected,
+    );
+    /// (name, current, live, shutting down, expected)
+    type ShutdownCase = (
+        &'static str,
+        LeaderAndIsr,
+        &'static [i32],
+        &'static [i32],
+        Expected,
+    );
+    /// (name, current, live, expected)
+    type PreferredCase = (&'static str, LeaderAndIsr, &'static [i32], Expected);
+
     const OLD_CONTROLLER: ControllerEpoch = ControllerEpoch(3);
     const CONTROLLER: ControllerEpoch = ControllerEpoch(4);
 
@@ -425,7 +445,7 @@ mod tests {
 
     #[test]
     fn initial_table() {
-        let cases: [(&str, &[i32], &[i32], Result<LeaderAndIsr, ElectionError>); 4] = [
+        let cases: [(&str, &[i32], &[i32], Expected); 4] = [
             (
                 "all live",
                 &[1, 2, 3],
@@ -567,12 +587,7 @@ mod tests {
 
     #[test]
     fn preferred_table() {
-        let cases: [(
-            &str,
-            LeaderAndIsr,
-            &[i32],
-            Result<LeaderAndIsr, ElectionError>,
-        ); 5] = [
+        let cases: [PreferredCase; 5] = [
             (
                 "preferred live and in ISR: leads, ISR unchanged",
                 state(2, &[2, 3, 1]),
@@ -635,13 +650,7 @@ mod tests {
 
     #[test]
     fn controlled_shutdown_table() {
-        let cases: [(
-            &str,
-            LeaderAndIsr,
-            &[i32],
-            &[i32],
-            Result<LeaderAndIsr, ElectionError>,
-        ); 5] = [
+        let cases: [ShutdownCase; 5] = [
             (
                 "leader shutting down: next in-ISR replica leads, leaves ISR",
                 state(1, &[1, 2, 3]),
@@ -695,13 +704,7 @@ mod tests {
 
     #[test]
     fn reassignment_table() {
-        let cases: [(
-            &str,
-            &[i32],
-            LeaderAndIsr,
-            &[i32],
-            Result<LeaderAndIsr, ElectionError>,
-        ); 3] = [
+        let cases: [ReassignmentCase; 3] = [
             (
                 "first target replica live and in ISR; ISR unchanged",
                 &[4, 5, 6],

@@ -377,6 +377,7 @@ fn live_replicas(replicas: &[BrokerId], live_brokers: &BTreeSet<BrokerId>) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use tributary_zk_layout::LeaderEpoch;
 
     type Expected = Result<LeaderAndIsr, ElectionError>;
@@ -824,6 +825,56 @@ mod tests {
         ];
         for (err, message) in cases {
             assert_eq!(err.to_string(), message);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn offline_election_invariants(
+            assignment in proptest::sample::subsequence((0..6).collect::<Vec<i32>>(), 1..=6)
+                .prop_shuffle(),
+            isr_mask in 0u8..64,
+            live_mask in 0u8..64,
+            unclean_allowed: bool,
+        ) {
+            let assignment = ids(&assignment);
+            let isr: Vec<BrokerId> = assignment
+                .iter()
+                .copied()
+                .filter(|b| isr_mask & (1 << b.0) != 0)
+                .collect();
+            let live: BTreeSet<BrokerId> = (0..6).filter(|b| live_mask & (1 << b) != 0).map(BrokerId).collect();
+            let current = LeaderAndIsr {
+                leader: isr.first().copied().unwrap_or(BrokerId::NONE),
+                leader_epoch: LeaderEpoch(10),
+                isr: isr.clone(),
+                controller_epoch: OLD_CONTROLLER,
+            };
+            let clean_candidates: Vec<BrokerId> =
+                assignment.iter().copied().filter(|b| live.contains(b) && isr.contains(b)).collect();
+            let live_replicas: Vec<BrokerId> =
+                assignment.iter().copied().filter(|b| live.contains(b)).collect();
+            match offline_election(input(&assignment, &current, &live), unclean_allowed) {
+                Ok(Elected { leader_and_isr: next, unclean }) => {
+                    prop_assert_eq!(next.leader_epoch, LeaderEpoch(11));
+                    prop_assert_eq!(next.controller_epoch, CONTROLLER);
+                    prop_assert!(next.isr.contains(&next.leader));
+                    if unclean {
+                        prop_assert!(unclean_allowed && clean_candidates.is_empty());
+                        prop_assert_eq!(Some(&next.leader), live_replicas.first());
+                        prop_assert_eq!(next.isr, vec![next.leader]);
+                    } else {
+                        prop_assert_eq!(Some(&next.leader), clean_candidates.first());
+                        let expected: Vec<BrokerId> =
+                            isr.iter().copied().filter(|b| live.contains(b)).collect();
+                        prop_assert_eq!(next.isr, expected);
+                    }
+                }
+                Err(_) => {
+                    prop_assert!(clean_candidates.is_empty());
+                    prop_assert!(!unclean_allowed || live_replicas.is_empty());
+                }
+            }
         }
     }
 }

@@ -1,4 +1,6 @@
 //! The Tributary controller (run inside every broker; the elected one acts).
 //!
-//! Empty until the ZooKeeper coordination issue: election, fencing, placement and leader
-//! election land here as pure functions plus one event loop.
+//! So far: [`zk`], the ZooKeeper access layer (registration, election, fenced writes). The
+//! pure placement / leader election / state machines and the event loop land next to it.
+
+pub mod zk;

@@ -5,25 +5,38 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{close, connect, connect_ready, connect_root, start_zookeeper};
-use tributary_controller::zk::{
-    ZkError, create_or_get_cluster_id, live_brokers, register_broker,
-};
+use tributary_controller::zk::{ZkError, create_or_get_cluster_id, live_brokers, register_broker};
 use tributary_zk_layout::payloads::{BrokerRegistration, EndPoint};
 use tributary_zk_layout::{BrokerEpoch, BrokerId, paths};
 
 fn registration(port: u16) -> BrokerRegistration {
-    BrokerRegistration::new(&[EndPoint::plaintext("127.0.0.1", port)], None, 1_610_264_776_275)
+    BrokerRegistration::new(
+        &[EndPoint::plaintext("127.0.0.1", port)],
+        None,
+        1_610_264_776_275,
+    )
 }
 
 #[tokio::test]
 async fn persistent_paths_are_created_under_a_missing_chroot_idempotently() {
     let zookeeper = start_zookeeper();
     let client = connect(&zookeeper, "/tributary/cluster-a").await;
-    client.ensure_persistent_paths().await.expect("first ensure");
-    client.ensure_persistent_paths().await.expect("second ensure is a no-op");
+    client
+        .ensure_persistent_paths()
+        .await
+        .expect("first ensure");
+    client
+        .ensure_persistent_paths()
+        .await
+        .expect("second ensure is a no-op");
 
     let root = connect_root(&zookeeper).await;
-    assert!(root.exists("/tributary/cluster-a").await.expect("stat").is_some());
+    assert!(
+        root.exists("/tributary/cluster-a")
+            .await
+            .expect("stat")
+            .is_some()
+    );
     for path in paths::PERSISTENT_PATHS {
         let absolute = format!("/tributary/cluster-a{path}");
         let stat = root.exists(&absolute).await.expect("stat");
@@ -56,9 +69,13 @@ async fn cluster_id_is_created_once_and_read_back_by_others() {
     let first = connect_ready(&zookeeper, "/tributary").await;
     let second = connect_ready(&zookeeper, "/tributary").await;
 
-    let id = create_or_get_cluster_id(&first, "Vw3v5QnGRWqSg6V1m4QpVg").await.expect("create");
+    let id = create_or_get_cluster_id(&first, "Vw3v5QnGRWqSg6V1m4QpVg")
+        .await
+        .expect("create");
     assert_eq!(id, "Vw3v5QnGRWqSg6V1m4QpVg");
-    let again = create_or_get_cluster_id(&second, "someOtherProposedIdxxxx").await.expect("get");
+    let again = create_or_get_cluster_id(&second, "someOtherProposedIdxxxx")
+        .await
+        .expect("get");
     assert_eq!(again, id, "the second broker adopts the existing id");
 
     let (data, _) = second.get(paths::cluster_id()).await.expect("get");
@@ -74,7 +91,9 @@ async fn broker_registration_epoch_ownership_and_clean_close() {
     let id = BrokerId(1);
     let path = paths::broker_id(id);
 
-    let epoch = register_broker(&first, id, &registration(9092)).await.expect("register");
+    let epoch = register_broker(&first, id, &registration(9092))
+        .await
+        .expect("register");
 
     // Byte for byte Kafka's v5 format.
     let (data, stat) = first.get(&path).await.expect("get registration");
@@ -82,12 +101,21 @@ async fn broker_registration_epoch_ownership_and_clean_close() {
         String::from_utf8_lossy(&data),
         r#"{"features":{},"listener_security_protocol_map":{"PLAINTEXT":"PLAINTEXT"},"endpoints":["PLAINTEXT://127.0.0.1:9092"],"jmx_port":-1,"port":9092,"host":"127.0.0.1","version":5,"timestamp":"1610264776275"}"#
     );
-    assert_eq!(epoch, BrokerEpoch(stat.czxid), "the broker epoch is the czxid");
+    assert_eq!(
+        epoch,
+        BrokerEpoch(stat.czxid),
+        "the broker epoch is the czxid"
+    );
     assert_eq!(stat.ephemeral_owner, first.session_id());
-    assert_eq!(stat.version.0, 1, "created empty, then set once in the same multi");
+    assert_eq!(
+        stat.version.0, 1,
+        "created empty, then set once in the same multi"
+    );
 
     // Registering again on the same session (a retry after a lost reply) is ours: same epoch.
-    let retried = register_broker(&first, id, &registration(9092)).await.expect("re-register");
+    let retried = register_broker(&first, id, &registration(9092))
+        .await
+        .expect("re-register");
     assert_eq!(retried, epoch);
 
     // Another session with the same id is refused.
@@ -108,15 +136,27 @@ async fn broker_registration_epoch_ownership_and_clean_close() {
     assert!(closed_at.elapsed() < Duration::from_secs(2));
 
     // The id is free again, with a larger epoch.
-    let new_epoch = register_broker(&second, id, &registration(9093)).await.expect("register");
-    assert!(new_epoch > epoch, "{new_epoch:?} should be larger than {epoch:?}");
+    let new_epoch = register_broker(&second, id, &registration(9093))
+        .await
+        .expect("register");
+    assert!(
+        new_epoch > epoch,
+        "{new_epoch:?} should be larger than {epoch:?}"
+    );
     close(second).await;
 }
 
-async fn wait_until_absent(client: &tributary_controller::zk::ZkClient, path: &str, limit: Duration) {
+async fn wait_until_absent(
+    client: &tributary_controller::zk::ZkClient,
+    path: &str,
+    limit: Duration,
+) {
     let deadline = Instant::now() + limit;
     while client.exists(path).await.expect("stat").is_some() {
-        assert!(Instant::now() < deadline, "{path} still exists after {limit:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{path} still exists after {limit:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -210,21 +210,15 @@ fn producer_id_block() {
 fn decode_errors_name_the_payload_kind() {
     let cases: Vec<(PayloadError, PayloadKind)> = vec![
         (
-            ControllerRegistration::decode(b"not json")
-                .err()
-                .expect("error"),
+            ControllerRegistration::decode(b"not json").expect_err("error"),
             PayloadKind::Controller,
         ),
         (
-            PartitionState::decode(br#"{"version":1,"leader":0}"#)
-                .err()
-                .expect("error"),
+            PartitionState::decode(br#"{"version":1,"leader":0}"#).expect_err("error"),
             PayloadKind::PartitionState,
         ),
         (
-            TopicAssignment::decode(br#"{"version":4,"partitions":{}}"#)
-                .err()
-                .expect("error"),
+            TopicAssignment::decode(br#"{"version":4,"partitions":{}}"#).expect_err("error"),
             PayloadKind::TopicAssignment,
         ),
     ];

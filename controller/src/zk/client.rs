@@ -74,10 +74,14 @@ impl ZkClient {
             .connect(connect)
             .await
             .map_err(|source| match source {
-                zk::Error::BadArguments(_) => {
-                    ZkError::InvalidConnectString { connect: connect.to_owned(), source }
-                }
-                source => ZkError::Connect { connect: connect.to_owned(), source },
+                zk::Error::BadArguments(_) => ZkError::InvalidConnectString {
+                    connect: connect.to_owned(),
+                    source,
+                },
+                source => ZkError::Connect {
+                    connect: connect.to_owned(),
+                    source,
+                },
             })?;
         Ok(Self { inner })
     }
@@ -149,7 +153,10 @@ impl ZkClient {
     /// `mkdir -p`: creates `path` and its missing ancestors, empty and persistent. Not atomic;
     /// `NodeExists` from a concurrent creator counts as success.
     pub async fn ensure_path(&self, path: &str) -> Result<(), ZkError> {
-        self.inner.mkdir(path, &PERSISTENT).await.map_err(|err| ZkError::from_zk(path, err))
+        self.inner
+            .mkdir(path, &PERSISTENT)
+            .await
+            .map_err(|err| ZkError::from_zk(path, err))
     }
 
     /// Creates the chroot node itself (through a chroot-less view of the same session): the
@@ -170,13 +177,18 @@ impl ZkClient {
                 });
             }
         };
-        root.mkdir(&chroot, &PERSISTENT).await.map_err(|err| ZkError::from_zk(&chroot, err))
+        root.mkdir(&chroot, &PERSISTENT)
+            .await
+            .map_err(|err| ZkError::from_zk(&chroot, err))
     }
 
     /// Data and stat of `path`.
     pub async fn get(&self, path: &str) -> Result<(Vec<u8>, ZnodeStat), ZkError> {
-        let (data, stat) =
-            self.inner.get_data(path).await.map_err(|err| ZkError::from_zk(path, err))?;
+        let (data, stat) = self
+            .inner
+            .get_data(path)
+            .await
+            .map_err(|err| ZkError::from_zk(path, err))?;
         Ok((data, stat.into()))
     }
 
@@ -192,8 +204,10 @@ impl ZkClient {
     /// Reads and decodes a JSON payload; a decode failure names the path.
     pub async fn get_payload<T: Payload>(&self, path: &str) -> Result<(T, ZnodeStat), ZkError> {
         let (data, stat) = self.get(path).await?;
-        let value = T::decode(&data)
-            .map_err(|source| ZkError::Payload { path: path.to_owned(), source })?;
+        let value = T::decode(&data).map_err(|source| ZkError::Payload {
+            path: path.to_owned(),
+            source,
+        })?;
         Ok((value, stat))
     }
 
@@ -211,14 +225,21 @@ impl ZkClient {
 
     /// The stat of `path`, `None` when it does not exist.
     pub async fn exists(&self, path: &str) -> Result<Option<ZnodeStat>, ZkError> {
-        let stat = self.inner.check_stat(path).await.map_err(|err| ZkError::from_zk(path, err))?;
+        let stat = self
+            .inner
+            .check_stat(path)
+            .await
+            .map_err(|err| ZkError::from_zk(path, err))?;
         Ok(stat.map(ZnodeStat::from))
     }
 
     /// The child names of `path` (not full paths), sorted.
     pub async fn children(&self, path: &str) -> Result<Vec<String>, ZkError> {
-        let mut children =
-            self.inner.list_children(path).await.map_err(|err| ZkError::from_zk(path, err))?;
+        let mut children = self
+            .inner
+            .list_children(path)
+            .await
+            .map_err(|err| ZkError::from_zk(path, err))?;
         children.sort();
         Ok(children)
     }

@@ -9,8 +9,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use tributary_zk_layout::payloads::{
-    ControllerRegistration, Payload, decode_controller_epoch, encode_controller_epoch,
-    now_millis,
+    ControllerRegistration, Payload, decode_controller_epoch, encode_controller_epoch, now_millis,
 };
 use tributary_zk_layout::{BrokerId, ControllerEpoch, ZkVersion, paths};
 use zookeeper_client as zk;
@@ -29,7 +28,10 @@ const RETRY_BACKOFF: Duration = Duration::from_millis(100);
 pub enum ElectionOutcome {
     /// We are the controller. `epoch_zk_version` is `/controller_epoch`'s zkVersion after our
     /// increment, the token every fenced write checks.
-    Elected { epoch: ControllerEpoch, epoch_zk_version: ZkVersion },
+    Elected {
+        epoch: ControllerEpoch,
+        epoch_zk_version: ZkVersion,
+    },
     /// Another broker (or our own previous, not yet expired session) holds `/controller`.
     Follower { controller_id: BrokerId },
 }
@@ -48,7 +50,9 @@ pub(crate) struct ElectionSnapshot {
 pub(crate) enum Decision {
     Decided(ElectionOutcome),
     /// Nobody holds `/controller`: try to take it, bumping the epoch read (None: create it).
-    Vacant { epoch: Option<(ControllerEpoch, ZkVersion)> },
+    Vacant {
+        epoch: Option<(ControllerEpoch, ZkVersion)>,
+    },
 }
 
 /// Decides from a snapshot. `/controller` owned by **our session** means we won: either a
@@ -63,11 +67,14 @@ pub(crate) fn decide(me: BrokerId, my_session: i64, snapshot: ElectionSnapshot) 
         (Some((holder, owner)), Some((epoch, epoch_zk_version)))
             if holder == me && owner == my_session =>
         {
-            Decision::Decided(ElectionOutcome::Elected { epoch, epoch_zk_version })
+            Decision::Decided(ElectionOutcome::Elected {
+                epoch,
+                epoch_zk_version,
+            })
         }
-        (Some((holder, _)), _) => {
-            Decision::Decided(ElectionOutcome::Follower { controller_id: holder })
-        }
+        (Some((holder, _)), _) => Decision::Decided(ElectionOutcome::Follower {
+            controller_id: holder,
+        }),
     }
 }
 
@@ -114,7 +121,11 @@ async fn attempt_multi(
             data: ControllerRegistration::new(me, now_millis()).encode(),
             kind: CreateKind::Ephemeral,
         },
-        ZkOp::set(paths::controller_epoch(), encode_controller_epoch(tried), Some(epoch_zk_version)),
+        ZkOp::set(
+            paths::controller_epoch(),
+            encode_controller_epoch(tried),
+            Some(epoch_zk_version),
+        ),
     ];
     match client.multi_raw(&ops).await {
         Ok(results) => {
@@ -136,7 +147,10 @@ async fn attempt_multi(
 /// creator is fine.
 async fn create_initial_epoch(client: &ZkClient) -> Result<(), ZkError> {
     let path = paths::controller_epoch();
-    match client.create_persistent(path, &encode_controller_epoch(ControllerEpoch(0))).await {
+    match client
+        .create_persistent(path, &encode_controller_epoch(ControllerEpoch(0)))
+        .await
+    {
         Ok(_) | Err(ZkError::NodeExists { .. }) => Ok(()),
         Err(err) => Err(err),
     }
@@ -146,15 +160,22 @@ async fn create_initial_epoch(client: &ZkClient) -> Result<(), ZkError> {
 pub(crate) async fn read_snapshot(client: &ZkClient) -> Result<ElectionSnapshot, ZkError> {
     let mut reader = client.raw().new_multi_reader();
     for path in [paths::controller(), paths::controller_epoch()] {
-        reader.add_get_data(path).map_err(|err| ZkError::from_zk(path, err))?;
+        reader
+            .add_get_data(path)
+            .map_err(|err| ZkError::from_zk(path, err))?;
     }
-    let results = reader.commit().await.map_err(|err| ZkError::from_zk(paths::controller(), err))?;
+    let results = reader
+        .commit()
+        .await
+        .map_err(|err| ZkError::from_zk(paths::controller(), err))?;
     let mut results = results.into_iter();
     let controller = match results.next() {
         Some(zk::MultiReadResult::Data { data, stat }) => {
-            let registration = ControllerRegistration::decode(&data).map_err(|source| {
-                ZkError::Payload { path: paths::controller().to_owned(), source }
-            })?;
+            let registration =
+                ControllerRegistration::decode(&data).map_err(|source| ZkError::Payload {
+                    path: paths::controller().to_owned(),
+                    source,
+                })?;
             Some((registration.broker_id, stat.ephemeral_owner))
         }
         other => none_if_no_node(paths::controller(), other)?,
@@ -172,9 +193,14 @@ pub(crate) async fn read_snapshot(client: &ZkClient) -> Result<ElectionSnapshot,
     Ok(ElectionSnapshot { controller, epoch })
 }
 
-fn none_if_no_node<T>(path: &str, result: Option<zk::MultiReadResult>) -> Result<Option<T>, ZkError> {
+fn none_if_no_node<T>(
+    path: &str,
+    result: Option<zk::MultiReadResult>,
+) -> Result<Option<T>, ZkError> {
     match result {
-        Some(zk::MultiReadResult::Error { err: zk::Error::NoNode }) => Ok(None),
+        Some(zk::MultiReadResult::Error {
+            err: zk::Error::NoNode,
+        }) => Ok(None),
         Some(zk::MultiReadResult::Error { err }) => Err(ZkError::from_zk(path, err)),
         _ => Err(ZkError::Unexpected {
             path: path.to_owned(),
@@ -202,10 +228,19 @@ pub enum ControllerChange {
 /// between the event and the new watch).
 pub async fn watch_controller(
     client: &ZkClient,
-) -> Result<(Option<BrokerId>, impl Future<Output = ControllerChange> + Send + 'static), ZkError> {
+) -> Result<
+    (
+        Option<BrokerId>,
+        impl Future<Output = ControllerChange> + Send + 'static,
+    ),
+    ZkError,
+> {
     let path = paths::controller();
-    let (stat, watcher) =
-        client.raw().check_and_watch_stat(path).await.map_err(|err| ZkError::from_zk(path, err))?;
+    let (stat, watcher) = client
+        .raw()
+        .check_and_watch_stat(path)
+        .await
+        .map_err(|err| ZkError::from_zk(path, err))?;
     let controller_id = match stat {
         None => None,
         // Deleted between the two reads: the armed watch fires for it.
@@ -234,12 +269,18 @@ pub async fn watch_controller(
 /// exists or our ephemeral is already gone.
 pub async fn resign(client: &ZkClient, epoch_zk_version: ZkVersion) -> Result<bool, ZkError> {
     let ops = [
-        ZkOp::Check { path: paths::controller_epoch().to_owned(), version: epoch_zk_version },
+        ZkOp::Check {
+            path: paths::controller_epoch().to_owned(),
+            version: epoch_zk_version,
+        },
         ZkOp::delete(paths::controller(), None),
     ];
     match client.multi_raw(&ops).await {
         Ok(_) => Ok(true),
-        Err(MultiFailure::Op { source: zk::Error::BadVersion | zk::Error::NoNode, .. }) => Ok(false),
+        Err(MultiFailure::Op {
+            source: zk::Error::BadVersion | zk::Error::NoNode,
+            ..
+        }) => Ok(false),
         Err(MultiFailure::Op { index, source }) => Err(ZkError::from_zk(ops[index].path(), source)),
         Err(MultiFailure::Request(source)) => Err(ZkError::from_zk(paths::controller(), source)),
     }
@@ -268,22 +309,35 @@ mod tests {
     }
 
     fn follower(id: i32) -> Decision {
-        Decision::Decided(ElectionOutcome::Follower { controller_id: BrokerId(id) })
+        Decision::Decided(ElectionOutcome::Follower {
+            controller_id: BrokerId(id),
+        })
     }
 
     #[test]
     fn decision_table() {
         let cases = [
             // Nobody holds /controller: try with the epoch read (or create it first).
-            (snapshot(None, Some((4, 4))), Decision::Vacant { epoch: Some((ControllerEpoch(4), ZkVersion(4))) }),
+            (
+                snapshot(None, Some((4, 4))),
+                Decision::Vacant {
+                    epoch: Some((ControllerEpoch(4), ZkVersion(4))),
+                },
+            ),
             (snapshot(None, None), Decision::Vacant { epoch: None }),
             // Someone else holds it.
-            (snapshot(Some((2, OTHER_SESSION)), Some((5, 5))), follower(2)),
+            (
+                snapshot(Some((2, OTHER_SESSION)), Some((5, 5))),
+                follower(2),
+            ),
             // Lost response: our multi applied (we tried epoch 5, the epoch node says 5 at
             // version 5, /controller names us and is owned by our session).
             (snapshot(Some((1, MY_SESSION)), Some((5, 5))), elected(5, 5)),
             // Names us but owned by our previous, dead session: not ours; wait for it to expire.
-            (snapshot(Some((1, OTHER_SESSION)), Some((5, 5))), follower(1)),
+            (
+                snapshot(Some((1, OTHER_SESSION)), Some((5, 5))),
+                follower(1),
+            ),
             // Ours but the epoch node is missing (hand-deleted): cannot fence, so not elected.
             (snapshot(Some((1, MY_SESSION)), None), follower(1)),
         ];

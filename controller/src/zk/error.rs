@@ -36,7 +36,9 @@ pub enum ZkError {
     #[error(
         "controller moved: /controller_epoch is no longer at zkVersion {expected_epoch_zk_version}"
     )]
-    ControllerMoved { expected_epoch_zk_version: ZkVersion },
+    ControllerMoved {
+        expected_epoch_zk_version: ZkVersion,
+    },
     /// The session is gone for good: its ephemerals are deleted and its watches are dead. Only
     /// a new [`ZkClient`](super::ZkClient) (a new session) can continue.
     #[error("ZooKeeper session expired (while accessing {path})")]
@@ -53,7 +55,9 @@ pub enum ZkError {
         source: zk::Error,
     },
     /// Registering `/brokers/ids/<id>` found an ephemeral owned by another session.
-    #[error("another live broker holds broker.id {id} (its /brokers/ids/{id} belongs to another session)")]
+    #[error(
+        "another live broker holds broker.id {id} (its /brokers/ids/{id} belongs to another session)"
+    )]
     BrokerIdInUse { id: BrokerId },
     /// A znode holds data this code cannot decode.
     #[error("cannot decode znode {path}")]

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use tributary_zk_layout::payloads::{Payload, PartitionState, TopicAssignment};
+use tributary_zk_layout::payloads::{PartitionState, Payload, TopicAssignment};
 use tributary_zk_layout::{ControllerEpoch, PartitionId, ZkVersion, paths};
 
 use super::client::ZkClient;
@@ -27,7 +27,11 @@ pub struct FencedWriter {
 
 impl FencedWriter {
     pub fn new(client: ZkClient, epoch: ControllerEpoch, epoch_zk_version: ZkVersion) -> Self {
-        Self { client, epoch, epoch_zk_version }
+        Self {
+            client,
+            epoch,
+            epoch_zk_version,
+        }
     }
 
     /// The epoch this controller was elected with (for `controller_epoch` fields and requests).
@@ -98,9 +102,15 @@ impl FencedWriter {
         }
         for (partition, state) in states {
             if !existing.contains(&partition.to_string()) {
-                ops.push(ZkOp::create(paths::partition(topic, *partition), Vec::new()));
+                ops.push(ZkOp::create(
+                    paths::partition(topic, *partition),
+                    Vec::new(),
+                ));
             }
-            ops.push(ZkOp::create(paths::partition_state(topic, *partition), state.encode()));
+            ops.push(ZkOp::create(
+                paths::partition_state(topic, *partition),
+                state.encode(),
+            ));
         }
         self.write(ops).await?;
         Ok(states.iter().map(|_| ZkVersion(0)).collect())
@@ -116,7 +126,9 @@ impl FencedWriter {
         expected: ZkVersion,
     ) -> Result<ZkVersion, ZkError> {
         let path = paths::partition_state(topic, partition);
-        let results = self.write(vec![ZkOp::set(path, state.encode(), Some(expected))]).await?;
+        let results = self
+            .write(vec![ZkOp::set(path, state.encode(), Some(expected))])
+            .await?;
         Ok(set_version(&results).unwrap_or(ZkVersion(expected.0 + 1)))
     }
 
@@ -127,7 +139,11 @@ impl FencedWriter {
         assignment: &TopicAssignment,
         expected: Option<ZkVersion>,
     ) -> Result<ZkVersion, ZkError> {
-        let ops = vec![ZkOp::set(paths::topic(topic), assignment.encode(), expected)];
+        let ops = vec![ZkOp::set(
+            paths::topic(topic),
+            assignment.encode(),
+            expected,
+        )];
         let results = self.write(ops).await?;
         Ok(set_version(&results).unwrap_or(ZkVersion(0)))
     }
@@ -135,7 +151,9 @@ impl FencedWriter {
     /// Deletes one node (e.g. `/admin/preferred_replica_election`). `NoNode` is an error; use
     /// [`delete_children`](Self::delete_children) for idempotent clean-up.
     pub async fn delete(&self, path: &str, expected: Option<ZkVersion>) -> Result<(), ZkError> {
-        self.write(vec![ZkOp::delete(path, expected)]).await.map(drop)
+        self.write(vec![ZkOp::delete(path, expected)])
+            .await
+            .map(drop)
     }
 
     /// Deletes processed notification children (`isr_change_0000000042`, ...) of `parent` in one
@@ -163,7 +181,11 @@ impl FencedWriter {
             return Ok(());
         }
         // Collected parents first; deleting in reverse order removes children first.
-        let ops = subtree.into_iter().rev().map(|p| ZkOp::delete(p, None)).collect();
+        let ops = subtree
+            .into_iter()
+            .rev()
+            .map(|p| ZkOp::delete(p, None))
+            .collect();
         self.write(ops).await.map(drop)
     }
 

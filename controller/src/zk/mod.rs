@@ -1,11 +1,11 @@
 //! The ZooKeeper access layer used by the broker and by the controller event loop.
 //!
-//! - [`ZkClient`]: one session (chroot from `zookeeper.connect`), typed reads and writes,
+//! - [`ZkClient`] is one session (chroot from `zookeeper.connect`), typed reads and writes,
 //!   start-up paths, session state, clean close.
-//! - [`register_broker`]: the ephemeral `/brokers/ids/<id>` and the broker epoch.
-//! - [`create_or_get_cluster_id`]: `/cluster/id`.
-//! - [`try_elect`], [`watch_controller`], [`resign`]: controller election.
-//! - [`FencedWriter`]: every controller write, checked against `/controller_epoch`.
+//! - [`register_broker`] registers the ephemeral `/brokers/ids/<id>` and the broker epoch.
+//! - [`create_or_get_cluster_id`] creates or reads `/cluster/id`.
+//! - [`try_elect`], [`watch_controller`] and [`resign`] run the controller election.
+//! - [`FencedWriter`] makes every controller write, checked against `/controller_epoch`.
 //!
 //! Payload encoding lives in `tributary_zk_layout` (pure); this module only moves bytes.
 //! Errors are [`ZkError`], which carries the path and says whether a retry can help.

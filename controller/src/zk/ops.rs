@@ -21,24 +21,50 @@ pub enum CreateKind {
 pub enum ZkOp {
     /// Fails the multi unless `path` is at `version`.
     Check { path: String, version: ZkVersion },
-    Create { path: String, data: Vec<u8>, kind: CreateKind },
+    Create {
+        path: String,
+        data: Vec<u8>,
+        kind: CreateKind,
+    },
     /// `expected: None` writes whatever the version.
-    SetData { path: String, data: Vec<u8>, expected: Option<ZkVersion> },
+    SetData {
+        path: String,
+        data: Vec<u8>,
+        expected: Option<ZkVersion>,
+    },
     /// `expected: None` deletes whatever the version.
-    Delete { path: String, expected: Option<ZkVersion> },
+    Delete {
+        path: String,
+        expected: Option<ZkVersion>,
+    },
 }
 
 impl ZkOp {
     pub fn create(path: impl Into<String>, data: impl Into<Vec<u8>>) -> Self {
-        Self::Create { path: path.into(), data: data.into(), kind: CreateKind::Persistent }
+        Self::Create {
+            path: path.into(),
+            data: data.into(),
+            kind: CreateKind::Persistent,
+        }
     }
 
-    pub fn set(path: impl Into<String>, data: impl Into<Vec<u8>>, expected: Option<ZkVersion>) -> Self {
-        Self::SetData { path: path.into(), data: data.into(), expected }
+    pub fn set(
+        path: impl Into<String>,
+        data: impl Into<Vec<u8>>,
+        expected: Option<ZkVersion>,
+    ) -> Self {
+        Self::SetData {
+            path: path.into(),
+            data: data.into(),
+            expected,
+        }
     }
 
     pub fn delete(path: impl Into<String>, expected: Option<ZkVersion>) -> Self {
-        Self::Delete { path: path.into(), expected }
+        Self::Delete {
+            path: path.into(),
+            expected,
+        }
     }
 
     /// The znode this op touches.
@@ -58,8 +84,12 @@ pub enum OpResult {
     Checked,
     /// The created path (with the sequence suffix for sequential creates). ZooKeeper does not
     /// return a usable Stat for a create inside a multi (ZOOKEEPER-4026), so there is none.
-    Created { path: String },
-    Set { stat: ZnodeStat },
+    Created {
+        path: String,
+    },
+    Set {
+        stat: ZnodeStat,
+    },
     Deleted,
 }
 
@@ -101,9 +131,11 @@ impl ZkClient {
                     };
                     writer.add_create(path, data, options)
                 }
-                ZkOp::SetData { path, data, expected } => {
-                    writer.add_set_data(path, data, expected.map(|v| v.0))
-                }
+                ZkOp::SetData {
+                    path,
+                    data,
+                    expected,
+                } => writer.add_set_data(path, data, expected.map(|v| v.0)),
                 ZkOp::Delete { path, expected } => writer.add_delete(path, expected.map(|v| v.0)),
             };
             // Client-side validation (bad path, deleting "/") fails before anything is sent.

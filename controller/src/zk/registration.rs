@@ -30,7 +30,11 @@ pub async fn register_broker(
 ) -> Result<BrokerEpoch, ZkError> {
     let path = paths::broker_id(id);
     let ops = [
-        ZkOp::Create { path: path.clone(), data: Vec::new(), kind: CreateKind::Ephemeral },
+        ZkOp::Create {
+            path: path.clone(),
+            data: Vec::new(),
+            kind: CreateKind::Ephemeral,
+        },
         ZkOp::set(path.clone(), registration.encode(), Some(ZkVersion(0))),
     ];
     let mut attempt = 1;
@@ -73,7 +77,9 @@ async fn existing_registration(
     id: BrokerId,
     path: &str,
 ) -> Result<BrokerEpoch, ZkError> {
-    let stat = client.exists(path).await?.ok_or_else(|| ZkError::NoNode { path: path.to_owned() })?;
+    let stat = client.exists(path).await?.ok_or_else(|| ZkError::NoNode {
+        path: path.to_owned(),
+    })?;
     if stat.ephemeral_owner == client.session_id() {
         Ok(BrokerEpoch(stat.czxid))
     } else {
@@ -83,12 +89,17 @@ async fn existing_registration(
 
 /// The live brokers and their epochs (czxid of each registration), sorted by id. Children whose
 /// name is not a broker id are ignored; a broker that deregisters during the scan is skipped.
-pub async fn live_brokers(client: &ZkClient) -> Result<Vec<(BrokerId, BrokerEpoch, BrokerRegistration)>, ZkError> {
+pub async fn live_brokers(
+    client: &ZkClient,
+) -> Result<Vec<(BrokerId, BrokerEpoch, BrokerRegistration)>, ZkError> {
     let mut brokers = Vec::new();
     for name in client.children(paths::broker_ids()).await? {
-        let Ok(id) = name.parse::<i32>().map(BrokerId) else { continue };
-        if let Some((registration, stat)) =
-            client.get_payload_if_exists::<BrokerRegistration>(&paths::broker_id(id)).await?
+        let Ok(id) = name.parse::<i32>().map(BrokerId) else {
+            continue;
+        };
+        if let Some((registration, stat)) = client
+            .get_payload_if_exists::<BrokerRegistration>(&paths::broker_id(id))
+            .await?
         {
             brokers.push((id, BrokerEpoch(stat.czxid), registration));
         }

@@ -160,3 +160,84 @@ async fn wait_until_absent(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn losing_the_server_is_reported_as_disconnected_and_requests_are_retriable() {
+    let mut zookeeper = start_zookeeper();
+    let client = connect_ready(&zookeeper, "/tributary").await;
+    let mut states = client.session_state_watcher();
+    zookeeper.kill9().expect("kill ZooKeeper");
+
+    let state = tokio::time::timeout(Duration::from_secs(10), states.changed())
+        .await
+        .expect("a state change within the connection timeout");
+    assert_eq!(state, tributary_controller::zk::SessionState::Disconnected);
+    let err = client
+        .get(paths::broker_ids())
+        .await
+        .expect_err("no server");
+    assert!(err.is_retriable() || err.is_session_lost(), "{err:?}");
+    assert!(err.to_string().contains("/brokers/ids"), "{err}");
+    // No server to send CloseSession to: just drop the handle.
+    drop(client);
+}
+
+/// Expires `client`'s session from the server side: a second connection joins the same session
+/// (id + password) and closes it, the classic way to force expiry in ZooKeeper tests.
+async fn expire_session(
+    zookeeper: &tributary_integration_tests::ZooKeeper,
+    client: &tributary_controller::zk::ZkClient,
+) {
+    let twin = zookeeper_client::Client::connector()
+        .with_session(client.raw().session().clone())
+        .connect(&zookeeper.connect_string())
+        .await
+        .expect("join the session");
+    let mut twin_states = twin.state_watcher();
+    drop(twin);
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while !twin_states.changed().await.is_terminated() {}
+    })
+    .await
+    .expect("twin closed the session");
+}
+
+#[tokio::test]
+async fn after_session_expiry_a_new_session_re_registers_with_a_larger_epoch() {
+    let zookeeper = start_zookeeper();
+    let client = connect_ready(&zookeeper, "/tributary").await;
+    let observer = connect_ready(&zookeeper, "/tributary").await;
+    let id = BrokerId(5);
+    let epoch = register_broker(&client, id, &registration(9092))
+        .await
+        .expect("register");
+    let mut states = client.session_state_watcher();
+
+    expire_session(&zookeeper, &client).await;
+
+    // The ephemeral is gone and the old client learns that its session is over.
+    wait_until_absent(&observer, &paths::broker_id(id), Duration::from_secs(5)).await;
+    let state = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let state = states.changed().await;
+            if state.is_terminated() {
+                return state;
+            }
+        }
+    })
+    .await
+    .expect("terminal state");
+    assert_eq!(state, tributary_controller::zk::SessionState::Expired);
+    let err = client.get(paths::broker_ids()).await.expect_err("expired");
+    assert!(matches!(err, ZkError::SessionExpired { .. }), "{err:?}");
+
+    // Recovery: a new client (new session) registers again; the epoch grows.
+    drop(client);
+    let fresh = connect_ready(&zookeeper, "/tributary").await;
+    let new_epoch = register_broker(&fresh, id, &registration(9092))
+        .await
+        .expect("re-register");
+    assert!(new_epoch > epoch);
+    close(fresh).await;
+    close(observer).await;
+}

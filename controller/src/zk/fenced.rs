@@ -91,13 +91,14 @@ impl FencedWriter {
         let partitions_path = paths::topic_partitions(topic);
         // Which parents exist is read before the multi; if someone creates one in between the
         // multi fails with NodeExists and the caller retries with a fresh read.
-        let existing: BTreeSet<String> = match self.client.children(&partitions_path).await {
-            Ok(children) => children.into_iter().collect(),
-            Err(ZkError::NoNode { .. }) => BTreeSet::new(),
-            Err(err) => return Err(err),
-        };
+        let (parent_exists, existing): (bool, BTreeSet<String>) =
+            match self.client.children(&partitions_path).await {
+                Ok(children) => (true, children.into_iter().collect()),
+                Err(ZkError::NoNode { .. }) => (false, BTreeSet::new()),
+                Err(err) => return Err(err),
+            };
         let mut ops = Vec::new();
-        if self.client.exists(&partitions_path).await?.is_none() {
+        if !parent_exists {
             ops.push(ZkOp::create(partitions_path, Vec::new()));
         }
         for (partition, state) in states {

@@ -89,9 +89,15 @@ pub async fn try_elect(client: &ZkClient, me: BrokerId) -> Result<ElectionOutcom
         let epoch = match decide(me, client.session_id(), snapshot) {
             Decision::Decided(outcome) => return Ok(outcome),
             Decision::Vacant { epoch: Some(epoch) } => epoch,
-            Decision::Vacant { epoch: None } => {
+            Decision::Vacant { epoch: None } if attempt < ATTEMPTS => {
                 create_initial_epoch(client).await?;
+                attempt += 1;
                 continue;
+            }
+            Decision::Vacant { epoch: None } => {
+                return Err(ZkError::NoNode {
+                    path: paths::controller_epoch().to_owned(),
+                });
             }
         };
         match attempt_multi(client, me, epoch).await {

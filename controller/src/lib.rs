@@ -28,6 +28,12 @@
 //! - [`rebalance`]: the auto leader rebalance decision (`leader.imbalance.per.broker.percentage`).
 //! - [`model`]: [`LeaderAndIsr`](model::LeaderAndIsr), the value elections produce.
 //!
+//! # I/O
+//!
+//! - [`zk`]: the ZooKeeper access layer: client and persistent paths, `/cluster/id`, broker
+//!   registration (broker epoch = czxid), controller election with lost-reply detection, and the
+//!   [`FencedWriter`](zk::FencedWriter) through which every controller write goes.
+//!
 //! # Glossary
 //!
 //! - **ISR** (in-sync replicas): the replicas caught up with the leader; only they may become
@@ -41,3 +47,4 @@ pub mod model;
 pub mod partition_state;
 pub mod placement;
 pub mod rebalance;
+pub mod zk;

@@ -17,5 +17,6 @@ pub mod run;
 pub mod server;
 pub mod state;
 pub mod topics;
+pub mod zk_session;
 
 pub use run::{BrokerError, run};

@@ -80,9 +80,12 @@ pub fn generate_cluster_id() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Reads `meta.properties` from every directory, checks they agree with `broker_id` and each
-/// other, and writes it where it is missing. Returns the cluster id (new if no directory had one).
-pub fn ensure(dirs: &[PathBuf], broker_id: i32) -> Result<String, MetaPropertiesError> {
+/// Reads `meta.properties` from every directory and checks they agree with `broker_id` and
+/// each other. Returns the cluster id they name, if any directory has the file.
+pub fn stored_cluster_id(
+    dirs: &[PathBuf],
+    broker_id: i32,
+) -> Result<Option<String>, MetaPropertiesError> {
     let mut cluster_id: Option<String> = None;
     for dir in dirs {
         if let Some(meta) = read(dir)? {
@@ -106,16 +109,31 @@ pub fn ensure(dirs: &[PathBuf], broker_id: i32) -> Result<String, MetaProperties
             }
         }
     }
-    let cluster_id = cluster_id.unwrap_or_else(generate_cluster_id);
+    Ok(cluster_id)
+}
+
+/// Writes `meta.properties` (this broker, `cluster_id`) into every directory that lacks it.
+pub fn write_missing(
+    dirs: &[PathBuf],
+    broker_id: i32,
+    cluster_id: &str,
+) -> Result<(), MetaPropertiesError> {
     let meta = MetaProperties {
         broker_id,
-        cluster_id: cluster_id.clone(),
+        cluster_id: cluster_id.to_owned(),
     };
     for dir in dirs {
         if read(dir)?.is_none() {
             write(dir, &meta)?;
         }
     }
+    Ok(())
+}
+
+/// Without ZooKeeper: the stored cluster id, or a new one, written where missing.
+pub fn ensure(dirs: &[PathBuf], broker_id: i32) -> Result<String, MetaPropertiesError> {
+    let cluster_id = stored_cluster_id(dirs, broker_id)?.unwrap_or_else(generate_cluster_id);
+    write_missing(dirs, broker_id, &cluster_id)?;
     Ok(cluster_id)
 }
 

@@ -1,11 +1,13 @@
 //! Start-up and shutdown, in the order that keeps data safe:
 //!
 //! 1. open (and lock) the log directories, recovering logs after an unclean stop;
-//! 2. check `meta.properties` (broker id, cluster id);
+//! 2. check `meta.properties` (broker id, cluster id) and, with `zookeeper.connect`, agree on
+//!    the cluster id with ZooKeeper's `/cluster/id` (a mismatch means the wrong cluster);
 //! 3. load the topic registry and host every partition;
-//! 4. bind the listener and serve until shutdown;
-//! 5. stop serving, stop background tasks, flush and checkpoint every log and write the
-//!    clean-shutdown marker.
+//! 4. bind the listener, register `/brokers/ids/<id>` (refused if another live broker has the
+//!    id), and serve until shutdown;
+//! 5. stop serving, close the ZooKeeper session (the registration disappears at once), stop
+//!    background tasks, flush and checkpoint every log and write the clean-shutdown marker.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -19,6 +21,8 @@ use crate::meta_properties::{self, MetaPropertiesError};
 use crate::replica::ReplicaManager;
 use crate::state::BrokerState;
 use crate::topics::{TopicStore, TopicStoreError};
+use crate::zk_session::{self, Identity, ZkPresence};
+use tributary_zk_layout::BrokerId;
 
 /// Why the broker could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +57,25 @@ pub enum BrokerError {
         #[source]
         source: std::io::Error,
     },
+    /// ZooKeeper could not be reached or refused a step of start-up.
+    #[error("ZooKeeper: {step}")]
+    ZooKeeper {
+        /// What was being done.
+        step: &'static str,
+        /// The error.
+        #[source]
+        source: tributary_controller::zk::ZkError,
+    },
+    /// The log directories belong to another cluster than the one in ZooKeeper.
+    #[error(
+        "the log directories belong to cluster {stored} (meta.properties) but ZooKeeper's /cluster/id is {zookeeper}; this broker is trying to join the wrong cluster"
+    )]
+    WrongCluster {
+        /// The id in meta.properties.
+        stored: String,
+        /// The id in ZooKeeper.
+        zookeeper: String,
+    },
     /// The gRPC server failed.
     #[error("gRPC server failed")]
     Serve(#[source] tonic::transport::Error),
@@ -79,7 +102,40 @@ pub async fn run(
         &config.log_dirs,
         config.log_defaults.clone(),
     )?);
-    let cluster_id = meta_properties::ensure(&config.log_dirs, config.broker_id)?;
+    let stored_cluster_id = meta_properties::stored_cluster_id(&config.log_dirs, config.broker_id)?;
+    let proposed = stored_cluster_id
+        .clone()
+        .unwrap_or_else(meta_properties::generate_cluster_id);
+    let zookeeper = match &config.zookeeper_connect {
+        Some(connect) => {
+            let client = zk_session::connect(&config, connect)
+                .await
+                .map_err(|source| BrokerError::ZooKeeper {
+                    step: "connecting",
+                    source,
+                })?;
+            Some((client, connect.clone()))
+        }
+        None => None,
+    };
+    let cluster_id = match &zookeeper {
+        Some((client, _)) => zk_session::cluster_id(client, &proposed)
+            .await
+            .map_err(|source| BrokerError::ZooKeeper {
+                step: "reading /cluster/id",
+                source,
+            })?,
+        None => proposed,
+    };
+    if let Some(stored) = stored_cluster_id
+        && stored != cluster_id
+    {
+        return Err(BrokerError::WrongCluster {
+            stored,
+            zookeeper: cluster_id,
+        });
+    }
+    meta_properties::write_missing(&config.log_dirs, config.broker_id, &cluster_id)?;
     let topics = TopicStore::open(&config.log_dirs[0])?;
 
     let listener = TcpListener::bind(config.listener.bind)
@@ -108,6 +164,30 @@ pub async fn run(
     });
     let hosted = state.host_stored_topics()?;
 
+    let presence = match zookeeper {
+        Some((client, connect)) => {
+            let identity = Identity {
+                broker_id: BrokerId(state.config.broker_id),
+                host: state.advertised_host.clone(),
+                port: state.advertised_port,
+                rack: state.config.rack.clone(),
+            };
+            let presence = ZkPresence::register(client, connect, state.config.clone(), identity)
+                .await
+                .map_err(|source| BrokerError::ZooKeeper {
+                    step: "registering /brokers/ids",
+                    source,
+                })?;
+            Some(presence)
+        }
+        None => {
+            tracing::warn!(
+                "zookeeper.connect is not set: running standalone, without cluster membership"
+            );
+            None
+        }
+    };
+
     let (stop_background, background_shutdown) = tokio::sync::watch::channel(false);
     let hw_state = state.clone();
     let background = logs.spawn_background(
@@ -128,6 +208,9 @@ pub async fn run(
     let served = crate::server::serve(state.clone(), listener, shutdown).await;
 
     tracing::info!("shutting down");
+    if let Some(presence) = presence {
+        presence.close().await;
+    }
     let _ = stop_background.send(true);
     for task in background {
         let _ = task.await;

@@ -31,7 +31,8 @@ pub struct BrokerConfig {
     /// `zookeeper.connect`, e.g. [`ZooKeeper::connect_string`](crate::ZooKeeper::connect_string).
     pub zookeeper_connect: String,
     /// Extra `server.properties` entries, in order; a key given here replaces the harness's own
-    /// value for it (`broker.id`, `listeners`, `log.dirs`, `zookeeper.connect`).
+    /// value for it (`broker.id`, `listeners`, `log.dirs`, `zookeeper.connect`,
+    /// `zookeeper.session.timeout.ms` (3000 in tests)).
     pub overrides: Vec<(String, String)>,
     /// The binary to run; `None` means [`binaries::broker_binary`].
     pub binary: Option<PathBuf>,
@@ -375,6 +376,9 @@ impl Broker {
             ),
             ("log.dirs".into(), path_string(&self.data_dir())),
             ("zookeeper.connect".into(), config.zookeeper_connect.clone()),
+            // Short sessions so a broker restarted after kill -9 waits seconds, not 18 s, for
+            // its previous registration to expire (the harness ZooKeeper allows >= 500 ms).
+            ("zookeeper.session.timeout.ms".into(), "3000".into()),
         ];
         for (key, value) in &config.overrides {
             match entries.iter_mut().find(|(existing, _)| existing == key) {

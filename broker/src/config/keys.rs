@@ -53,7 +53,7 @@ pub const SUPPORTED_KEYS: &[KeySpec] = &[
     key(
         "zookeeper.connect",
         None,
-        "ZooKeeper connect string with optional chroot; accepted but not used before the ZooKeeper milestone.",
+        "ZooKeeper connect string with optional chroot; the broker registers there. Unset = standalone.",
     ),
     key(
         "zookeeper.session.timeout.ms",

@@ -1,0 +1,217 @@
+//! This broker's presence in ZooKeeper: connect (with the chroot from `zookeeper.connect`),
+//! ensure the persistent paths, agree on the cluster id, register the ephemeral
+//! `/brokers/ids/<id>` (its czxid is the broker epoch), and register again after a session
+//! expiry.
+//!
+//! One task — the session keeper — owns the ZooKeeper session after start-up; others read the
+//! current broker epoch through [`ZkPresence::broker_epoch`].
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{Mutex, watch};
+use tributary_controller::zk::{ZkClient, ZkError, create_or_get_cluster_id, register_broker};
+use tributary_zk_layout::payloads::{BrokerRegistration, EndPoint};
+use tributary_zk_layout::{BrokerEpoch, BrokerId};
+
+use crate::config::BrokerConfig;
+use crate::state::now_ms;
+
+/// Pause between attempts to re-establish a session after an expiry.
+const REREGISTER_BACKOFF: Duration = Duration::from_millis(500);
+/// How long a clean shutdown waits for ZooKeeper to confirm the session is closed.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What this broker tells ZooKeeper about itself.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// `broker.id`.
+    pub broker_id: BrokerId,
+    /// Advertised host.
+    pub host: String,
+    /// Advertised port (the bound one when configured as 0).
+    pub port: u16,
+    /// `broker.rack`.
+    pub rack: Option<String>,
+}
+
+impl Identity {
+    fn endpoint(&self) -> EndPoint {
+        EndPoint::plaintext(self.host.clone(), self.port)
+    }
+
+    fn registration(&self) -> BrokerRegistration {
+        BrokerRegistration::new(&[self.endpoint()], self.rack.clone(), now_ms())
+    }
+}
+
+/// Connects to ZooKeeper and makes sure the tree exists.
+pub async fn connect(config: &BrokerConfig, connect: &str) -> Result<ZkClient, ZkError> {
+    let session_timeout = Duration::from_millis(config.zookeeper_session_timeout_ms);
+    let client = ZkClient::connect(connect, session_timeout).await?;
+    client.ensure_persistent_paths().await?;
+    Ok(client)
+}
+
+/// The cluster id from `/cluster/id`, created with `proposed` if this is the first broker.
+pub async fn cluster_id(client: &ZkClient, proposed: &str) -> Result<String, ZkError> {
+    create_or_get_cluster_id(client, proposed).await
+}
+
+/// The registered broker and the task that keeps it registered.
+#[derive(Debug)]
+pub struct ZkPresence {
+    client: Arc<Mutex<ZkClient>>,
+    broker_epoch: Arc<AtomicI64>,
+    keeper: tokio::task::JoinHandle<()>,
+    stop: watch::Sender<bool>,
+}
+
+impl ZkPresence {
+    /// Registers `/brokers/ids/<id>` and starts the session keeper. Fails with
+    /// [`ZkError::BrokerIdInUse`] when another live broker has this id.
+    pub async fn register(
+        client: ZkClient,
+        connect: String,
+        config: BrokerConfig,
+        identity: Identity,
+    ) -> Result<Self, ZkError> {
+        let epoch = register_at_start(&client, &identity).await?;
+        tracing::info!(broker_id = %identity.broker_id, broker_epoch = epoch.0, "registered in ZooKeeper");
+        let client = Arc::new(Mutex::new(client));
+        let broker_epoch = Arc::new(AtomicI64::new(epoch.0));
+        let (stop, stopped) = watch::channel(false);
+        let keeper = tokio::spawn(keep_session(
+            client.clone(),
+            broker_epoch.clone(),
+            connect,
+            config,
+            identity,
+            stopped,
+        ));
+        Ok(Self {
+            client,
+            broker_epoch,
+            keeper,
+            stop,
+        })
+    }
+
+    /// The current broker epoch (czxid of the current registration).
+    pub fn broker_epoch(&self) -> BrokerEpoch {
+        BrokerEpoch(self.broker_epoch.load(Ordering::Acquire))
+    }
+
+    /// Stops the keeper and closes the session, so `/brokers/ids/<id>` disappears at once
+    /// rather than after the session timeout.
+    pub async fn close(self) {
+        let _ = self.stop.send(true);
+        let _ = self.keeper.await;
+        let client = Arc::try_unwrap(self.client).map(Mutex::into_inner);
+        match client {
+            Ok(client) => {
+                if !client.close(CLOSE_TIMEOUT).await {
+                    tracing::warn!(
+                        "ZooKeeper session did not confirm closing; it will expire instead"
+                    );
+                }
+            }
+            Err(_) => {
+                tracing::warn!("ZooKeeper client still shared at shutdown; the session will expire")
+            }
+        }
+    }
+}
+
+/// Registers at start-up. A registration with this id held by another session that advertises
+/// exactly our endpoint is this broker's previous process (killed before it could close its
+/// session: nobody else can serve the port we have just bound): wait for ZooKeeper to expire it
+/// rather than refuse to start. Any other holder is another live broker: refuse.
+async fn register_at_start(client: &ZkClient, identity: &Identity) -> Result<BrokerEpoch, ZkError> {
+    // Expiry happens within the session timeout plus one server tick; allow twice the timeout.
+    let deadline = tokio::time::Instant::now() + client.session_timeout() * 2;
+    let mut waiting_logged = false;
+    loop {
+        match register_broker(client, identity.broker_id, &identity.registration()).await {
+            Err(ZkError::BrokerIdInUse { id }) => {
+                let path = tributary_zk_layout::paths::broker_id(id);
+                let holder = client
+                    .get_payload_if_exists::<BrokerRegistration>(&path)
+                    .await?;
+                let ours =
+                    holder.is_some_and(|(r, _)| r.parsed_endpoints() == vec![identity.endpoint()]);
+                if !ours || tokio::time::Instant::now() >= deadline {
+                    return Err(ZkError::BrokerIdInUse { id });
+                }
+                if !waiting_logged {
+                    tracing::info!(
+                        broker_id = %id,
+                        "a previous process of this broker is still registered; waiting for its session to expire"
+                    );
+                    waiting_logged = true;
+                }
+                tokio::time::sleep(REREGISTER_BACKOFF).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Watches the session; after an expiry (the ephemeral is gone, watches are dead) it builds a
+/// new session and registers again, retrying until it succeeds or the broker stops.
+async fn keep_session(
+    client: Arc<Mutex<ZkClient>>,
+    broker_epoch: Arc<AtomicI64>,
+    connect: String,
+    config: BrokerConfig,
+    identity: Identity,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        let mut states = client.lock().await.session_state_watcher();
+        // Wait for a terminal state (Expired, Closed, AuthFailed) or shutdown.
+        let expired = loop {
+            tokio::select! {
+                _ = stopped.changed() => return,
+                state = states.changed() => {
+                    if state.is_terminated() {
+                        break state;
+                    }
+                    tracing::info!(?state, "ZooKeeper session state changed");
+                }
+            }
+        };
+        tracing::warn!(state = ?expired, "ZooKeeper session ended; registering again with a new session");
+        loop {
+            if *stopped.borrow() {
+                return;
+            }
+            match reregister(&connect, &config, &identity).await {
+                Ok((new_client, epoch)) => {
+                    broker_epoch.store(epoch.0, Ordering::Release);
+                    *client.lock().await = new_client;
+                    tracing::info!(broker_epoch = epoch.0, "registered again in ZooKeeper");
+                    break;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot register in ZooKeeper yet; retrying");
+                    tokio::select! {
+                        _ = stopped.changed() => return,
+                        _ = tokio::time::sleep(REREGISTER_BACKOFF) => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn reregister(
+    connect: &str,
+    config: &BrokerConfig,
+    identity: &Identity,
+) -> Result<(ZkClient, BrokerEpoch), ZkError> {
+    let client = self::connect(config, connect).await?;
+    let epoch = register_broker(&client, identity.broker_id, &identity.registration()).await?;
+    Ok((client, epoch))
+}

@@ -10,6 +10,7 @@
 //! registry), [`server`] (one file per request family), [`run`] (start-up and shutdown order).
 
 pub mod config;
+pub mod controller_candidate;
 pub mod log;
 pub mod meta_properties;
 pub mod replica;

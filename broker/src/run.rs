@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
 
 use crate::config::{BrokerConfig, ConfigError};
+use crate::controller_candidate::{self, ControllerView};
 use crate::log::{LogError, LogManager, TopicPartition};
 use crate::meta_properties::{self, MetaPropertiesError};
 use crate::replica::ReplicaManager;
@@ -154,12 +155,15 @@ pub async fn run(
         config.listener.advertised_port
     };
 
+    let (controller_view, controller_view_rx) =
+        tokio::sync::watch::channel(ControllerView::UNKNOWN);
     let state = Arc::new(BrokerState {
         cluster_id,
         advertised_host: config.listener.advertised_host.clone(),
         advertised_port,
         replicas: ReplicaManager::new(logs.clone()),
         topics: Mutex::new(topics),
+        controller: controller_view_rx,
         config,
     });
     let hosted = state.host_stored_topics()?;
@@ -188,6 +192,16 @@ pub async fn run(
         }
     };
 
+    let (stop_candidate, candidate_stopped) = tokio::sync::watch::channel(false);
+    let candidate = presence.as_ref().map(|presence| {
+        tokio::spawn(controller_candidate::run(
+            BrokerId(state.config.broker_id),
+            presence.sessions(),
+            controller_view,
+            candidate_stopped,
+        ))
+    });
+
     let (stop_background, background_shutdown) = tokio::sync::watch::channel(false);
     let hw_state = state.clone();
     let background = logs.spawn_background(
@@ -208,6 +222,10 @@ pub async fn run(
     let served = crate::server::serve(state.clone(), listener, shutdown).await;
 
     tracing::info!("shutting down");
+    let _ = stop_candidate.send(true);
+    if let Some(candidate) = candidate {
+        let _ = candidate.await;
+    }
     if let Some(presence) = presence {
         presence.close().await;
     }

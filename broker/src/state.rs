@@ -25,6 +25,8 @@ pub struct BrokerState {
     pub replicas: ReplicaManager,
     /// Topic definitions.
     pub topics: Mutex<TopicStore>,
+    /// Who the controller is (published by the controller candidate).
+    pub controller: tokio::sync::watch::Receiver<crate::controller_candidate::ControllerView>,
 }
 
 impl BrokerState {

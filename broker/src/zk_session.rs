@@ -3,14 +3,15 @@
 //! `/brokers/ids/<id>` (its czxid is the broker epoch), and register again after a session
 //! expiry.
 //!
-//! One task — the session keeper — owns the ZooKeeper session after start-up; others read the
-//! current broker epoch through [`ZkPresence::broker_epoch`].
+//! One task — the session keeper — owns the ZooKeeper session after start-up and publishes the
+//! current session on a watch channel ([`ZkPresence::sessions`]); others read the current
+//! broker epoch through [`ZkPresence::broker_epoch`].
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{Mutex, watch};
+use tokio::sync::watch;
 use tributary_controller::zk::{ZkClient, ZkError, create_or_get_cluster_id, register_broker};
 use tributary_zk_layout::payloads::{BrokerRegistration, EndPoint};
 use tributary_zk_layout::{BrokerEpoch, BrokerId};
@@ -62,7 +63,8 @@ pub async fn cluster_id(client: &ZkClient, proposed: &str) -> Result<String, ZkE
 /// The registered broker and the task that keeps it registered.
 #[derive(Debug)]
 pub struct ZkPresence {
-    client: Arc<Mutex<ZkClient>>,
+    /// The current session; replaced after an expiry, `None` once closed.
+    session: watch::Sender<Option<ZkClient>>,
     broker_epoch: Arc<AtomicI64>,
     keeper: tokio::task::JoinHandle<()>,
     stop: watch::Sender<bool>,
@@ -79,11 +81,11 @@ impl ZkPresence {
     ) -> Result<Self, ZkError> {
         let epoch = register_at_start(&client, &identity).await?;
         tracing::info!(broker_id = %identity.broker_id, broker_epoch = epoch.0, "registered in ZooKeeper");
-        let client = Arc::new(Mutex::new(client));
+        let (session, _) = watch::channel(Some(client));
         let broker_epoch = Arc::new(AtomicI64::new(epoch.0));
         let (stop, stopped) = watch::channel(false);
         let keeper = tokio::spawn(keep_session(
-            client.clone(),
+            session.clone(),
             broker_epoch.clone(),
             connect,
             config,
@@ -91,11 +93,17 @@ impl ZkPresence {
             stopped,
         ));
         Ok(Self {
-            client,
+            session,
             broker_epoch,
             keeper,
             stop,
         })
+    }
+
+    /// The current session, and every replacement after an expiry. Holders must drop their
+    /// clones before [`close`](Self::close) for the session to end at once.
+    pub fn sessions(&self) -> watch::Receiver<Option<ZkClient>> {
+        self.session.subscribe()
     }
 
     /// The current broker epoch (czxid of the current registration).
@@ -108,18 +116,10 @@ impl ZkPresence {
     pub async fn close(self) {
         let _ = self.stop.send(true);
         let _ = self.keeper.await;
-        let client = Arc::try_unwrap(self.client).map(Mutex::into_inner);
-        match client {
-            Ok(client) => {
-                if !client.close(CLOSE_TIMEOUT).await {
-                    tracing::warn!(
-                        "ZooKeeper session did not confirm closing; it will expire instead"
-                    );
-                }
-            }
-            Err(_) => {
-                tracing::warn!("ZooKeeper client still shared at shutdown; the session will expire")
-            }
+        if let Some(client) = self.session.send_replace(None)
+            && !client.close(CLOSE_TIMEOUT).await
+        {
+            tracing::warn!("ZooKeeper session did not confirm closing; it will expire instead");
         }
     }
 }
@@ -161,7 +161,7 @@ async fn register_at_start(client: &ZkClient, identity: &Identity) -> Result<Bro
 /// Watches the session; after an expiry (the ephemeral is gone, watches are dead) it builds a
 /// new session and registers again, retrying until it succeeds or the broker stops.
 async fn keep_session(
-    client: Arc<Mutex<ZkClient>>,
+    session: watch::Sender<Option<ZkClient>>,
     broker_epoch: Arc<AtomicI64>,
     connect: String,
     config: BrokerConfig,
@@ -169,7 +169,13 @@ async fn keep_session(
     mut stopped: watch::Receiver<bool>,
 ) {
     loop {
-        let mut states = client.lock().await.session_state_watcher();
+        let Some(mut states) = session
+            .borrow()
+            .as_ref()
+            .map(ZkClient::session_state_watcher)
+        else {
+            return;
+        };
         // Wait for a terminal state (Expired, Closed, AuthFailed) or shutdown.
         let expired = loop {
             tokio::select! {
@@ -190,7 +196,7 @@ async fn keep_session(
             match reregister(&connect, &config, &identity).await {
                 Ok((new_client, epoch)) => {
                     broker_epoch.store(epoch.0, Ordering::Release);
-                    *client.lock().await = new_client;
+                    session.send_replace(Some(new_client));
                     tracing::info!(broker_epoch = epoch.0, "registered again in ZooKeeper");
                     break;
                 }

@@ -38,8 +38,7 @@ pub fn metadata(state: &BrokerState, request: MetadataRequest) -> Result<Metadat
         .collect();
     Ok(MetadataResponse {
         cluster_id: state.cluster_id.clone(),
-        // No controller before the ZooKeeper milestone.
-        controller_id: -1,
+        controller_id: state.controller.borrow().controller.map_or(-1, |id| id.0),
         brokers: vec![BrokerInfo {
             id: state.config.broker_id,
             host: state.advertised_host.clone(),

@@ -21,6 +21,8 @@ use crate::state::now_ms;
 
 /// Pause between attempts to re-establish a session after an expiry.
 const REREGISTER_BACKOFF: Duration = Duration::from_millis(500);
+/// Pause between attempts to reach ZooKeeper at start-up.
+const CONNECT_BACKOFF: Duration = Duration::from_millis(200);
 /// How long a clean shutdown waits for ZooKeeper to confirm the session is closed.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -47,12 +49,29 @@ impl Identity {
     }
 }
 
-/// Connects to ZooKeeper and makes sure the tree exists.
+/// Connects to ZooKeeper and makes sure the tree exists. Keeps trying for
+/// `zookeeper.connection.timeout.ms` (a broker started together with ZooKeeper, or during a
+/// ZooKeeper restart, waits rather than failing on the first refused connection).
 pub async fn connect(config: &BrokerConfig, connect: &str) -> Result<ZkClient, ZkError> {
     let session_timeout = Duration::from_millis(config.zookeeper_session_timeout_ms);
-    let client = ZkClient::connect(connect, session_timeout).await?;
-    client.ensure_persistent_paths().await?;
-    Ok(client)
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_millis(config.zookeeper_connection_timeout_ms);
+    loop {
+        let attempt = async {
+            let client = ZkClient::connect(connect, session_timeout).await?;
+            client.ensure_persistent_paths().await?;
+            Ok::<_, ZkError>(client)
+        };
+        match attempt.await {
+            Ok(client) => return Ok(client),
+            Err(error @ ZkError::InvalidConnectString { .. }) => return Err(error),
+            Err(error) if tokio::time::Instant::now() >= deadline => return Err(error),
+            Err(error) => {
+                tracing::info!(%error, "ZooKeeper not reachable yet; retrying");
+                tokio::time::sleep(CONNECT_BACKOFF).await;
+            }
+        }
+    }
 }
 
 /// The cluster id from `/cluster/id`, created with `proposed` if this is the first broker.

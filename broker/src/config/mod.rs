@@ -82,6 +82,8 @@ pub struct BrokerConfig {
     pub zookeeper_connect: Option<String>,
     /// `zookeeper.session.timeout.ms`.
     pub zookeeper_session_timeout_ms: u64,
+    /// `zookeeper.connection.timeout.ms` (defaults to the session timeout, as in Kafka).
+    pub zookeeper_connection_timeout_ms: u64,
     /// `num.partitions`.
     pub num_partitions: i32,
     /// `default.replication.factor`.
@@ -194,6 +196,10 @@ impl BrokerConfig {
             log_dirs,
             zookeeper_connect: props.get("zookeeper.connect").cloned(),
             zookeeper_session_timeout_ms: session,
+            zookeeper_connection_timeout_ms: match props.get("zookeeper.connection.timeout.ms") {
+                Some(_) => p.parse_positive("zookeeper.connection.timeout.ms")?,
+                None => session,
+            },
             num_partitions,
             default_replication_factor,
             auto_create_topics_enable: p.parse_bool("auto.create.topics.enable")?,

@@ -131,3 +131,16 @@ fn every_key_is_documented() {
         );
     }
 }
+
+#[test]
+fn zookeeper_connection_timeout_defaults_to_the_session_timeout() {
+    let cfg =
+        BrokerConfig::from_properties(&props(&[("zookeeper.session.timeout.ms", "4000")])).unwrap();
+    assert_eq!(cfg.zookeeper_connection_timeout_ms, 4000);
+    let cfg = BrokerConfig::from_properties(&props(&[("zookeeper.connection.timeout.ms", "900")]))
+        .unwrap();
+    assert_eq!(cfg.zookeeper_connection_timeout_ms, 900);
+    assert!(
+        BrokerConfig::from_properties(&props(&[("zookeeper.connection.timeout.ms", "0")])).is_err()
+    );
+}

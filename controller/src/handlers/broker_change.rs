@@ -158,3 +158,223 @@ pub(crate) fn repair_partitions(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tributary_zk_layout::{BrokerEpoch, LeaderEpoch};
+
+    use super::*;
+    use crate::decision::BrokerRequest;
+    use crate::event::Event;
+    use crate::handlers::fixtures::*;
+    use crate::handlers::handle;
+
+    fn brokers_changed(model: &mut ClusterModel, live: &[i32]) -> Decision {
+        handle(
+            model,
+            Event::BrokersChanged {
+                live: registrations(live),
+            },
+        )
+    }
+
+    #[test]
+    fn leader_death_moves_leadership_to_the_next_in_isr_replica_and_bumps_the_epoch() {
+        let mut model = cluster(&[1, 2, 3]);
+        add_topic(
+            &mut model,
+            "t",
+            &[
+                (&[1, 2, 3], 1, 3, &[1, 2, 3]),
+                (&[2, 3, 1], 2, 0, &[2, 3, 1]),
+                (&[1, 3, 2], 1, 7, &[1, 2]),
+            ],
+        );
+        let decision = brokers_changed(&mut model, &[2, 3]);
+        let after = "t-0 {2 e4 [2, 3]} v11, t-1 {2 e1 [2, 3]} v12, t-2 {2 e8 [2]} v13";
+        assert_decision(
+            &decision,
+            &[
+                "set t-0 = {2 e4 [2, 3]} if v10",
+                "set t-1 = {2 e1 [2, 3]} if v11",
+                // 3 is live but not in the ISR: 2 leads.
+                "set t-2 = {2 e8 [2]} if v12",
+                &format!("LeaderAndIsr → 2: {after}"),
+                &format!("LeaderAndIsr → 3: {after}"),
+                "UpdateMetadata → 2: brokers [2, 3]; t-0 {2 e4 [2, 3]} v11 offline [1], \
+                 t-1 {2 e1 [2, 3]} v12 offline [1], t-2 {2 e8 [2]} v13 offline [1]",
+                "UpdateMetadata → 3: brokers [2, 3]; t-0 {2 e4 [2, 3]} v11 offline [1], \
+                 t-1 {2 e1 [2, 3]} v12 offline [1], t-2 {2 e8 [2]} v13 offline [1]",
+            ],
+        );
+        assert_eq!(
+            model.partition_states[&tp("t", 0)]
+                .leader_and_isr
+                .leader_epoch,
+            LeaderEpoch(4)
+        );
+        assert!(!model.is_registered(BrokerId(1)));
+    }
+
+    #[test]
+    fn requests_carry_the_recipient_epoch_the_live_leaders_and_the_controller_epoch() {
+        let mut model = cluster(&[1, 2]);
+        add_topic(&mut model, "t", &[(&[1, 2], 1, 0, &[1, 2])]);
+        let decision = brokers_changed(&mut model, &[2]);
+        let BrokerRequest::LeaderAndIsr {
+            to,
+            broker_epoch,
+            partitions,
+            live_leaders,
+        } = &decision.requests[0]
+        else {
+            panic!("expected LeaderAndIsr first: {decision:?}");
+        };
+        assert_eq!((*to, *broker_epoch), (BrokerId(2), BrokerEpoch(102)));
+        assert_eq!(partitions[0].replicas, ids(&[1, 2]));
+        assert_eq!(partitions[0].leader_and_isr.controller_epoch, EPOCH);
+        assert_eq!(live_leaders.keys().copied().collect::<Vec<_>>(), ids(&[2]));
+        assert_eq!(live_leaders[&BrokerId(2)].host, "broker-2");
+    }
+
+    #[test]
+    fn when_the_last_isr_member_dies_the_leader_is_none_and_the_isr_keeps_it() {
+        let mut model = cluster(&[1, 2]);
+        add_topic(&mut model, "t", &[(&[1, 2], 1, 3, &[1])]);
+        let decision = brokers_changed(&mut model, &[2]);
+        assert_decision(
+            &decision,
+            &[
+                "set t-0 = {-1 e4 [1]} if v10",
+                "LeaderAndIsr → 2: t-0 {-1 e4 [1]} v11",
+                "UpdateMetadata → 2: brokers [2]; t-0 {-1 e4 [1]} v11 offline [1]",
+            ],
+        );
+
+        // The last ISR member returns: a clean election makes it leader again.
+        let decision = brokers_changed(&mut model, &[1, 2]);
+        assert_decision(
+            &decision,
+            &[
+                "set t-0 = {1 e5 [1]} if v11",
+                "LeaderAndIsr → 1: t-0 {1 e5 [1]} v12",
+                "LeaderAndIsr → 2: t-0 {1 e5 [1]} v12",
+                "UpdateMetadata → 1: brokers [1, 2]; t-0 {1 e5 [1]} v12",
+                "UpdateMetadata → 2: brokers [1, 2]; t-0 {1 e5 [1]} v12",
+            ],
+        );
+    }
+
+    #[test]
+    fn unclean_election_picks_the_first_live_replica_when_the_topic_allows_it() {
+        for (default, topic_override, expected) in [
+            (true, None, "set t-0 = {3 e4 [3]} if v10"),
+            (false, Some(true), "set t-0 = {3 e4 [3]} if v10"),
+            (true, Some(false), "set t-0 = {-1 e4 [1]} if v10"),
+        ] {
+            let mut model = cluster(&[1, 2, 3]);
+            model.unclean_default = default;
+            if let Some(allowed) = topic_override {
+                model.unclean_overrides.insert("t".into(), allowed);
+            }
+            add_topic(&mut model, "t", &[(&[1, 3, 2], 1, 3, &[1])]);
+            let decision = brokers_changed(&mut model, &[2, 3]);
+            assert_eq!(
+                describe(&decision)[0],
+                expected,
+                "{default} {topic_override:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_returning_broker_gets_leader_and_isr_as_follower_for_all_its_partitions() {
+        let mut model = cluster(&[2, 3]);
+        add_topic(
+            &mut model,
+            "t",
+            &[
+                (&[1, 2, 3], 2, 4, &[2, 3]),
+                (&[2, 3, 1], 2, 1, &[2, 3]),
+                (&[2, 3], 3, 9, &[3, 2]),
+            ],
+        );
+        let decision = brokers_changed(&mut model, &[1, 2, 3]);
+        assert_decision(
+            &decision,
+            &[
+                "LeaderAndIsr → 1: t-0 {2 e4 [2, 3]} v10, t-1 {2 e1 [2, 3]} v11",
+                "UpdateMetadata → 1: brokers [1, 2, 3]; t-0 {2 e4 [2, 3]} v10, \
+                 t-1 {2 e1 [2, 3]} v11, t-2 {3 e9 [3, 2]} v12",
+                "UpdateMetadata → 2: brokers [1, 2, 3]",
+                "UpdateMetadata → 3: brokers [1, 2, 3]",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_bounce_is_a_death_then_a_join() {
+        let mut model = cluster(&[1, 2, 3]);
+        add_topic(&mut model, "t", &[(&[1, 2, 3], 1, 3, &[1, 2, 3])]);
+        let mut live = registrations(&[1, 2, 3]);
+        live.insert(BrokerId(1), broker(1, 500).1);
+        let decision = handle(&mut model, Event::BrokersChanged { live });
+        assert_decision(
+            &decision,
+            &[
+                "set t-0 = {2 e4 [2, 3]} if v10",
+                "LeaderAndIsr → 2: t-0 {2 e4 [2, 3]} v11",
+                "LeaderAndIsr → 3: t-0 {2 e4 [2, 3]} v11",
+                "UpdateMetadata → 2: brokers [2, 3]; t-0 {2 e4 [2, 3]} v11 offline [1]",
+                "UpdateMetadata → 3: brokers [2, 3]; t-0 {2 e4 [2, 3]} v11 offline [1]",
+                "LeaderAndIsr → 1: t-0 {2 e4 [2, 3]} v11",
+                "UpdateMetadata → 1: brokers [1, 2, 3]; t-0 {2 e4 [2, 3]} v11",
+                "UpdateMetadata → 2: brokers [1, 2, 3]",
+                "UpdateMetadata → 3: brokers [1, 2, 3]",
+            ],
+        );
+        assert_eq!(model.live_brokers[&BrokerId(1)].epoch, BrokerEpoch(500));
+        // The new incarnation's epoch is on its requests.
+        assert!(decision.requests.iter().any(|r| matches!(
+            r,
+            BrokerRequest::LeaderAndIsr {
+                to: BrokerId(1),
+                broker_epoch: BrokerEpoch(500),
+                ..
+            }
+        )));
+    }
+
+    #[test]
+    fn an_older_registration_or_no_change_decides_nothing() {
+        let mut model = cluster(&[1, 2]);
+        add_topic(&mut model, "t", &[(&[1, 2], 1, 3, &[1, 2])]);
+        let before = model.clone();
+        let mut live = registrations(&[1, 2]);
+        live.insert(BrokerId(1), broker(1, 7).1);
+        assert!(handle(&mut model, Event::BrokersChanged { live }).is_empty());
+        assert!(brokers_changed(&mut model, &[1, 2]).is_empty());
+        assert_eq!(model, before);
+    }
+
+    #[test]
+    fn a_dead_follower_leaves_the_isr_and_a_partition_not_touching_it_is_unchanged() {
+        let mut model = cluster(&[1, 2, 3]);
+        add_topic(
+            &mut model,
+            "t",
+            &[(&[1, 2, 3], 1, 3, &[1, 3, 2]), (&[1, 2], 1, 0, &[1, 2])],
+        );
+        let decision = brokers_changed(&mut model, &[1, 2]);
+        assert_decision(
+            &decision,
+            &[
+                "set t-0 = {1 e4 [1, 2]} if v10",
+                "LeaderAndIsr → 1: t-0 {1 e4 [1, 2]} v11",
+                "LeaderAndIsr → 2: t-0 {1 e4 [1, 2]} v11",
+                "UpdateMetadata → 1: brokers [1, 2]; t-0 {1 e4 [1, 2]} v11 offline [3]",
+                "UpdateMetadata → 2: brokers [1, 2]; t-0 {1 e4 [1, 2]} v11 offline [3]",
+            ],
+        );
+    }
+}

@@ -25,10 +25,12 @@ pub fn handle_isr_changed(
         if model.is_being_deleted(&tp.topic) || model.replicas(&tp).is_empty() {
             continue;
         }
-        if let Some(known) = model.partition_states.get(&tp) {
-            if reread.zk_version < known.zk_version {
-                continue;
-            }
+        if model
+            .partition_states
+            .get(&tp)
+            .is_some_and(|known| reread.zk_version < known.zk_version)
+        {
+            continue;
         }
         model.partition_states.insert(tp.clone(), reread);
         batch.update_metadata([tp.clone()]);

@@ -56,3 +56,209 @@ pub fn handle(model: &mut ClusterModel, event: Event) -> Decision {
     model.debug_check_invariants();
     decision
 }
+
+/// Builders for handler tests and a one-line-per-item rendering of decisions, so a test can
+/// assert an exact decision in a readable table.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use std::collections::BTreeMap;
+
+    use tributary_zk_layout::{BrokerEpoch, BrokerId, ControllerEpoch, LeaderEpoch, ZkVersion};
+
+    use crate::cluster::{ClusterModel, LiveBroker, PartitionModel, TopicModel, TopicPartition};
+    use crate::decision::{BrokerRequest, Decision, ZkWrite};
+    use crate::model::{LeaderAndIsr, broker_list};
+
+    /// The controller epoch of every test model.
+    pub(crate) const EPOCH: ControllerEpoch = ControllerEpoch(5);
+
+    pub(crate) fn ids(raw: &[i32]) -> Vec<BrokerId> {
+        raw.iter().copied().map(BrokerId).collect()
+    }
+
+    /// Broker `id` registered with epoch `epoch`.
+    pub(crate) fn broker(id: i32, epoch: i64) -> (BrokerId, LiveBroker) {
+        (
+            BrokerId(id),
+            LiveBroker {
+                epoch: BrokerEpoch(epoch),
+                host: format!("broker-{id}"),
+                port: 9092,
+                rack: None,
+            },
+        )
+    }
+
+    /// The registrations of `brokers`, each with epoch `100 + id`.
+    pub(crate) fn registrations(brokers: &[i32]) -> BTreeMap<BrokerId, LiveBroker> {
+        brokers
+            .iter()
+            .map(|&id| broker(id, 100 + i64::from(id)))
+            .collect()
+    }
+
+    /// A model with `brokers` registered (epoch `100 + id`) and no topics.
+    pub(crate) fn cluster(brokers: &[i32]) -> ClusterModel {
+        let mut model = ClusterModel::new(EPOCH);
+        model.live_brokers = registrations(brokers);
+        model
+    }
+
+    pub(crate) fn topic(assignment: &[&[i32]]) -> TopicModel {
+        TopicModel {
+            assignment: assignment
+                .iter()
+                .enumerate()
+                .map(|(p, replicas)| ((p as i32).into(), ids(replicas)))
+                .collect(),
+            topic_id: "AAAAAAAAAAAAAAAAAAAAAA".into(),
+        }
+    }
+
+    pub(crate) fn state(leader: i32, leader_epoch: i32, isr: &[i32]) -> LeaderAndIsr {
+        LeaderAndIsr {
+            leader: BrokerId(leader),
+            leader_epoch: LeaderEpoch(leader_epoch),
+            isr: ids(isr),
+            controller_epoch: EPOCH,
+        }
+    }
+
+    pub(crate) fn tp(topic: &str, partition: i32) -> TopicPartition {
+        TopicPartition::new(topic, partition)
+    }
+
+    /// Adds topic `name` with one partition per `(replicas, leader, leader_epoch, isr)`, each
+    /// state at znode version `10 + partition`.
+    pub(crate) fn add_topic(
+        model: &mut ClusterModel,
+        name: &str,
+        partitions: &[(&[i32], i32, i32, &[i32])],
+    ) {
+        let replicas: Vec<&[i32]> = partitions.iter().map(|p| p.0).collect();
+        model.topics.insert(name.into(), topic(&replicas));
+        for (p, &(_, leader, leader_epoch, isr)) in partitions.iter().enumerate() {
+            model.partition_states.insert(
+                tp(name, p as i32),
+                PartitionModel {
+                    leader_and_isr: state(leader, leader_epoch, isr),
+                    zk_version: ZkVersion(10 + p as i32),
+                },
+            );
+        }
+    }
+
+    fn show(s: &LeaderAndIsr) -> String {
+        format!(
+            "{{{} e{} {}}}",
+            s.leader,
+            s.leader_epoch,
+            broker_list(&s.isr)
+        )
+    }
+
+    /// One line per write and request, e.g.
+    /// `set t-0 = {2 e1 [2, 3]} if v10` or `LeaderAndIsr → 2: t-0 {2 e1 [2, 3]} v11`.
+    pub(crate) fn describe(decision: &Decision) -> Vec<String> {
+        let mut lines = Vec::new();
+        for write in &decision.zk_writes {
+            lines.push(match write {
+                ZkWrite::CreatePartitionStates { topic, states } => format!(
+                    "create {topic}: {}",
+                    states
+                        .iter()
+                        .map(|(p, s)| format!("{p} {}", show(s)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                ZkWrite::SetPartitionState {
+                    partition,
+                    state,
+                    expected_version,
+                } => {
+                    assert_eq!(state.controller_epoch, EPOCH);
+                    format!("set {partition} = {} if v{expected_version}", show(state))
+                }
+                ZkWrite::DeleteTopicZnodes { topic } => format!("delete topic {topic}"),
+                ZkWrite::DeleteAdminDeleteTopic { topic } => {
+                    format!("delete /admin/delete_topics/{topic}")
+                }
+                ZkWrite::DeleteAdminPreferredReplicaElection => {
+                    "delete /admin/preferred_replica_election".into()
+                }
+            });
+        }
+        for request in &decision.requests {
+            lines.push(match request {
+                BrokerRequest::LeaderAndIsr { to, partitions, .. } => format!(
+                    "LeaderAndIsr → {to}: {}",
+                    partitions
+                        .iter()
+                        .map(|p| format!(
+                            "{} {} v{}{}",
+                            p.partition,
+                            show(&p.leader_and_isr),
+                            p.zk_version,
+                            if p.is_new { " new" } else { "" }
+                        ))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                BrokerRequest::UpdateMetadata {
+                    to,
+                    live_brokers,
+                    partitions,
+                    deleted,
+                    ..
+                } => {
+                    let brokers: Vec<BrokerId> = live_brokers.keys().copied().collect();
+                    let mut items: Vec<String> = partitions
+                        .iter()
+                        .map(|p| {
+                            let offline = if p.offline_replicas.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" offline {}", broker_list(&p.offline_replicas))
+                            };
+                            format!(
+                                "{} {} v{}{offline}",
+                                p.partition,
+                                show(&p.leader_and_isr),
+                                p.zk_version
+                            )
+                        })
+                        .collect();
+                    items.extend(deleted.iter().map(|tp| format!("{tp} deleted")));
+                    format!(
+                        "UpdateMetadata → {to}: brokers {}{}{}",
+                        broker_list(&brokers),
+                        if items.is_empty() { "" } else { "; " },
+                        items.join(", ")
+                    )
+                }
+                BrokerRequest::StopReplica {
+                    to,
+                    partitions,
+                    delete,
+                    ..
+                } => format!(
+                    "StopReplica{} → {to}: {}",
+                    if *delete { "(delete)" } else { "" },
+                    partitions
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+        }
+        lines
+    }
+
+    /// Asserts `describe(decision)` line by line (a readable diff on failure).
+    #[track_caller]
+    pub(crate) fn assert_decision(decision: &Decision, expected: &[&str]) {
+        let actual = describe(decision);
+        assert_eq!(actual, expected, "\nactual:\n{}\n", actual.join("\n"));
+    }
+}

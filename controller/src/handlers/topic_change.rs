@@ -87,3 +87,122 @@ pub(crate) fn initialize_new_partitions(
             .push(ZkWrite::CreatePartitionStates { topic, states });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tributary_zk_layout::{BrokerId, PartitionId};
+
+    use super::*;
+    use crate::event::Event;
+    use crate::handlers::fixtures::*;
+    use crate::handlers::handle;
+    use crate::placement::assign_replicas;
+
+    #[test]
+    fn six_partitions_rf3_on_three_brokers_lead_on_first_replicas_with_full_isr() {
+        let mut model = cluster(&[1, 2, 3]);
+        let assignment = assign_replicas(6, 3, &ids(&[1, 2, 3])).unwrap();
+        let topics = BTreeMap::from([(
+            "orders".to_string(),
+            TopicModel {
+                assignment,
+                topic_id: "id".into(),
+            },
+        )]);
+        let decision = handle(&mut model, Event::TopicsChanged { topics });
+
+        let isr = ["[1, 2, 3]", "[2, 3, 1]", "[3, 1, 2]"];
+        let leaders = (0..6).map(|p| format!("{} e0 {}", p % 3 + 1, isr[p % 3]));
+        let states: Vec<String> = leaders.collect();
+        let mut expected = vec![format!(
+            "create orders: {}",
+            states
+                .iter()
+                .enumerate()
+                .map(|(p, s)| format!("{p} {{{s}}}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )];
+        let partitions = |suffix: &str| {
+            states
+                .iter()
+                .enumerate()
+                .map(|(p, s)| format!("orders-{p} {{{s}}} v0{suffix}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        for to in 1..=3 {
+            expected.push(format!("LeaderAndIsr → {to}: {}", partitions(" new")));
+        }
+        for to in 1..=3 {
+            expected.push(format!(
+                "UpdateMetadata → {to}: brokers [1, 2, 3]; {}",
+                partitions("")
+            ));
+        }
+        let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+        assert_decision(&decision, &expected);
+        let first = &model.partition_states[&tp("orders", 0)];
+        assert_eq!(first.leader_and_isr, state(1, 0, &[1, 2, 3]));
+        assert_eq!(first.zk_version, ZkVersion(0));
+    }
+
+    #[test]
+    fn dead_replicas_are_left_out_and_a_partition_without_live_replica_stays_new() {
+        let mut model = cluster(&[1, 2]);
+        let topics = BTreeMap::from([("t".to_string(), topic(&[&[3, 1, 2], &[3]]))]);
+        let decision = handle(&mut model, Event::TopicsChanged { topics });
+        assert_decision(
+            &decision,
+            &[
+                "create t: 0 {1 e0 [1, 2]}",
+                "LeaderAndIsr → 1: t-0 {1 e0 [1, 2]} v0 new",
+                "LeaderAndIsr → 2: t-0 {1 e0 [1, 2]} v0 new",
+                "UpdateMetadata → 1: brokers [1, 2]; t-0 {1 e0 [1, 2]} v0 offline [3]",
+                "UpdateMetadata → 2: brokers [1, 2]; t-0 {1 e0 [1, 2]} v0 offline [3]",
+            ],
+        );
+        assert!(!model.partition_states.contains_key(&tp("t", 1)));
+
+        // Broker 3 registers: the New partition comes online with it as leader.
+        let decision = handle(
+            &mut model,
+            Event::BrokersChanged {
+                live: registrations(&[1, 2, 3]),
+            },
+        );
+        assert_decision(
+            &decision,
+            &[
+                "create t: 1 {3 e0 [3]}",
+                "LeaderAndIsr → 3: t-0 {1 e0 [1, 2]} v0, t-1 {3 e0 [3]} v0 new",
+                "UpdateMetadata → 1: brokers [1, 2, 3]; t-1 {3 e0 [3]} v0",
+                "UpdateMetadata → 2: brokers [1, 2, 3]; t-1 {3 e0 [3]} v0",
+                "UpdateMetadata → 3: brokers [1, 2, 3]; t-0 {1 e0 [1, 2]} v0, t-1 {3 e0 [3]} v0",
+            ],
+        );
+    }
+
+    #[test]
+    fn only_added_partitions_of_a_known_topic_are_created() {
+        let mut model = cluster(&[1, 2]);
+        add_topic(&mut model, "t", &[(&[1, 2], 1, 4, &[1, 2])]);
+        let topics = BTreeMap::from([("t".to_string(), topic(&[&[2, 1], &[2, 1]]))]);
+        let decision = handle(&mut model, Event::TopicsChanged { topics });
+        assert_decision(
+            &decision,
+            &[
+                "create t: 1 {2 e0 [2, 1]}",
+                "LeaderAndIsr → 1: t-1 {2 e0 [2, 1]} v0 new",
+                "LeaderAndIsr → 2: t-1 {2 e0 [2, 1]} v0 new",
+                "UpdateMetadata → 1: brokers [1, 2]; t-1 {2 e0 [2, 1]} v0",
+                "UpdateMetadata → 2: brokers [1, 2]; t-1 {2 e0 [2, 1]} v0",
+            ],
+        );
+        // The existing partition's replicas are not reassigned.
+        assert_eq!(
+            model.topics["t"].assignment[&PartitionId(0)],
+            [BrokerId(1), BrokerId(2)]
+        );
+    }
+}

@@ -391,3 +391,58 @@ fn metadata_of(
     }
     (partitions, deleted)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handlers::fixtures::*;
+
+    #[test]
+    fn drop_partitions_strips_failed_writes_from_requests() {
+        let mut model = cluster(&[1, 2]);
+        add_topic(
+            &mut model,
+            "t",
+            &[(&[1, 2], 1, 0, &[1, 2]), (&[2], 2, 0, &[2])],
+        );
+        let mut decision = Decision::default();
+        let mut batch = RequestBatch::default();
+        for (p, next) in [(0, state(-1, 1, &[1])), (1, state(2, 1, &[2]))] {
+            let tp = tp("t", p);
+            decision.set_partition_state(&mut model, &tp, next);
+            batch.partition_changed(&model, &tp);
+        }
+        batch.stop_replica(BrokerId(1), &tp("t", 0), false);
+        batch.finish(&model, &mut decision);
+        decision.drop_partitions(&BTreeSet::from([tp("t", 1)]));
+        assert_decision(
+            &decision,
+            &[
+                "set t-0 = {-1 e1 [1]} if v10",
+                "set t-1 = {2 e1 [2]} if v11",
+                "LeaderAndIsr → 1: t-0 {-1 e1 [1]} v11",
+                "LeaderAndIsr → 2: t-0 {-1 e1 [1]} v11",
+                "UpdateMetadata → 1: brokers [1, 2]; t-0 {-1 e1 [1]} v11",
+                "UpdateMetadata → 2: brokers [1, 2]; t-0 {-1 e1 [1]} v11",
+                "StopReplica → 1: t-0",
+            ],
+        );
+        assert_eq!(
+            model.partition_states[&tp("t", 1)].zk_version,
+            ZkVersion(12)
+        );
+    }
+
+    #[test]
+    fn requests_to_unregistered_brokers_are_not_addressed() {
+        let mut model = cluster(&[1]);
+        add_topic(&mut model, "t", &[(&[1, 2], 1, 0, &[1])]);
+        let mut decision = Decision::default();
+        let mut batch = RequestBatch::default();
+        batch.leader_and_isr(ids(&[1, 2]), &tp("t", 0), true);
+        batch.stop_replica(BrokerId(2), &tp("t", 0), true);
+        batch.finish(&model, &mut decision);
+        assert_decision(&decision, &["LeaderAndIsr → 1: t-0 {1 e0 [1]} v10 new"]);
+        assert_eq!(decision.requests[0].to(), BrokerId(1));
+    }
+}

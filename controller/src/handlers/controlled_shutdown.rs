@@ -124,3 +124,109 @@ pub fn handle_controlled_shutdown(
     decision.reply = Some(Reply::ControlledShutdown(Ok(remaining)));
     decision
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Event;
+    use crate::handlers::fixtures::*;
+    use crate::handlers::handle;
+
+    fn shutdown(model: &mut ClusterModel, broker: i32, epoch: i64) -> Decision {
+        handle(
+            model,
+            Event::ControlledShutdown {
+                broker: BrokerId(broker),
+                broker_epoch: BrokerEpoch(epoch),
+            },
+        )
+    }
+
+    #[test]
+    fn leadership_moves_away_followers_stop_and_nothing_remains() {
+        let mut model = cluster(&[1, 2, 3]);
+        add_topic(
+            &mut model,
+            "t",
+            &[
+                (&[1, 2, 3], 1, 3, &[1, 2, 3]),
+                (&[2, 1, 3], 2, 0, &[2, 1, 3]),
+                (&[1], 1, 0, &[1]),
+            ],
+        );
+        let decision = shutdown(&mut model, 1, 101);
+        assert_decision(
+            &decision,
+            &[
+                "set t-0 = {2 e4 [2, 3]} if v10",
+                "set t-1 = {2 e1 [2, 3]} if v11",
+                "LeaderAndIsr → 1: t-0 {2 e4 [2, 3]} v11",
+                "LeaderAndIsr → 2: t-0 {2 e4 [2, 3]} v11, t-1 {2 e1 [2, 3]} v12",
+                "LeaderAndIsr → 3: t-0 {2 e4 [2, 3]} v11, t-1 {2 e1 [2, 3]} v12",
+                "UpdateMetadata → 1: brokers [1, 2, 3]; t-0 {2 e4 [2, 3]} v11, t-1 {2 e1 [2, 3]} v12",
+                "UpdateMetadata → 2: brokers [1, 2, 3]; t-0 {2 e4 [2, 3]} v11, t-1 {2 e1 [2, 3]} v12",
+                "UpdateMetadata → 3: brokers [1, 2, 3]; t-0 {2 e4 [2, 3]} v11, t-1 {2 e1 [2, 3]} v12",
+                "StopReplica → 1: t-1",
+            ],
+        );
+        // The single-replica partition stays led by 1 and is not reported.
+        assert_eq!(decision.reply, Some(Reply::ControlledShutdown(Ok(vec![]))));
+        assert!(model.shutting_down.contains(&BrokerId(1)));
+
+        // While shutting down, 1 is not elected even when it is the only live ISR member left.
+        let decision = handle(
+            &mut model,
+            Event::BrokersChanged {
+                live: registrations(&[1, 3]),
+            },
+        );
+        assert_eq!(
+            describe(&decision)[..2],
+            ["set t-0 = {3 e5 [3]} if v11", "set t-1 = {3 e2 [3]} if v12"]
+        );
+    }
+
+    #[test]
+    fn a_partition_with_no_other_eligible_replica_remains() {
+        let mut model = cluster(&[1, 2]);
+        add_topic(&mut model, "t", &[(&[1, 2], 1, 3, &[1])]);
+        let decision = shutdown(&mut model, 1, 101);
+        assert_decision(&decision, &[]);
+        assert_eq!(
+            decision.reply,
+            Some(Reply::ControlledShutdown(Ok(vec![tp("t", 0)])))
+        );
+    }
+
+    #[test]
+    fn a_stale_broker_epoch_or_an_unknown_broker_is_refused() {
+        let mut model = cluster(&[1, 2]);
+        add_topic(&mut model, "t", &[(&[1, 2], 1, 3, &[1, 2])]);
+        let before = model.clone();
+        let decision = shutdown(&mut model, 1, 100);
+        assert_decision(&decision, &[]);
+        assert_eq!(
+            decision.reply,
+            Some(Reply::ControlledShutdown(Err(
+                ControlledShutdownError::StaleBrokerEpoch {
+                    broker: BrokerId(1),
+                    requested: BrokerEpoch(100),
+                    registered: BrokerEpoch(101),
+                }
+            )))
+        );
+        let decision = shutdown(&mut model, 9, 1);
+        assert_eq!(
+            decision.reply,
+            Some(Reply::ControlledShutdown(Err(
+                ControlledShutdownError::BrokerNotRegistered {
+                    broker: BrokerId(9)
+                }
+            )))
+        );
+        assert_eq!(model, before);
+        // A newer epoch than the registration the controller read is accepted (KAFKA-9839).
+        let decision = shutdown(&mut model, 1, 900);
+        assert_eq!(describe(&decision)[0], "set t-0 = {2 e4 [2]} if v10");
+    }
+}

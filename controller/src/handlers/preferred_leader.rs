@@ -131,3 +131,140 @@ fn elect_preferred(
     }
     results
 }
+
+#[cfg(test)]
+mod tests {
+    use tributary_zk_layout::BrokerId;
+
+    use super::*;
+    use crate::event::Event;
+    use crate::handlers::fixtures::*;
+    use crate::handlers::handle;
+
+    #[test]
+    fn preferred_replica_leads_only_when_live_and_in_isr() {
+        let mut model = cluster(&[1, 2, 3]);
+        add_topic(
+            &mut model,
+            "t",
+            &[
+                (&[1, 2, 3], 2, 4, &[2, 3, 1]),
+                (&[1, 2, 3], 2, 4, &[2, 3]),
+                (&[4, 1], 1, 0, &[1]),
+                (&[1, 2], 1, 0, &[1, 2]),
+            ],
+        );
+        let requested: BTreeSet<_> = [tp("t", 0), tp("t", 1), tp("t", 2), tp("t", 3), tp("x", 0)]
+            .into_iter()
+            .collect();
+        let decision = handle(
+            &mut model,
+            Event::PreferredElection {
+                partitions: requested,
+                from_admin_znode: false,
+            },
+        );
+        assert_decision(
+            &decision,
+            &[
+                "set t-0 = {1 e5 [2, 3, 1]} if v10",
+                "LeaderAndIsr → 1: t-0 {1 e5 [2, 3, 1]} v11",
+                "LeaderAndIsr → 2: t-0 {1 e5 [2, 3, 1]} v11",
+                "LeaderAndIsr → 3: t-0 {1 e5 [2, 3, 1]} v11",
+                "UpdateMetadata → 1: brokers [1, 2, 3]; t-0 {1 e5 [2, 3, 1]} v11",
+                "UpdateMetadata → 2: brokers [1, 2, 3]; t-0 {1 e5 [2, 3, 1]} v11",
+                "UpdateMetadata → 3: brokers [1, 2, 3]; t-0 {1 e5 [2, 3, 1]} v11",
+            ],
+        );
+        let election_error = |p, source| {
+            Err(ElectLeaderError::Election {
+                partition: tp("t", p),
+                source,
+            })
+        };
+        let expected = BTreeMap::from([
+            (tp("t", 0), Ok(())),
+            (
+                tp("t", 1),
+                election_error(
+                    1,
+                    ElectionError::PreferredReplicaNotEligible {
+                        preferred: BrokerId(1),
+                        live: true,
+                        in_isr: false,
+                    },
+                ),
+            ),
+            (
+                tp("t", 2),
+                election_error(
+                    2,
+                    ElectionError::PreferredReplicaNotEligible {
+                        preferred: BrokerId(4),
+                        live: false,
+                        in_isr: false,
+                    },
+                ),
+            ),
+            (
+                tp("t", 3),
+                election_error(
+                    3,
+                    ElectionError::ElectionNotNeeded {
+                        leader: BrokerId(1),
+                    },
+                ),
+            ),
+            (
+                tp("x", 0),
+                Err(ElectLeaderError::UnknownTopicOrPartition {
+                    partition: tp("x", 0),
+                }),
+            ),
+        ]);
+        assert_eq!(decision.reply, Some(Reply::PreferredElection(expected)));
+    }
+
+    #[test]
+    fn a_shutting_down_preferred_replica_is_not_elected_and_the_admin_znode_is_deleted() {
+        let mut model = cluster(&[1, 2]);
+        model.shutting_down.insert(BrokerId(1));
+        add_topic(&mut model, "t", &[(&[1, 2], 2, 4, &[2, 1])]);
+        let decision = handle(
+            &mut model,
+            Event::PreferredElection {
+                partitions: BTreeSet::from([tp("t", 0)]),
+                from_admin_znode: true,
+            },
+        );
+        assert_decision(&decision, &["delete /admin/preferred_replica_election"]);
+        assert_eq!(decision.reply, None);
+    }
+
+    #[test]
+    fn auto_rebalance_elects_the_preferred_replica_of_imbalanced_brokers() {
+        let mut model = cluster(&[1, 2]);
+        add_topic(
+            &mut model,
+            "t",
+            &[(&[1, 2], 2, 1, &[2, 1]), (&[2, 1], 2, 0, &[2, 1])],
+        );
+        let tick = |imbalance_percentage| Event::AutoRebalanceTick {
+            imbalance_percentage,
+        };
+        // Broker 1 leads 0 of its 1 preferred partitions: 100 % is not above 100 %.
+        assert!(handle(&mut model, tick(100)).is_empty());
+        let decision = handle(&mut model, tick(10));
+        assert_decision(
+            &decision,
+            &[
+                "set t-0 = {1 e2 [2, 1]} if v10",
+                "LeaderAndIsr → 1: t-0 {1 e2 [2, 1]} v11",
+                "LeaderAndIsr → 2: t-0 {1 e2 [2, 1]} v11",
+                "UpdateMetadata → 1: brokers [1, 2]; t-0 {1 e2 [2, 1]} v11",
+                "UpdateMetadata → 2: brokers [1, 2]; t-0 {1 e2 [2, 1]} v11",
+            ],
+        );
+        assert!(handle(&mut model, tick(10)).is_empty(), "balanced now");
+    }
+}

@@ -41,3 +41,48 @@ pub fn handle_startup(model: &mut ClusterModel) -> Decision {
     batch.finish(model, &mut decision);
     decision
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::cluster::TopicDeletion;
+    use crate::event::Event;
+    use crate::handlers::fixtures::*;
+    use crate::handlers::handle;
+
+    #[test]
+    fn failover_announces_first_then_elects_and_sends_every_partition_to_its_replicas() {
+        // Broker 3 died while there was no controller.
+        let mut model = cluster(&[1, 2]);
+        add_topic(
+            &mut model,
+            "t",
+            &[(&[3, 1, 2], 3, 2, &[3, 1]), (&[1, 2], 1, 0, &[1, 2])],
+        );
+        model.topics.insert("n".into(), topic(&[&[2]]));
+        add_topic(&mut model, "d", &[(&[2], 2, 0, &[2])]);
+        model
+            .topics_to_delete
+            .insert("d".into(), TopicDeletion::default());
+
+        let decision = handle(&mut model, Event::Startup);
+        let announce = "brokers [1, 2]; t-0 {3 e2 [3, 1]} v10 offline [3], \
+                        t-1 {1 e0 [1, 2]} v11, d-0 deleted";
+        assert_decision(
+            &decision,
+            &[
+                "set t-0 = {1 e3 [1]} if v10",
+                "create n: 0 {2 e0 [2]}",
+                &format!("UpdateMetadata → 1: {announce}"),
+                &format!("UpdateMetadata → 2: {announce}"),
+                "LeaderAndIsr → 1: t-0 {1 e3 [1]} v11, t-1 {1 e0 [1, 2]} v11",
+                "LeaderAndIsr → 2: n-0 {2 e0 [2]} v0 new, t-0 {1 e3 [1]} v11, \
+                 t-1 {1 e0 [1, 2]} v11",
+                "UpdateMetadata → 1: brokers [1, 2]; n-0 {2 e0 [2]} v0, \
+                 t-0 {1 e3 [1]} v11 offline [3]",
+                "UpdateMetadata → 2: brokers [1, 2]; n-0 {2 e0 [2]} v0, \
+                 t-0 {1 e3 [1]} v11 offline [3]",
+                "StopReplica(delete) → 2: d-0",
+            ],
+        );
+    }
+}

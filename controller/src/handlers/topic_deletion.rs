@@ -119,3 +119,118 @@ fn complete_deletion(model: &mut ClusterModel, topic: String, decision: &mut Dec
         .zk_writes
         .push(ZkWrite::DeleteAdminDeleteTopic { topic });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Event;
+    use crate::handlers::fixtures::*;
+    use crate::handlers::handle;
+
+    fn done(model: &mut ClusterModel, broker: i32) -> Decision {
+        handle(
+            model,
+            Event::ReplicaDeletionDone {
+                topic: "t".into(),
+                broker: BrokerId(broker),
+            },
+        )
+    }
+
+    #[test]
+    fn deletion_waits_for_a_dead_replica_broker_then_completes() {
+        let mut model = cluster(&[1, 2]);
+        add_topic(
+            &mut model,
+            "t",
+            &[(&[1, 2], 1, 0, &[1, 2]), (&[2, 3], 2, 1, &[2])],
+        );
+        add_topic(&mut model, "keep", &[(&[3, 1], 1, 2, &[1])]);
+        let decision = handle(
+            &mut model,
+            Event::TopicDeletionRequested {
+                topics: BTreeSet::from(["t".to_string(), "unknown".to_string()]),
+            },
+        );
+        assert_decision(
+            &decision,
+            &[
+                "delete /admin/delete_topics/unknown",
+                "UpdateMetadata → 1: brokers [1, 2]; t-0 deleted, t-1 deleted",
+                "UpdateMetadata → 2: brokers [1, 2]; t-0 deleted, t-1 deleted",
+                "StopReplica(delete) → 1: t-0",
+                "StopReplica(delete) → 2: t-0, t-1",
+            ],
+        );
+        assert!(done(&mut model, 1).is_empty());
+        assert!(done(&mut model, 2).is_empty());
+        assert!(model.topics.contains_key("t"), "waits for broker 3");
+
+        // Broker 3 returns: no LeaderAndIsr for the deleted topic, deletion resumes on it.
+        let decision = handle(
+            &mut model,
+            Event::BrokersChanged {
+                live: registrations(&[1, 2, 3]),
+            },
+        );
+        assert_decision(
+            &decision,
+            &[
+                "LeaderAndIsr → 3: keep-0 {1 e2 [1]} v10",
+                "UpdateMetadata → 1: brokers [1, 2, 3]",
+                "UpdateMetadata → 2: brokers [1, 2, 3]",
+                "UpdateMetadata → 3: brokers [1, 2, 3]; keep-0 {1 e2 [1]} v10, \
+                 t-0 deleted, t-1 deleted",
+                "StopReplica(delete) → 3: t-1",
+            ],
+        );
+
+        let decision = done(&mut model, 3);
+        assert_decision(
+            &decision,
+            &["delete topic t", "delete /admin/delete_topics/t"],
+        );
+        assert!(!model.topics.contains_key("t"));
+        assert!(!model.topics_to_delete.contains_key("t"));
+        assert!(model.partition_states.keys().all(|tp| tp.topic == "keep"));
+    }
+
+    #[test]
+    fn a_replica_broker_dying_after_the_request_is_asked_again_when_it_returns() {
+        let mut model = cluster(&[1, 2]);
+        add_topic(&mut model, "t", &[(&[1, 2], 1, 0, &[1, 2])]);
+        handle(
+            &mut model,
+            Event::TopicDeletionRequested {
+                topics: BTreeSet::from(["t".to_string()]),
+            },
+        );
+        // 2 dies before answering; the deleted topic gets no election.
+        let decision = handle(
+            &mut model,
+            Event::BrokersChanged {
+                live: registrations(&[1]),
+            },
+        );
+        assert_decision(&decision, &["UpdateMetadata → 1: brokers [1]"]);
+        assert!(done(&mut model, 1).is_empty());
+        let decision = handle(
+            &mut model,
+            Event::BrokersChanged {
+                live: registrations(&[1, 2]),
+            },
+        );
+        assert_decision(
+            &decision,
+            &[
+                "UpdateMetadata → 1: brokers [1, 2]",
+                "UpdateMetadata → 2: brokers [1, 2]; t-0 deleted",
+                "StopReplica(delete) → 2: t-0",
+            ],
+        );
+        assert_decision(
+            &done(&mut model, 2),
+            &["delete topic t", "delete /admin/delete_topics/t"],
+        );
+    }
+}

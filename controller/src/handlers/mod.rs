@@ -262,3 +262,139 @@ pub(crate) mod fixtures {
         assert_eq!(actual, expected, "\nactual:\n{}\n", actual.join("\n"));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use proptest::prelude::*;
+    use tributary_zk_layout::{BrokerEpoch, BrokerId, ZkVersion};
+
+    use super::fixtures::*;
+    use super::*;
+    use crate::cluster::{TopicModel, TopicPartition};
+    use crate::decision::{BrokerRequest, ZkWrite};
+    use crate::placement::assign_replicas;
+
+    /// A step of a random scenario over brokers 1..=4.
+    #[derive(Debug, Clone)]
+    enum Step {
+        /// Registered brokers as a bit mask; `bounce` re-registers broker 1 with a new epoch.
+        Brokers {
+            mask: u8,
+            bounce: bool,
+        },
+        Shutdown(i32),
+        Preferred,
+        Rebalance,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            3 => (0u8..16, any::<bool>()).prop_map(|(mask, bounce)| Step::Brokers { mask, bounce }),
+            1 => (1i32..=4).prop_map(Step::Shutdown),
+            1 => Just(Step::Preferred),
+            1 => Just(Step::Rebalance),
+        ]
+    }
+
+    proptest! {
+        /// Whatever happens to the brokers, every decision keeps Kafka's invariants: writes are
+        /// conditional on the model's version and move the leader epoch forward by one, ISRs
+        /// are never emptied, leaders are registered ISR members, LeaderAndIsr goes only to
+        /// registered replicas and UpdateMetadata to every registered broker.
+        #[test]
+        fn decisions_keep_the_invariants(steps in proptest::collection::vec(step(), 1..25)) {
+            let mut model = cluster(&[1, 2, 3, 4]);
+            model.unclean_default = false;
+            let topics = BTreeMap::from([(
+                "t".to_string(),
+                TopicModel {
+                    assignment: assign_replicas(6, 3, &ids(&[1, 2, 3, 4])).unwrap(),
+                    topic_id: "id".into(),
+                },
+            )]);
+            handle(&mut model, Event::TopicsChanged { topics });
+            let all: BTreeSet<TopicPartition> = model.partition_states.keys().cloned().collect();
+            let mut next_epoch = 1000;
+            for step in steps {
+                let event = match step {
+                    Step::Brokers { mask, bounce } => {
+                        let mut live = BTreeMap::new();
+                        for id in 1..=4 {
+                            if mask & (1 << (id - 1)) != 0 {
+                                let known = model.live_brokers.get(&BrokerId(id)).map(|b| b.epoch.0);
+                                next_epoch += 1;
+                                let epoch = match known {
+                                    Some(epoch) if !(bounce && id == 1) => epoch,
+                                    _ => next_epoch,
+                                };
+                                live.insert(BrokerId(id), broker(id, epoch).1);
+                            }
+                        }
+                        Event::BrokersChanged { live }
+                    }
+                    Step::Shutdown(id) => Event::ControlledShutdown {
+                        broker: BrokerId(id),
+                        broker_epoch: model
+                            .live_brokers
+                            .get(&BrokerId(id))
+                            .map_or(BrokerEpoch(0), |b| b.epoch),
+                    },
+                    Step::Preferred => Event::PreferredElection {
+                        partitions: all.clone(),
+                        from_admin_znode: false,
+                    },
+                    Step::Rebalance => Event::AutoRebalanceTick { imbalance_percentage: 10 },
+                };
+                let before = model.clone();
+                let decision = handle(&mut model, event);
+                // A decision may write a partition twice (a bounce: death, then join); each
+                // write is conditional on the version the previous one produced.
+                let mut written = before.partition_states.clone();
+                for write in &decision.zk_writes {
+                    if let ZkWrite::SetPartitionState { partition, state, expected_version } = write {
+                        let old = written.get_mut(partition).unwrap();
+                        prop_assert_eq!(*expected_version, old.zk_version);
+                        prop_assert_eq!(state.leader_epoch.0, old.leader_and_isr.leader_epoch.0 + 1);
+                        old.zk_version = ZkVersion(expected_version.0 + 1);
+                        old.leader_and_isr = state.clone();
+                        model.record_written(&partition.topic, partition.partition, ZkVersion(expected_version.0 + 1));
+                    }
+                }
+                for (tp, state) in &model.partition_states {
+                    let s = &state.leader_and_isr;
+                    prop_assert!(!s.isr.is_empty(), "{tp} has an empty ISR");
+                    prop_assert!(s.isr.iter().all(|b| model.replicas(tp).contains(b)));
+                    prop_assert!(
+                        s.leader == BrokerId::NONE
+                            || (s.isr.contains(&s.leader) && model.is_registered(s.leader)),
+                        "{tp}: leader {} not a registered ISR member {:?}", s.leader, s.isr
+                    );
+                    prop_assert!(s.leader_epoch >= before.partition_states[tp].leader_and_isr.leader_epoch);
+                }
+                let mut metadata_to = BTreeSet::new();
+                for request in &decision.requests {
+                    match request {
+                        BrokerRequest::LeaderAndIsr { to, partitions, .. } => {
+                            for p in partitions {
+                                prop_assert!(model.replicas(&p.partition).contains(to));
+                                prop_assert!(model.is_registered(*to));
+                            }
+                        }
+                        BrokerRequest::UpdateMetadata { to, .. } => {
+                            // Startup and bounces send two rounds (announce / death, then join).
+                            metadata_to.insert(*to);
+                        }
+                        BrokerRequest::StopReplica { .. } => {}
+                    }
+                }
+                if !metadata_to.is_empty() {
+                    let registered: BTreeSet<BrokerId> = model.live_brokers.keys().copied().collect();
+                    prop_assert!(metadata_to.is_superset(&registered));
+                    prop_assert!(metadata_to.iter().all(|b| registered.contains(b) || before.is_registered(*b)));
+                }
+            }
+        }
+    }
+}

@@ -12,8 +12,9 @@ use crate::cluster::{LiveBroker, PartitionModel, TopicModel, TopicPartition};
 /// itself: `Reelect`, `Expire`, resignation).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// This broker just became controller and the loop has loaded the [`ClusterModel`]
-    /// (`crate::cluster::ClusterModel`) from ZooKeeper (Kafka's `onControllerFailover`).
+    /// This broker just became controller and the loop has loaded the
+    /// [`ClusterModel`](crate::cluster::ClusterModel) from ZooKeeper (Kafka's
+    /// `onControllerFailover`).
     Startup,
     /// The children of `/brokers/ids` changed: every registered broker with its epoch (czxid) and
     /// endpoint. Joins, deaths and bounces (same id, larger epoch) are found by comparison.

@@ -27,6 +27,9 @@
 //! - [`partition_state`]: the partition and replica state machines' legal transitions.
 //! - [`rebalance`]: the auto leader rebalance decision (`leader.imbalance.per.broker.percentage`).
 //! - [`model`]: [`LeaderAndIsr`](model::LeaderAndIsr), the value elections produce.
+//! - [`cluster`], [`event`], [`decision`], [`handlers`]: the controller's model of the cluster,
+//!   the events the loop feeds it, and the pure handlers ([`handlers::handle`]) that turn
+//!   `(model, event)` into a decision (ZooKeeper writes, broker requests, a reply).
 //!
 //! # I/O
 //!
@@ -42,7 +45,11 @@
 //! - **HW** (high watermark): the offset up to which every ISR member has the records, i.e. the
 //!   minimum LEO over the ISR; consumers only see records below it.
 
+pub mod cluster;
+pub mod decision;
 pub mod election;
+pub mod event;
+pub mod handlers;
 pub mod model;
 pub mod partition_state;
 pub mod placement;

@@ -5,7 +5,10 @@
 use std::path::PathBuf;
 
 fn main() -> anyhow_free::Result {
-    let files = ["proto/tributary/v1/tributary.proto"];
+    let files = [
+        "proto/tributary/v1/tributary.proto",
+        "proto/tributary/v1/control.proto",
+    ];
     let fds = protox::compile(files, ["proto"])?;
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     let descriptor_bytes = prost::Message::encode_to_vec(&fds);

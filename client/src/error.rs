@@ -196,6 +196,10 @@ pub enum ErrorCode {
     KafkaStorageError,
     /// Topic deletion is disabled on the cluster.
     TopicDeletionDisabled,
+    /// The request must go to the controller.
+    NotController,
+    /// A control request was meant for an older incarnation of the broker.
+    StaleBrokerEpoch,
     /// The request's leader epoch is older than the current one.
     FencedLeaderEpoch,
     /// The request's leader epoch is newer than the broker knows.
@@ -239,6 +243,8 @@ impl ErrorCode {
             P::InvalidRequest => ErrorCode::InvalidRequest,
             P::KafkaStorageError => ErrorCode::KafkaStorageError,
             P::TopicDeletionDisabled => ErrorCode::TopicDeletionDisabled,
+            P::NotController => ErrorCode::NotController,
+            P::StaleBrokerEpoch => ErrorCode::StaleBrokerEpoch,
             P::FencedLeaderEpoch => ErrorCode::FencedLeaderEpoch,
             P::UnknownLeaderEpoch => ErrorCode::UnknownLeaderEpoch,
             P::UnsupportedCompressionType => ErrorCode::UnsupportedCompressionType,
@@ -274,6 +280,8 @@ impl ErrorCode {
             ErrorCode::InvalidRequest => P::InvalidRequest,
             ErrorCode::KafkaStorageError => P::KafkaStorageError,
             ErrorCode::TopicDeletionDisabled => P::TopicDeletionDisabled,
+            ErrorCode::NotController => P::NotController,
+            ErrorCode::StaleBrokerEpoch => P::StaleBrokerEpoch,
             ErrorCode::FencedLeaderEpoch => P::FencedLeaderEpoch,
             ErrorCode::UnknownLeaderEpoch => P::UnknownLeaderEpoch,
             ErrorCode::UnsupportedCompressionType => P::UnsupportedCompressionType,

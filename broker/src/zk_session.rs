@@ -158,8 +158,11 @@ async fn register_at_start(client: &ZkClient, identity: &Identity) -> Result<Bro
                 let holder = client
                     .get_payload_if_exists::<BrokerRegistration>(&path)
                     .await?;
-                let ours =
-                    holder.is_some_and(|(r, _)| r.parsed_endpoints() == vec![identity.endpoint()]);
+                let Some((holder, _)) = holder else {
+                    // It expired between our attempt and this read: register again now.
+                    continue;
+                };
+                let ours = holder.parsed_endpoints() == vec![identity.endpoint()];
                 if !ours || tokio::time::Instant::now() >= deadline {
                     return Err(ZkError::BrokerIdInUse { id });
                 }

@@ -130,13 +130,6 @@ pub fn write_missing(
     Ok(())
 }
 
-/// Without ZooKeeper: the stored cluster id, or a new one, written where missing.
-pub fn ensure(dirs: &[PathBuf], broker_id: i32) -> Result<String, MetaPropertiesError> {
-    let cluster_id = stored_cluster_id(dirs, broker_id)?.unwrap_or_else(generate_cluster_id);
-    write_missing(dirs, broker_id, &cluster_id)?;
-    Ok(cluster_id)
-}
-
 /// Reads `meta.properties` from `dir`, if present.
 pub fn read(dir: &Path) -> Result<Option<MetaProperties>, MetaPropertiesError> {
     let path = dir.join(META_PROPERTIES);
@@ -217,6 +210,12 @@ mod tests {
 
     #[test]
     fn ensure_writes_then_checks() {
+        // What start-up does with them (broker/src/run.rs), without ZooKeeper's say.
+        fn ensure(dirs: &[PathBuf], broker_id: i32) -> Result<String, MetaPropertiesError> {
+            let id = stored_cluster_id(dirs, broker_id)?.unwrap_or_else(generate_cluster_id);
+            write_missing(dirs, broker_id, &id)?;
+            Ok(id)
+        }
         let a = tempfile::tempdir().unwrap();
         let b = tempfile::tempdir().unwrap();
         let dirs = vec![a.path().to_owned(), b.path().to_owned()];

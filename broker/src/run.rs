@@ -120,7 +120,7 @@ pub async fn run(
         None => None,
     };
     let cluster_id = match &zookeeper {
-        Some((client, _)) => zk_session::cluster_id(client, &proposed)
+        Some((client, _)) => tributary_controller::zk::create_or_get_cluster_id(client, &proposed)
             .await
             .map_err(|source| BrokerError::ZooKeeper {
                 step: "reading /cluster/id",

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tributary_controller::zk::{ZkClient, ZkError, create_or_get_cluster_id, register_broker};
+use tributary_controller::zk::{ZkClient, ZkError, register_broker};
 use tributary_zk_layout::payloads::{BrokerRegistration, EndPoint};
 use tributary_zk_layout::{BrokerEpoch, BrokerId};
 
@@ -72,11 +72,6 @@ pub async fn connect(config: &BrokerConfig, connect: &str) -> Result<ZkClient, Z
             }
         }
     }
-}
-
-/// The cluster id from `/cluster/id`, created with `proposed` if this is the first broker.
-pub async fn cluster_id(client: &ZkClient, proposed: &str) -> Result<String, ZkError> {
-    create_or_get_cluster_id(client, proposed).await
 }
 
 /// The registered broker and the task that keeps it registered.

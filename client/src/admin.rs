@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use tributary_proto::v1 as pb;
 
 use crate::error::check;
+use crate::response::topic_result;
 use crate::{Client, ClientError, ErrorCode};
 
 /// What the broker reports after creating a topic.
@@ -156,18 +157,7 @@ impl Client {
             .create_topics(request)
             .await
             .map_err(ClientError::rpc("CreateTopics"))?;
-        let result = response
-            .into_inner()
-            .results
-            .into_iter()
-            .find(|r| r.name == name)
-            .ok_or_else(|| ClientError::MalformedResponse {
-                operation: "CreateTopics",
-                topic: name.to_owned(),
-                partition: None,
-                reason: "no result for the topic".to_owned(),
-            })?;
-        check(result.error_code, &result.error_message, name, None)?;
+        let result = topic_result(response.into_inner().results, "CreateTopics", name)?;
         Ok(CreatedTopic {
             name: result.name,
             num_partitions: result.num_partitions,
@@ -185,18 +175,7 @@ impl Client {
             .delete_topics(request)
             .await
             .map_err(ClientError::rpc("DeleteTopics"))?;
-        let result = response
-            .into_inner()
-            .results
-            .into_iter()
-            .find(|r| r.name == name)
-            .ok_or_else(|| ClientError::MalformedResponse {
-                operation: "DeleteTopics",
-                topic: name.to_owned(),
-                partition: None,
-                reason: "no result for the topic".to_owned(),
-            })?;
-        check(result.error_code, &result.error_message, name, None)
+        topic_result(response.into_inner().results, "DeleteTopics", name).map(|_| ())
     }
 
     /// Describes the named topics (all topics when `names` is empty). Fails with the first

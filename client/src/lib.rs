@@ -30,6 +30,7 @@ mod consumer;
 mod error;
 mod offsets;
 mod producer;
+mod response;
 
 #[cfg(test)]
 mod fake_broker;

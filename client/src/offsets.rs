@@ -2,7 +2,7 @@
 
 use tributary_proto::v1 as pb;
 
-use crate::error::check;
+use crate::response::partition_result;
 use crate::{Client, ClientError};
 
 /// Which offset to look up.
@@ -63,24 +63,16 @@ impl Client {
             .list_offsets(request)
             .await
             .map_err(ClientError::rpc("ListOffsets"))?;
-        let found = response
-            .into_inner()
-            .topics
-            .into_iter()
-            .filter(|t| t.topic == topic)
-            .flat_map(|t| t.partitions)
-            .find(|p| p.partition == partition)
-            .ok_or_else(|| ClientError::MalformedResponse {
-                operation: "ListOffsets",
-                topic: topic.to_owned(),
-                partition: Some(partition),
-                reason: "no result for the partition".to_owned(),
-            })?;
-        check(
-            found.error_code,
-            &found.error_message,
+        let found = partition_result(
+            response
+                .into_inner()
+                .topics
+                .into_iter()
+                .filter(|t| t.topic == topic)
+                .flat_map(|t| t.partitions),
+            "ListOffsets",
             topic,
-            Some(partition),
+            partition,
         )?;
         Ok(ListedOffset {
             offset: (found.offset >= 0).then_some(found.offset),

@@ -23,11 +23,6 @@ impl ReplicaManager {
         }
     }
 
-    /// The log manager.
-    pub fn logs(&self) -> &Arc<LogManager> {
-        &self.logs
-    }
-
     /// The partition, if hosted here.
     pub fn get(&self, tp: &TopicPartition) -> Option<Arc<Partition>> {
         self.partitions

@@ -243,11 +243,7 @@ pub fn describe_topics(
     request: DescribeTopicsRequest,
 ) -> Result<DescribeTopicsResponse, Status> {
     let store = state.topics.lock().expect("topic store lock");
-    let names: Vec<String> = if request.topics.is_empty() {
-        store.topics().keys().cloned().collect()
-    } else {
-        request.topics
-    };
+    let names = store.requested_or_all(request.topics);
     let topics = names
         .into_iter()
         .map(|name| match store.get(&name) {

@@ -114,6 +114,16 @@ impl TopicStore {
         &self.topics
     }
 
+    /// `requested`, or every topic's name when nothing is requested (Metadata and
+    /// DescribeTopics semantics).
+    pub fn requested_or_all(&self, requested: Vec<String>) -> Vec<String> {
+        if requested.is_empty() {
+            self.topics.keys().cloned().collect()
+        } else {
+            requested
+        }
+    }
+
     /// One topic.
     pub fn get(&self, name: &str) -> Option<&TopicDefinition> {
         self.topics.get(name)

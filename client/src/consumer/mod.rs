@@ -6,7 +6,6 @@ mod stream;
 use tributary_proto::v1 as pb;
 use tributary_record::{DecodedRecord, Header};
 
-use crate::error::check;
 use crate::{Client, ClientError};
 
 pub use decode::decode_fetched_batches;
@@ -112,25 +111,16 @@ pub(crate) fn partition_result(
     topic: &str,
     partition: i32,
 ) -> Result<pb::PartitionFetchResponse, ClientError> {
-    let found = response
-        .topics
-        .into_iter()
-        .filter(|t| t.topic == topic)
-        .flat_map(|t| t.partitions)
-        .find(|p| p.partition == partition)
-        .ok_or_else(|| ClientError::MalformedResponse {
-            operation: "Fetch",
-            topic: topic.to_owned(),
-            partition: Some(partition),
-            reason: "no result for the partition".to_owned(),
-        })?;
-    check(
-        found.error_code,
-        &found.error_message,
+    crate::response::partition_result(
+        response
+            .topics
+            .into_iter()
+            .filter(|t| t.topic == topic)
+            .flat_map(|t| t.partitions),
+        "Fetch",
         topic,
-        Some(partition),
-    )?;
-    Ok(found)
+        partition,
+    )
 }
 
 /// Decodes a RAW partition result fetched from `offset`.
@@ -169,16 +159,16 @@ fn from_consumed(record: pb::ConsumedRecord) -> DecodedRecord {
 }
 
 impl Client {
-    /// Fetches raw batches of one partition from `offset` and decodes them here. Records below
-    /// `offset` (a batch may start earlier) and a trailing partial batch are dropped.
-    pub async fn fetch(
+    /// One unary fetch of one partition, its result error-checked.
+    async fn fetch_one(
         &self,
         topic: &str,
         partition: i32,
         offset: i64,
         max_bytes: i32,
         max_wait_ms: i32,
-    ) -> Result<FetchResult, ClientError> {
+        format: pb::RecordFormat,
+    ) -> Result<pb::PartitionFetchResponse, ClientError> {
         let options = FetchOptions {
             max_bytes,
             max_wait_ms,
@@ -191,14 +181,36 @@ impl Client {
             partition,
             offset,
             &options,
-            pb::RecordFormat::Raw,
+            format,
         );
         let response = self
             .broker_service()
             .fetch(request)
             .await
             .map_err(ClientError::rpc("Fetch"))?;
-        let result = partition_result(response.into_inner(), topic, partition)?;
+        partition_result(response.into_inner(), topic, partition)
+    }
+
+    /// Fetches raw batches of one partition from `offset` and decodes them here. Records below
+    /// `offset` (a batch may start earlier) and a trailing partial batch are dropped.
+    pub async fn fetch(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        max_bytes: i32,
+        max_wait_ms: i32,
+    ) -> Result<FetchResult, ClientError> {
+        let result = self
+            .fetch_one(
+                topic,
+                partition,
+                offset,
+                max_bytes,
+                max_wait_ms,
+                pb::RecordFormat::Raw,
+            )
+            .await?;
         raw_result(result, topic, offset, max_bytes)
     }
 
@@ -211,26 +223,16 @@ impl Client {
         max_bytes: i32,
         max_wait_ms: i32,
     ) -> Result<FetchResult, ClientError> {
-        let options = FetchOptions {
-            max_bytes,
-            max_wait_ms,
-            min_bytes: 1,
-        };
-        options.validate()?;
-        let request = fetch_request(
-            self.next_request_id(),
-            topic,
-            partition,
-            offset,
-            &options,
-            pb::RecordFormat::Decoded,
-        );
-        let response = self
-            .broker_service()
-            .fetch(request)
-            .await
-            .map_err(ClientError::rpc("Fetch"))?;
-        let result = partition_result(response.into_inner(), topic, partition)?;
+        let result = self
+            .fetch_one(
+                topic,
+                partition,
+                offset,
+                max_bytes,
+                max_wait_ms,
+                pb::RecordFormat::Decoded,
+            )
+            .await?;
         let records: Vec<DecodedRecord> = result
             .records
             .into_iter()

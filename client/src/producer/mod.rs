@@ -6,7 +6,7 @@ use bytes::Bytes;
 use tributary_proto::v1 as pb;
 use tributary_record::{BatchBuilder, Record};
 
-use crate::error::check;
+use crate::response::partition_result;
 use crate::{Client, ClientError};
 
 pub use stream::{Producer, ProducerOptions};
@@ -95,23 +95,15 @@ pub(crate) fn ack_from_response(
     topic: &str,
     partition: i32,
 ) -> Result<ProduceAck, ClientError> {
-    let result = response
-        .topics
-        .into_iter()
-        .filter(|t| t.topic == topic)
-        .flat_map(|t| t.partitions)
-        .find(|p| p.partition == partition)
-        .ok_or_else(|| ClientError::MalformedResponse {
-            operation: "Produce",
-            topic: topic.to_owned(),
-            partition: Some(partition),
-            reason: "no result for the partition".to_owned(),
-        })?;
-    check(
-        result.error_code,
-        &result.error_message,
+    let result = partition_result(
+        response
+            .topics
+            .into_iter()
+            .filter(|t| t.topic == topic)
+            .flat_map(|t| t.partitions),
+        "Produce",
         topic,
-        Some(partition),
+        partition,
     )?;
     Ok(ProduceAck {
         base_offset: result.base_offset,

@@ -12,6 +12,7 @@
 use std::time::Duration;
 
 use tokio::sync::watch;
+use tributary_controller::runtime::ControllerHandle;
 use tributary_controller::zk::{
     ControllerChange, ElectionOutcome, ZkClient, ZkError, try_elect, watch_controller,
 };
@@ -21,12 +22,14 @@ use tributary_zk_layout::{BrokerId, ControllerEpoch, paths};
 const RETRY_BACKOFF: Duration = Duration::from_millis(500);
 
 /// Who the controller is, as far as this broker knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ControllerView {
     /// The controller's broker id, if one is elected.
     pub controller: Option<BrokerId>,
     /// This broker's controller epoch while it is the controller (from its own election).
     pub my_epoch: Option<ControllerEpoch>,
+    /// The running controller loop, while this broker is the controller.
+    pub handle: Option<ControllerHandle>,
 }
 
 impl ControllerView {
@@ -34,6 +37,7 @@ impl ControllerView {
     pub const UNKNOWN: ControllerView = ControllerView {
         controller: None,
         my_epoch: None,
+        handle: None,
     };
 }
 
@@ -106,11 +110,13 @@ async fn campaign(
                     ControllerView {
                         controller: Some(me),
                         my_epoch: Some(epoch),
+                        handle: None,
                     }
                 }
                 ElectionOutcome::Follower { controller_id } => ControllerView {
                     controller: Some(controller_id),
                     my_epoch: None,
+                    handle: None,
                 },
             },
             Some(id) if id == me => {
@@ -123,11 +129,13 @@ async fn campaign(
                 ControllerView {
                     controller: Some(id),
                     my_epoch: still_mine,
+                    handle: None,
                 }
             }
             Some(id) => ControllerView {
                 controller: Some(id),
                 my_epoch: None,
+                handle: None,
             },
         };
         if view.borrow().my_epoch.is_some() && current.my_epoch.is_none() {

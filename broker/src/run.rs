@@ -3,15 +3,15 @@
 //! 1. open (and lock) the log directories, recovering logs after an unclean stop;
 //! 2. check `meta.properties` (broker id, cluster id) and, with `zookeeper.connect`, agree on
 //!    the cluster id with ZooKeeper's `/cluster/id` (a mismatch means the wrong cluster);
-//! 3. load the topic registry and host every partition;
-//! 4. bind the listener, register `/brokers/ids/<id>` (refused if another live broker has the
-//!    id), and serve until shutdown;
-//! 5. stop serving, close the ZooKeeper session (the registration disappears at once), stop
+//! 3. bind the listener, register `/brokers/ids/<id>` (refused if another live broker has the
+//!    id), run for controller, and serve until shutdown; partitions come online when the
+//!    controller sends LeaderAndIsr;
+//! 4. stop serving, close the ZooKeeper session (the registration disappears at once), stop
 //!    background tasks, flush and checkpoint every log and write the clean-shutdown marker.
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
@@ -21,7 +21,8 @@ use crate::log::{LogError, LogManager, TopicPartition};
 use crate::meta_properties::{self, MetaPropertiesError};
 use crate::replica::ReplicaManager;
 use crate::state::BrokerState;
-use crate::topics::{TopicStore, TopicStoreError};
+use crate::metadata_cache::MetadataCache;
+use crate::topic_configs::TopicConfigs;
 use crate::zk_session::{self, Identity, ZkPresence};
 use tributary_zk_layout::BrokerId;
 
@@ -46,9 +47,11 @@ pub enum BrokerError {
     /// `meta.properties` disagrees with the configuration.
     #[error(transparent)]
     MetaProperties(#[from] MetaPropertiesError),
-    /// The topic registry could not be read.
-    #[error(transparent)]
-    TopicStore(#[from] TopicStoreError),
+    /// `zookeeper.connect` is not set.
+    #[error(
+        "zookeeper.connect is not set: a broker needs ZooKeeper (for example zookeeper.connect=127.0.0.1:2181)"
+    )]
+    MissingZooKeeper,
     /// The listener could not be bound.
     #[error("cannot listen on {address}")]
     Bind {
@@ -107,27 +110,22 @@ pub async fn run(
     let proposed = stored_cluster_id
         .clone()
         .unwrap_or_else(meta_properties::generate_cluster_id);
-    let zookeeper = match &config.zookeeper_connect {
-        Some(connect) => {
-            let client = zk_session::connect(&config, connect)
-                .await
-                .map_err(|source| BrokerError::ZooKeeper {
-                    step: "connecting",
-                    source,
-                })?;
-            Some((client, connect.clone()))
-        }
-        None => None,
-    };
-    let cluster_id = match &zookeeper {
-        Some((client, _)) => tributary_controller::zk::create_or_get_cluster_id(client, &proposed)
-            .await
-            .map_err(|source| BrokerError::ZooKeeper {
-                step: "reading /cluster/id",
-                source,
-            })?,
-        None => proposed,
-    };
+    let connect = config
+        .zookeeper_connect
+        .clone()
+        .ok_or(BrokerError::MissingZooKeeper)?;
+    let client = zk_session::connect(&config, &connect)
+        .await
+        .map_err(|source| BrokerError::ZooKeeper {
+            step: "connecting",
+            source,
+        })?;
+    let cluster_id = tributary_controller::zk::create_or_get_cluster_id(&client, &proposed)
+        .await
+        .map_err(|source| BrokerError::ZooKeeper {
+            step: "reading /cluster/id",
+            source,
+        })?;
     if let Some(stored) = stored_cluster_id
         && stored != cluster_id
     {
@@ -137,7 +135,6 @@ pub async fn run(
         });
     }
     meta_properties::write_missing(&config.log_dirs, config.broker_id, &cluster_id)?;
-    let topics = TopicStore::open(&config.log_dirs[0])?;
 
     let listener = TcpListener::bind(config.listener.bind)
         .await
@@ -155,6 +152,19 @@ pub async fn run(
         config.listener.advertised_port
     };
 
+    let identity = Identity {
+        broker_id: BrokerId(config.broker_id),
+        host: config.listener.advertised_host.clone(),
+        port: advertised_port,
+        rack: config.rack.clone(),
+    };
+    let presence = ZkPresence::register(client, connect, config.clone(), identity)
+        .await
+        .map_err(|source| BrokerError::ZooKeeper {
+            step: "registering /brokers/ids",
+            source,
+        })?;
+
     let (controller_view, controller_view_rx) =
         tokio::sync::watch::channel(ControllerView::UNKNOWN);
     let state = Arc::new(BrokerState {
@@ -162,45 +172,21 @@ pub async fn run(
         advertised_host: config.listener.advertised_host.clone(),
         advertised_port,
         replicas: ReplicaManager::new(logs.clone()),
-        topics: Mutex::new(topics),
+        metadata: MetadataCache::new(),
+        topic_configs: TopicConfigs::new(),
+        zk: presence.sessions(),
+        broker_epoch: presence.broker_epoch_cell(),
         controller: controller_view_rx,
         config,
     });
-    let hosted = state.host_stored_topics()?;
-
-    let presence = match zookeeper {
-        Some((client, connect)) => {
-            let identity = Identity {
-                broker_id: BrokerId(state.config.broker_id),
-                host: state.advertised_host.clone(),
-                port: state.advertised_port,
-                rack: state.config.rack.clone(),
-            };
-            let presence = ZkPresence::register(client, connect, state.config.clone(), identity)
-                .await
-                .map_err(|source| BrokerError::ZooKeeper {
-                    step: "registering /brokers/ids",
-                    source,
-                })?;
-            Some(presence)
-        }
-        None => {
-            tracing::warn!(
-                "zookeeper.connect is not set: running standalone, without cluster membership"
-            );
-            None
-        }
-    };
 
     let (stop_candidate, candidate_stopped) = tokio::sync::watch::channel(false);
-    let candidate = presence.as_ref().map(|presence| {
-        tokio::spawn(controller_candidate::run(
-            BrokerId(state.config.broker_id),
-            presence.sessions(),
-            controller_view,
-            candidate_stopped,
-        ))
-    });
+    let candidate = tokio::spawn(controller_candidate::run(
+        BrokerId(state.config.broker_id),
+        presence.sessions(),
+        controller_view,
+        candidate_stopped,
+    ));
 
     let (stop_background, background_shutdown) = tokio::sync::watch::channel(false);
     let hw_state = state.clone();
@@ -215,7 +201,6 @@ pub async fn run(
         broker_id = state.config.broker_id,
         cluster_id = %state.cluster_id,
         address = %bound,
-        partitions = hosted,
         "broker started"
     );
     on_ready(bound);
@@ -223,12 +208,8 @@ pub async fn run(
 
     tracing::info!("shutting down");
     let _ = stop_candidate.send(true);
-    if let Some(candidate) = candidate {
-        let _ = candidate.await;
-    }
-    if let Some(presence) = presence {
-        presence.close().await;
-    }
+    let _ = candidate.await;
+    presence.close().await;
     let _ = stop_background.send(true);
     for task in background {
         let _ = task.await;

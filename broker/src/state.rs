@@ -1,21 +1,29 @@
-//! What every request handler shares: configuration, identity, hosted partitions, topics.
+//! What every request handler shares: configuration, identity, hosted partitions, the metadata
+//! cache, topic configuration overrides, the ZooKeeper session and who the controller is.
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use tokio::sync::watch;
+use tributary_controller::zk::ZkClient;
+use tributary_zk_layout::BrokerEpoch;
 
 use crate::config::{BrokerConfig, effective_log_config};
-use crate::log::{LogConfig, TopicPartition};
+use crate::controller_candidate::ControllerView;
+use crate::log::LogConfig;
+use crate::metadata_cache::MetadataCache;
 use crate::replica::ReplicaManager;
-use crate::topics::{TopicDefinition, TopicStore};
+use crate::topic_configs::TopicConfigs;
 
 /// Shared broker state. Each piece has one owner: the replica manager owns the partitions, the
-/// topic store (behind its mutex, taken only by admin operations and metadata reads) owns topic
-/// definitions.
+/// Control service writes the metadata cache, the config watcher writes the topic configs, the
+/// session keeper publishes the session and the broker epoch, the controller candidate
+/// publishes the controller view.
 #[derive(Debug)]
 pub struct BrokerState {
     /// Validated configuration.
     pub config: BrokerConfig,
-    /// Cluster id from `meta.properties`.
+    /// Cluster id (`/cluster/id`, also in `meta.properties`).
     pub cluster_id: String,
     /// Host advertised to clients.
     pub advertised_host: String,
@@ -23,68 +31,52 @@ pub struct BrokerState {
     pub advertised_port: u16,
     /// Hosted partitions.
     pub replicas: ReplicaManager,
-    /// Topic definitions.
-    pub topics: Mutex<TopicStore>,
+    /// The cluster as the controller last described it.
+    pub metadata: MetadataCache,
+    /// Topic-level configuration overrides.
+    pub topic_configs: TopicConfigs,
+    /// The current ZooKeeper session (`None` between a session expiry and the next session).
+    pub zk: watch::Receiver<Option<ZkClient>>,
+    /// The czxid of this broker's current `/brokers/ids/<id>` registration.
+    pub broker_epoch: Arc<AtomicI64>,
     /// Who the controller is (published by the controller candidate).
-    pub controller: tokio::sync::watch::Receiver<crate::controller_candidate::ControllerView>,
+    pub controller: watch::Receiver<ControllerView>,
 }
 
 impl BrokerState {
-    /// The log settings of a topic: broker defaults plus its overrides.
-    pub fn log_config_for(&self, overrides: &BTreeMap<String, String>) -> LogConfig {
-        // Overrides were validated when stored; fall back to the defaults if a hand-edited
-        // registry holds something invalid (and say so).
-        effective_log_config(&self.config.log_defaults, overrides).unwrap_or_else(|error| {
-            tracing::warn!(%error, "ignoring invalid stored topic config");
-            self.config.log_defaults.clone()
-        })
+    /// This broker's id.
+    pub fn broker_id(&self) -> i32 {
+        self.config.broker_id
     }
 
-    /// A topic's definition.
-    pub fn topic(&self, name: &str) -> Option<TopicDefinition> {
-        self.topics
-            .lock()
-            .expect("topic store lock")
-            .get(name)
-            .cloned()
+    /// The current broker epoch.
+    pub fn broker_epoch(&self) -> BrokerEpoch {
+        BrokerEpoch(self.broker_epoch.load(Ordering::Acquire))
+    }
+
+    /// The current ZooKeeper session, if any.
+    pub fn zk_client(&self) -> Option<ZkClient> {
+        self.zk.borrow().clone()
+    }
+
+    /// The log settings of a topic: broker defaults plus its known overrides.
+    pub fn log_config_for(&self, topic: &str) -> LogConfig {
+        // Overrides were validated when written; fall back to the defaults if a hand-written
+        // znode holds something invalid (and say so).
+        effective_log_config(&self.config.log_defaults, &self.topic_configs.get(topic))
+            .unwrap_or_else(|error| {
+                tracing::warn!(%topic, %error, "ignoring invalid topic config override");
+                self.config.log_defaults.clone()
+            })
     }
 
     /// `min.insync.replicas` for a topic (topic override, else the broker default).
     pub fn min_insync_replicas(&self, topic: &str) -> i32 {
-        self.topic(topic)
-            .and_then(|t| {
-                t.configs
-                    .get("min.insync.replicas")
-                    .and_then(|v| v.parse().ok())
-            })
+        self.topic_configs
+            .get(topic)
+            .get("min.insync.replicas")
+            .and_then(|v| v.parse().ok())
             .unwrap_or(self.config.min_insync_replicas)
-    }
-
-    /// Starts hosting every partition of every stored topic (at start-up).
-    pub fn host_stored_topics(&self) -> Result<usize, crate::log::LogError> {
-        let topics: Vec<(String, TopicDefinition)> = self
-            .topics
-            .lock()
-            .expect("topic store lock")
-            .topics()
-            .clone()
-            .into_iter()
-            .collect();
-        let mut hosted = 0;
-        for (name, def) in topics {
-            let config = self.log_config_for(&def.configs);
-            for partition in 0..def.partitions {
-                self.replicas.host(
-                    &TopicPartition {
-                        topic: name.clone(),
-                        partition,
-                    },
-                    config.clone(),
-                )?;
-                hosted += 1;
-            }
-        }
-        Ok(hosted)
     }
 }
 

@@ -120,6 +120,11 @@ impl ZkPresence {
         self.session.subscribe()
     }
 
+    /// The shared cell holding the current broker epoch (updated on re-registration).
+    pub fn broker_epoch_cell(&self) -> Arc<AtomicI64> {
+        self.broker_epoch.clone()
+    }
+
     /// The current broker epoch (czxid of the current registration).
     pub fn broker_epoch(&self) -> BrokerEpoch {
         BrokerEpoch(self.broker_epoch.load(Ordering::Acquire))

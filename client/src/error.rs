@@ -164,6 +164,8 @@ pub enum ErrorCode {
     NotLeaderOrFollower,
     /// The request did not complete within its timeout.
     RequestTimedOut,
+    /// The broker named in the request is not registered.
+    BrokerNotAvailable,
     /// A batch is larger than the topic's `max.message.bytes`.
     MessageTooLarge,
     /// A control request carried an older controller epoch.
@@ -188,6 +190,8 @@ pub enum ErrorCode {
     InvalidPartitions,
     /// The replication factor is not valid.
     InvalidReplicationFactor,
+    /// An explicit replica assignment is not valid.
+    InvalidReplicaAssignment,
     /// A configuration key or value is not valid.
     InvalidConfig,
     /// The request is malformed for this partition.
@@ -206,6 +210,12 @@ pub enum ErrorCode {
     UnknownLeaderEpoch,
     /// The compression codec is not supported.
     UnsupportedCompressionType,
+    /// The preferred replica is not alive or not in sync.
+    PreferredLeaderNotAvailable,
+    /// No replica may become leader.
+    EligibleLeadersNotAvailable,
+    /// The partition is already led by the replica the election would pick.
+    ElectionNotNeeded,
     /// Any other server-side failure.
     UnknownServerError,
     /// A number this client does not know (a newer broker).
@@ -226,6 +236,7 @@ impl ErrorCode {
             P::UnknownTopicOrPartition => ErrorCode::UnknownTopicOrPartition,
             P::LeaderNotAvailable => ErrorCode::LeaderNotAvailable,
             P::NotLeaderOrFollower => ErrorCode::NotLeaderOrFollower,
+            P::BrokerNotAvailable => ErrorCode::BrokerNotAvailable,
             P::RequestTimedOut => ErrorCode::RequestTimedOut,
             P::MessageTooLarge => ErrorCode::MessageTooLarge,
             P::StaleControllerEpoch => ErrorCode::StaleControllerEpoch,
@@ -239,6 +250,7 @@ impl ErrorCode {
             P::TopicAlreadyExists => ErrorCode::TopicAlreadyExists,
             P::InvalidPartitions => ErrorCode::InvalidPartitions,
             P::InvalidReplicationFactor => ErrorCode::InvalidReplicationFactor,
+            P::InvalidReplicaAssignment => ErrorCode::InvalidReplicaAssignment,
             P::InvalidConfig => ErrorCode::InvalidConfig,
             P::InvalidRequest => ErrorCode::InvalidRequest,
             P::KafkaStorageError => ErrorCode::KafkaStorageError,
@@ -248,6 +260,9 @@ impl ErrorCode {
             P::FencedLeaderEpoch => ErrorCode::FencedLeaderEpoch,
             P::UnknownLeaderEpoch => ErrorCode::UnknownLeaderEpoch,
             P::UnsupportedCompressionType => ErrorCode::UnsupportedCompressionType,
+            P::PreferredLeaderNotAvailable => ErrorCode::PreferredLeaderNotAvailable,
+            P::EligibleLeadersNotAvailable => ErrorCode::EligibleLeadersNotAvailable,
+            P::ElectionNotNeeded => ErrorCode::ElectionNotNeeded,
             P::UnknownServerError => ErrorCode::UnknownServerError,
         }
     }
@@ -263,6 +278,7 @@ impl ErrorCode {
             ErrorCode::UnknownTopicOrPartition => P::UnknownTopicOrPartition,
             ErrorCode::LeaderNotAvailable => P::LeaderNotAvailable,
             ErrorCode::NotLeaderOrFollower => P::NotLeaderOrFollower,
+            ErrorCode::BrokerNotAvailable => P::BrokerNotAvailable,
             ErrorCode::RequestTimedOut => P::RequestTimedOut,
             ErrorCode::MessageTooLarge => P::MessageTooLarge,
             ErrorCode::StaleControllerEpoch => P::StaleControllerEpoch,
@@ -276,6 +292,7 @@ impl ErrorCode {
             ErrorCode::TopicAlreadyExists => P::TopicAlreadyExists,
             ErrorCode::InvalidPartitions => P::InvalidPartitions,
             ErrorCode::InvalidReplicationFactor => P::InvalidReplicationFactor,
+            ErrorCode::InvalidReplicaAssignment => P::InvalidReplicaAssignment,
             ErrorCode::InvalidConfig => P::InvalidConfig,
             ErrorCode::InvalidRequest => P::InvalidRequest,
             ErrorCode::KafkaStorageError => P::KafkaStorageError,
@@ -285,6 +302,9 @@ impl ErrorCode {
             ErrorCode::FencedLeaderEpoch => P::FencedLeaderEpoch,
             ErrorCode::UnknownLeaderEpoch => P::UnknownLeaderEpoch,
             ErrorCode::UnsupportedCompressionType => P::UnsupportedCompressionType,
+            ErrorCode::PreferredLeaderNotAvailable => P::PreferredLeaderNotAvailable,
+            ErrorCode::EligibleLeadersNotAvailable => P::EligibleLeadersNotAvailable,
+            ErrorCode::ElectionNotNeeded => P::ElectionNotNeeded,
             ErrorCode::UnknownServerError => P::UnknownServerError,
             ErrorCode::Unrecognized(value) => return value,
         };
@@ -366,8 +386,8 @@ mod tests {
     #[test]
     fn every_wire_code_round_trips() {
         for value in [
-            0, 1, 2, 3, 5, 6, 7, 10, 11, 17, 18, 19, 20, 21, 32, 35, 36, 37, 38, 40, 41, 42, 56,
-            73, 74, 75, 76, 77, 1000,
+            0, 1, 2, 3, 5, 6, 7, 8, 10, 11, 17, 18, 19, 20, 21, 32, 35, 36, 37, 38, 39, 40, 41, 42, 56,
+            73, 74, 75, 76, 77, 80, 83, 84, 1000,
         ] {
             let code = ErrorCode::from_wire(value);
             assert!(!matches!(code, ErrorCode::Unrecognized(_)), "{value}");

@@ -54,4 +54,5 @@ pub mod model;
 pub mod partition_state;
 pub mod placement;
 pub mod rebalance;
+pub mod runtime;
 pub mod zk;

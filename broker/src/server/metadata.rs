@@ -1,23 +1,25 @@
-//! `Metadata` and the partition descriptions shared with `DescribeTopics`.
+//! `Metadata` and the partition descriptions shared with `DescribeTopics`, answered from the
+//! metadata cache (what the controller last sent in UpdateMetadata), so every broker gives the
+//! same answer.
+
+use std::collections::BTreeMap;
 
 use tonic::Status;
 use tributary_proto::v1::{
     BrokerInfo, ErrorCode, MetadataRequest, MetadataResponse, PartitionMetadata, TopicMetadata,
 };
 
-use crate::log::TopicPartition;
+use crate::metadata_cache::{CachedPartition, MetadataSnapshot};
 use crate::state::BrokerState;
-use crate::topics::TopicDefinition;
 
 /// Handles one Metadata request.
 pub fn metadata(state: &BrokerState, request: MetadataRequest) -> Result<MetadataResponse, Status> {
-    let store = state.topics.lock().expect("topic store lock");
-    let names = store.requested_or_all(request.topics);
-    let topics = names
+    let snapshot = state.metadata.snapshot();
+    let topics = requested_or_all(&snapshot, request.topics)
         .into_iter()
-        .map(|name| match store.get(&name) {
-            Some(def) => TopicMetadata {
-                partitions: partitions_of(state, &name, def),
+        .map(|name| match snapshot.topics.get(&name) {
+            Some(partitions) => TopicMetadata {
+                partitions: partitions_of(partitions),
                 is_internal: name.starts_with("__"),
                 topic: name,
                 error_code: ErrorCode::None as i32,
@@ -35,49 +37,50 @@ pub fn metadata(state: &BrokerState, request: MetadataRequest) -> Result<Metadat
     Ok(MetadataResponse {
         cluster_id: state.cluster_id.clone(),
         controller_id: state.controller.borrow().controller.map_or(-1, |id| id.0),
-        brokers: vec![BrokerInfo {
-            id: state.config.broker_id,
-            host: state.advertised_host.clone(),
-            port: i32::from(state.advertised_port),
-            rack: state.config.rack.clone(),
-        }],
+        brokers: brokers_of(&snapshot),
         topics,
     })
 }
 
-/// Per-partition metadata of a topic hosted on this (single) broker.
-pub fn partitions_of(
-    state: &BrokerState,
-    topic: &str,
-    def: &TopicDefinition,
-) -> Vec<PartitionMetadata> {
-    let me = state.config.broker_id;
-    (0..def.partitions)
-        .map(|partition| {
-            let hosted = state.replicas.get(&TopicPartition {
-                topic: topic.to_owned(),
-                partition,
-            });
-            match hosted {
-                Some(p) => PartitionMetadata {
-                    partition,
-                    error_code: ErrorCode::None as i32,
-                    leader: me,
-                    leader_epoch: p.leader_epoch(),
-                    replicas: vec![me],
-                    isr: vec![me],
-                    offline_replicas: Vec::new(),
-                },
-                None => PartitionMetadata {
-                    partition,
-                    error_code: ErrorCode::LeaderNotAvailable as i32,
-                    leader: -1,
-                    leader_epoch: -1,
-                    replicas: vec![me],
-                    isr: Vec::new(),
-                    offline_replicas: vec![me],
-                },
-            }
+/// `requested`, or every cached topic when nothing is requested.
+pub fn requested_or_all(snapshot: &MetadataSnapshot, requested: Vec<String>) -> Vec<String> {
+    if requested.is_empty() {
+        snapshot.topics.keys().cloned().collect()
+    } else {
+        requested
+    }
+}
+
+/// The live brokers, by id.
+pub fn brokers_of(snapshot: &MetadataSnapshot) -> Vec<BrokerInfo> {
+    snapshot
+        .brokers
+        .iter()
+        .map(|(&id, b)| BrokerInfo {
+            id,
+            host: b.host.clone(),
+            port: i32::from(b.port),
+            rack: b.rack.clone(),
+        })
+        .collect()
+}
+
+/// Per-partition metadata of a topic, in partition order.
+pub fn partitions_of(partitions: &BTreeMap<i32, CachedPartition>) -> Vec<PartitionMetadata> {
+    partitions
+        .iter()
+        .map(|(&partition, p)| PartitionMetadata {
+            partition,
+            error_code: if p.leader < 0 {
+                ErrorCode::LeaderNotAvailable as i32
+            } else {
+                ErrorCode::None as i32
+            },
+            leader: p.leader,
+            leader_epoch: p.leader_epoch,
+            replicas: p.replicas.clone(),
+            isr: p.isr.clone(),
+            offline_replicas: p.offline_replicas.clone(),
         })
         .collect()
 }

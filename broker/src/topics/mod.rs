@@ -1,7 +1,6 @@
-//! Topics: name rules and (for this single-broker milestone) the local topic registry.
+//! Topic name rules (topics themselves live in ZooKeeper: `/brokers/topics/<t>` and
+//! `/config/topics/<t>`).
 
 pub mod name;
-pub mod store;
 
 pub use name::{TopicNameError, names_collide, validate_topic_name};
-pub use store::{TopicDefinition, TopicStore, TopicStoreError};

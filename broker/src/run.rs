@@ -13,7 +13,10 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use tokio::net::TcpListener;
+use tributary_controller::runtime::RuntimeConfig;
 
 use crate::config::{BrokerConfig, ConfigError};
 use crate::controller_candidate::{self, ControllerView};
@@ -181,8 +184,18 @@ pub async fn run(
     });
 
     let (stop_candidate, candidate_stopped) = tokio::sync::watch::channel(false);
+    let runtime_config = RuntimeConfig {
+        me: BrokerId(state.config.broker_id),
+        unclean_leader_election: state.config.unclean_leader_election_enable,
+        auto_leader_rebalance: state.config.auto_leader_rebalance_enable,
+        rebalance_interval: Duration::from_secs(
+            state.config.leader_imbalance_check_interval_seconds,
+        ),
+        imbalance_percentage: state.config.leader_imbalance_per_broker_percentage,
+    };
     let candidate = tokio::spawn(controller_candidate::run(
         BrokerId(state.config.broker_id),
+        runtime_config,
         presence.sessions(),
         controller_view,
         candidate_stopped,
@@ -204,6 +217,13 @@ pub async fn run(
         "broker started"
     );
     on_ready(bound);
+    // Keep serving during the controlled shutdown: the controller's LeaderAndIsr requests
+    // (this broker becoming follower) arrive over the same listener.
+    let shutdown_state = state.clone();
+    let shutdown = async move {
+        shutdown.await;
+        crate::controlled_shutdown::run(&shutdown_state).await;
+    };
     let served = crate::server::serve(state.clone(), listener, shutdown).await;
 
     tracing::info!("shutting down");

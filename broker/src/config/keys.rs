@@ -92,6 +92,36 @@ pub const SUPPORTED_KEYS: &[KeySpec] = &[
         "Allow electing an out-of-sync replica (topic-level override).",
     ),
     key(
+        "auto.leader.rebalance.enable",
+        Some("true"),
+        "The controller periodically moves leadership back to preferred replicas when a broker's imbalance exceeds leader.imbalance.per.broker.percentage.",
+    ),
+    key(
+        "leader.imbalance.check.interval.seconds",
+        Some("300"),
+        "How often the controller checks the leader imbalance.",
+    ),
+    key(
+        "leader.imbalance.per.broker.percentage",
+        Some("10"),
+        "Share of a broker's preferred partitions led elsewhere that triggers a preferred election.",
+    ),
+    key(
+        "controlled.shutdown.enable",
+        Some("true"),
+        "On SIGTERM, ask the controller to move this broker's leaderships away before stopping.",
+    ),
+    key(
+        "controlled.shutdown.max.retries",
+        Some("3"),
+        "Controlled shutdown attempts before stopping anyway.",
+    ),
+    key(
+        "controlled.shutdown.retry.backoff.ms",
+        Some("5000"),
+        "Pause between controlled shutdown attempts.",
+    ),
+    key(
         "message.max.bytes",
         Some("1048588"),
         "Largest record batch accepted (topic-level: max.message.bytes).",

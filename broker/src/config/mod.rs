@@ -96,6 +96,18 @@ pub struct BrokerConfig {
     pub min_insync_replicas: i32,
     /// `unclean.leader.election.enable`.
     pub unclean_leader_election_enable: bool,
+    /// `auto.leader.rebalance.enable`.
+    pub auto_leader_rebalance_enable: bool,
+    /// `leader.imbalance.check.interval.seconds`.
+    pub leader_imbalance_check_interval_seconds: u64,
+    /// `leader.imbalance.per.broker.percentage`.
+    pub leader_imbalance_per_broker_percentage: u32,
+    /// `controlled.shutdown.enable`.
+    pub controlled_shutdown_enable: bool,
+    /// `controlled.shutdown.max.retries`.
+    pub controlled_shutdown_max_retries: u32,
+    /// `controlled.shutdown.retry.backoff.ms`.
+    pub controlled_shutdown_retry_backoff_ms: u64,
     /// `socket.request.max.bytes`.
     pub socket_request_max_bytes: usize,
     /// `log.retention.check.interval.ms`.
@@ -206,6 +218,14 @@ impl BrokerConfig {
             delete_topic_enable: p.parse_bool("delete.topic.enable")?,
             min_insync_replicas,
             unclean_leader_election_enable: p.parse_bool("unclean.leader.election.enable")?,
+            auto_leader_rebalance_enable: p.parse_bool("auto.leader.rebalance.enable")?,
+            leader_imbalance_check_interval_seconds: p
+                .parse_positive("leader.imbalance.check.interval.seconds")?,
+            leader_imbalance_per_broker_percentage: p
+                .parse("leader.imbalance.per.broker.percentage")?,
+            controlled_shutdown_enable: p.parse_bool("controlled.shutdown.enable")?,
+            controlled_shutdown_max_retries: p.parse("controlled.shutdown.max.retries")?,
+            controlled_shutdown_retry_backoff_ms: p.parse("controlled.shutdown.retry.backoff.ms")?,
             socket_request_max_bytes: p.parse_positive("socket.request.max.bytes")? as usize,
             log_retention_check_interval_ms: p.parse_positive("log.retention.check.interval.ms")?,
             log_flush_offset_checkpoint_interval_ms: p

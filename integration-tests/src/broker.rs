@@ -379,6 +379,8 @@ impl Broker {
             // Short sessions so a broker restarted after kill -9 waits seconds, not 18 s, for
             // its previous registration to expire (the harness ZooKeeper allows >= 500 ms).
             ("zookeeper.session.timeout.ms".into(), "3000".into()),
+            // A controlled shutdown that cannot complete (no controller left) retries quickly.
+            ("controlled.shutdown.retry.backoff.ms".into(), "500".into()),
         ];
         for (key, value) in &config.overrides {
             match entries.iter_mut().find(|(existing, _)| existing == key) {

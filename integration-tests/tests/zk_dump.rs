@@ -86,11 +86,29 @@ async fn the_tree_and_payloads_read_like_kafkas_in_zkcli() {
     let _two = Broker::start(BrokerConfig::new(2, connect.clone()))
         .await
         .unwrap();
-    // Let the election settle (it is part of start-up, but asynchronous).
+    // A topic with a config override, so its assignment, config and partition states exist.
+    let mut admin = _one.admin_client().unwrap();
+    let created = admin
+        .create_topics(tributary_proto::v1::CreateTopicsRequest {
+            topics: vec![tributary_proto::v1::NewTopic {
+                name: "orders".into(),
+                num_partitions: 2,
+                replication_factor: 2,
+                configs: [("retention.ms".to_string(), "86400000".to_string())].into(),
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(created.results[0].error_code, 0, "{:?}", created.results[0]);
+    // Let the election and the topic's states settle (asynchronous).
     let mut tries = 0;
     let (paths, payloads) = loop {
         let (paths, payloads) = dump(&connect);
-        if payloads.contains_key("/controller") || tries == 50 {
+        let settled = payloads.contains_key("/controller")
+            && payloads.contains_key("/brokers/topics/orders/partitions/1/state");
+        if settled || tries == 50 {
             break (paths, payloads);
         }
         tries += 1;
@@ -117,6 +135,9 @@ async fn the_tree_and_payloads_read_like_kafkas_in_zkcli() {
         "/log_dir_event_notification",
         "/brokers/ids/1",
         "/brokers/ids/2",
+        "/brokers/topics/orders",
+        "/brokers/topics/orders/partitions/0/state",
+        "/config/topics/orders",
     ] {
         assert!(
             paths.iter().any(|p| p == path),
@@ -139,6 +160,23 @@ async fn the_tree_and_payloads_read_like_kafkas_in_zkcli() {
     assert_eq!(
         shape(&payloads["/brokers/ids/2"]),
         shape(&fixture("broker_v5.json"))
+    );
+    assert_eq!(
+        shape(&payloads["/brokers/topics/orders"]),
+        shape(&fixture("topic_v3.json"))
+    );
+    assert_eq!(
+        shape(&payloads["/brokers/topics/orders/partitions/0/state"]),
+        shape(&fixture("partition_state.json"))
+    );
+    assert_eq!(
+        shape(&payloads["/config/topics/orders"]),
+        shape(&fixture("topic_config.json"))
+    );
+    assert!(
+        payloads["/config/topics/orders"].contains(r#""retention.ms":"86400000""#),
+        "{}",
+        payloads["/config/topics/orders"]
     );
     let epoch = &payloads["/controller_epoch"];
     assert!(

@@ -53,7 +53,7 @@ pub async fn try_create_topic(
                 replication_factor,
                 configs,
             }],
-            validate_only: false,
+            ..Default::default()
         })
         .await
         .expect("CreateTopics call")

@@ -1,6 +1,7 @@
 //! Topic management and cluster metadata.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use tributary_proto::v1 as pb;
 
@@ -88,6 +89,11 @@ pub struct ClusterMetadata {
     pub topics: Vec<TopicMetadata>,
 }
 
+/// A request's `timeout_ms` (0 = the broker default), saturating at `i32::MAX`.
+pub(crate) fn timeout_ms(timeout: Duration) -> i32 {
+    i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX)
+}
+
 fn non_negative(id: i32) -> Option<i32> {
     (id >= 0).then_some(id)
 }
@@ -126,12 +132,35 @@ impl From<pb::TopicMetadata> for TopicMetadata {
 
 impl Client {
     /// Creates a topic. `partitions` or `replication_factor` 0 means the broker default.
+    /// Returns once every partition has a leader, or fails with `REQUEST_TIMED_OUT` after the
+    /// broker's default wait (30 s) while creation goes on; see
+    /// [`create_topic_with_timeout`](Self::create_topic_with_timeout).
     pub async fn create_topic(
         &self,
         name: &str,
         partitions: i32,
         replication_factor: i32,
         configs: &[(String, String)],
+    ) -> Result<CreatedTopic, ClientError> {
+        self.create_topic_with_timeout(
+            name,
+            partitions,
+            replication_factor,
+            configs,
+            Duration::ZERO,
+        )
+        .await
+    }
+
+    /// [`create_topic`](Self::create_topic) waiting at most `timeout` for the partitions'
+    /// leaders (`Duration::ZERO`: the broker default, 30 s).
+    pub async fn create_topic_with_timeout(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i32,
+        configs: &[(String, String)],
+        timeout: Duration,
     ) -> Result<CreatedTopic, ClientError> {
         if partitions < 0 || replication_factor < 0 {
             return Err(ClientError::InvalidArgument {
@@ -151,6 +180,7 @@ impl Client {
                 configs: configs.iter().cloned().collect(),
             }],
             validate_only: false,
+            timeout_ms: timeout_ms(timeout),
         };
         let response = self
             .admin_service()
@@ -165,10 +195,23 @@ impl Client {
         })
     }
 
-    /// Deletes a topic and all its data.
+    /// Deletes a topic and all its data. Returns once the topic is gone from the broker's
+    /// metadata, or fails with `REQUEST_TIMED_OUT` after the broker's default wait (30 s) while
+    /// deletion goes on.
     pub async fn delete_topic(&self, name: &str) -> Result<(), ClientError> {
+        self.delete_topic_with_timeout(name, Duration::ZERO).await
+    }
+
+    /// [`delete_topic`](Self::delete_topic) waiting at most `timeout` (`Duration::ZERO`: the
+    /// broker default, 30 s).
+    pub async fn delete_topic_with_timeout(
+        &self,
+        name: &str,
+        timeout: Duration,
+    ) -> Result<(), ClientError> {
         let request = pb::DeleteTopicsRequest {
             topics: vec![name.to_owned()],
+            timeout_ms: timeout_ms(timeout),
         };
         let response = self
             .admin_service()
@@ -176,6 +219,30 @@ impl Client {
             .await
             .map_err(ClientError::rpc("DeleteTopics"))?;
         topic_result(response.into_inner().results, "DeleteTopics", name).map(|_| ())
+    }
+
+    /// Grows `topic` to `total_partitions` partitions (it must be larger than the current
+    /// count, else `INVALID_PARTITIONS`). Waits like [`create_topic_with_timeout`](Self::create_topic_with_timeout).
+    pub async fn create_partitions(
+        &self,
+        topic: &str,
+        total_partitions: i32,
+        timeout: Duration,
+    ) -> Result<(), ClientError> {
+        let request = pb::CreatePartitionsRequest {
+            topics: vec![pb::CreatePartitionsTopic {
+                name: topic.to_owned(),
+                count: total_partitions,
+            }],
+            validate_only: false,
+            timeout_ms: timeout_ms(timeout),
+        };
+        let response = self
+            .admin_service()
+            .create_partitions(request)
+            .await
+            .map_err(ClientError::rpc("CreatePartitions"))?;
+        topic_result(response.into_inner().results, "CreatePartitions", topic).map(|_| ())
     }
 
     /// Describes the named topics (all topics when `names` is empty). Fails with the first
@@ -280,8 +347,34 @@ impl Client {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use crate::fake_broker::FakeBroker;
     use crate::{Client, ErrorCode};
+
+    #[tokio::test]
+    async fn partitions_are_added_and_timeouts_are_sent() {
+        let (address, broker) = FakeBroker::start().await;
+        let client = Client::connect(&address).await.unwrap();
+        client.create_topic("t", 2, 1, &[]).await.unwrap();
+        client
+            .create_partitions("t", 4, Duration::from_millis(1500))
+            .await
+            .unwrap();
+        assert_eq!(broker.state.lock().unwrap().last_admin_timeout_ms, 1500);
+        assert_eq!(client.partitions_of("t").await.unwrap(), vec![0, 1, 2, 3]);
+        let error = client
+            .create_partitions("t", 4, Duration::ZERO)
+            .await
+            .unwrap_err();
+        assert_eq!(error.error_code(), Some(ErrorCode::InvalidPartitions));
+        client
+            .delete_topic_with_timeout("t", Duration::from_secs(3))
+            .await
+            .unwrap();
+        assert_eq!(broker.state.lock().unwrap().last_admin_timeout_ms, 3000);
+        assert_eq!(super::timeout_ms(Duration::from_secs(u64::MAX)), i32::MAX);
+    }
 
     #[tokio::test]
     async fn topic_lifecycle() {

@@ -362,6 +362,14 @@ impl std::fmt::Display for ErrorCode {
 }
 
 /// `Ok(())` for `NONE`, else a [`ClientError::Broker`].
+/// `None` for `NONE`, else the code and message (for results kept per partition).
+pub(crate) fn error_of_result(code: i32, message: String) -> Option<(ErrorCode, String)> {
+    match ErrorCode::from_wire(code) {
+        ErrorCode::None => None,
+        code => Some((code, message)),
+    }
+}
+
 pub(crate) fn check(
     code: i32,
     message: &str,
@@ -386,8 +394,8 @@ mod tests {
     #[test]
     fn every_wire_code_round_trips() {
         for value in [
-            0, 1, 2, 3, 5, 6, 7, 8, 10, 11, 17, 18, 19, 20, 21, 32, 35, 36, 37, 38, 39, 40, 41, 42, 56,
-            73, 74, 75, 76, 77, 80, 83, 84, 1000,
+            0, 1, 2, 3, 5, 6, 7, 8, 10, 11, 17, 18, 19, 20, 21, 32, 35, 36, 37, 38, 39, 40, 41, 42,
+            56, 73, 74, 75, 76, 77, 80, 83, 84, 1000,
         ] {
             let code = ErrorCode::from_wire(value);
             assert!(!matches!(code, ErrorCode::Unrecognized(_)), "{value}");

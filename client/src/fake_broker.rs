@@ -29,6 +29,10 @@ pub(crate) struct State {
     topics: HashMap<String, Vec<PartitionLog>>,
     /// Produce requests received (for assertions).
     pub(crate) produce_requests: usize,
+    /// topic -> config overrides
+    configs: HashMap<String, std::collections::BTreeMap<String, String>>,
+    /// The last `timeout_ms` of an admin request (for assertions).
+    pub(crate) last_admin_timeout_ms: i32,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -452,9 +456,10 @@ impl Admin for FakeBroker {
         &self,
         request: Request<pb::DeleteTopicsRequest>,
     ) -> Result<Response<pb::DeleteTopicsResponse>, Status> {
+        let request = request.into_inner();
         let mut state = self.state.lock().unwrap();
+        state.last_admin_timeout_ms = request.timeout_ms;
         let results = request
-            .into_inner()
             .topics
             .into_iter()
             .map(|name| {
@@ -505,6 +510,144 @@ impl Admin for FakeBroker {
             })
             .collect();
         Ok(Response::new(pb::DescribeTopicsResponse { topics }))
+    }
+
+    async fn create_partitions(
+        &self,
+        request: Request<pb::CreatePartitionsRequest>,
+    ) -> Result<Response<pb::CreatePartitionsResponse>, Status> {
+        let request = request.into_inner();
+        let mut state = self.state.lock().unwrap();
+        state.last_admin_timeout_ms = request.timeout_ms;
+        let mut results = Vec::new();
+        for topic in request.topics {
+            let (error_code, error_message) = match state.topics.get_mut(&topic.name) {
+                None => (pb::ErrorCode::UnknownTopicOrPartition, "unknown topic"),
+                Some(parts) if topic.count as usize <= parts.len() => {
+                    (pb::ErrorCode::InvalidPartitions, "count must be larger")
+                }
+                Some(parts) => {
+                    parts.resize_with(topic.count as usize, PartitionLog::default);
+                    (pb::ErrorCode::None, "")
+                }
+            };
+            results.push(pb::CreatePartitionsResult {
+                name: topic.name,
+                error_code: code(error_code),
+                error_message: error_message.into(),
+            });
+        }
+        Ok(Response::new(pb::CreatePartitionsResponse { results }))
+    }
+
+    async fn describe_configs(
+        &self,
+        request: Request<pb::DescribeConfigsRequest>,
+    ) -> Result<Response<pb::DescribeConfigsResponse>, Status> {
+        let state = self.state.lock().unwrap();
+        let topics = request
+            .into_inner()
+            .topics
+            .into_iter()
+            .map(|name| {
+                if !state.topics.contains_key(&name) {
+                    return pb::TopicConfigDescription {
+                        name,
+                        error_code: code(pb::ErrorCode::UnknownTopicOrPartition),
+                        error_message: "unknown topic".into(),
+                        ..Default::default()
+                    };
+                }
+                let overrides = state.configs.get(&name).cloned().unwrap_or_default();
+                let retention = overrides.get("retention.ms").cloned();
+                pb::TopicConfigDescription {
+                    entries: vec![pb::ConfigEntry {
+                        name: "retention.ms".into(),
+                        source: if retention.is_some() {
+                            pb::ConfigSource::TopicOverride as i32
+                        } else {
+                            pb::ConfigSource::BrokerDefault as i32
+                        },
+                        value: retention.unwrap_or_else(|| "604800000".into()),
+                    }],
+                    overrides: overrides.into_iter().collect(),
+                    name,
+                    ..Default::default()
+                }
+            })
+            .collect();
+        Ok(Response::new(pb::DescribeConfigsResponse { topics }))
+    }
+
+    async fn alter_configs(
+        &self,
+        request: Request<pb::AlterConfigsRequest>,
+    ) -> Result<Response<pb::AlterConfigsResponse>, Status> {
+        let request = request.into_inner();
+        let mut state = self.state.lock().unwrap();
+        let mut results = Vec::new();
+        for topic in request.topics {
+            if !state.topics.contains_key(&topic.name) {
+                results.push(pb::AlterConfigsResult {
+                    name: topic.name,
+                    error_code: code(pb::ErrorCode::UnknownTopicOrPartition),
+                    error_message: "unknown topic".into(),
+                });
+                continue;
+            }
+            if !request.validate_only {
+                let configs = state.configs.entry(topic.name.clone()).or_default();
+                configs.extend(topic.set);
+                configs.retain(|key, _| !topic.delete.contains(key));
+            }
+            results.push(pb::AlterConfigsResult {
+                name: topic.name,
+                ..Default::default()
+            });
+        }
+        Ok(Response::new(pb::AlterConfigsResponse { results }))
+    }
+
+    async fn elect_leaders(
+        &self,
+        request: Request<pb::ElectLeadersRequest>,
+    ) -> Result<Response<pb::ElectLeadersResponse>, Status> {
+        let state = self.state.lock().unwrap();
+        let mut requested: Vec<(String, i32)> = request
+            .into_inner()
+            .partitions
+            .into_iter()
+            .map(|p| (p.topic, p.partition))
+            .collect();
+        if requested.is_empty() {
+            for (topic, parts) in &state.topics {
+                requested.extend((0..parts.len() as i32).map(|p| (topic.clone(), p)));
+            }
+            requested.sort();
+        }
+        let partitions = requested
+            .into_iter()
+            .map(|(topic, partition)| {
+                let known = state
+                    .topics
+                    .get(&topic)
+                    .is_some_and(|parts| (partition as usize) < parts.len());
+                pb::ElectLeadersResult {
+                    topic,
+                    partition,
+                    error_code: code(if known {
+                        pb::ErrorCode::ElectionNotNeeded
+                    } else {
+                        pb::ErrorCode::UnknownTopicOrPartition
+                    }),
+                    error_message: String::new(),
+                }
+            })
+            .collect();
+        Ok(Response::new(pb::ElectLeadersResponse {
+            partitions,
+            ..Default::default()
+        }))
     }
 }
 

@@ -4,7 +4,9 @@
 //! bootstrap broker:
 //!
 //! * admin: [`Client::create_topic`], [`Client::delete_topic`], [`Client::describe_topics`],
-//!   [`Client::list_topics`], [`Client::metadata`];
+//!   [`Client::list_topics`], [`Client::metadata`], [`Client::create_partitions`];
+//!   configuration: [`Client::describe_configs`], [`Client::alter_configs`]; preferred leader
+//!   elections: [`Client::elect_leaders`];
 //! * produce: [`Client::produce`] (builds one batch client-side and sends the raw bytes),
 //!   [`Client::produce_structured`] (the broker encodes), and the pipelined [`Producer`] over the
 //!   `ProduceStream` RPC, which keeps several requests in flight on one stream;
@@ -26,7 +28,9 @@
 
 mod admin;
 mod client;
+mod configs;
 mod consumer;
+mod elect;
 mod error;
 mod offsets;
 mod producer;
@@ -41,7 +45,9 @@ pub use admin::{
     BrokerInfo, ClusterMetadata, CreatedTopic, PartitionInfo, TopicDescription, TopicMetadata,
 };
 pub use client::{Client, MAX_MESSAGE_SIZE, bootstrap_uri};
+pub use configs::{ConfigSource, ConfigValue, TopicConfig};
 pub use consumer::{FetchOptions, FetchResult, PartitionConsumer, decode_fetched_batches};
+pub use elect::ElectionResult;
 pub use error::{ClientError, ErrorCode};
 pub use offsets::{ListedOffset, OffsetSpec};
 pub use producer::{Acks, ProduceAck, Producer, ProducerOptions};

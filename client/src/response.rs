@@ -45,7 +45,12 @@ partition_outcome!(
     pb::PartitionFetchResponse,
     pb::ListOffsetsPartitionResponse
 );
-topic_outcome!(pb::CreateTopicResult, pb::DeleteTopicResult);
+topic_outcome!(
+    pb::CreateTopicResult,
+    pb::DeleteTopicResult,
+    pb::CreatePartitionsResult,
+    pb::AlterConfigsResult
+);
 
 /// The result for `partition` among `partitions` (those of `topic`), if it succeeded.
 pub(crate) fn partition_result<P: PartitionOutcome>(

@@ -3,7 +3,7 @@
 //!
 //! Handlers live one request family per file; this module only wires them to tonic.
 
-mod admin;
+pub mod admin;
 pub mod errors;
 mod fetch;
 mod list_offsets;
@@ -22,6 +22,10 @@ use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status, Streaming};
 use tributary_proto::v1::admin_server::{Admin, AdminServer};
 use tributary_proto::v1::broker_server::{Broker, BrokerServer};
+use tributary_proto::v1::{
+    AlterConfigsRequest, AlterConfigsResponse, CreatePartitionsRequest, CreatePartitionsResponse,
+    DescribeConfigsRequest, DescribeConfigsResponse, ElectLeadersRequest, ElectLeadersResponse,
+};
 use tributary_proto::v1::{
     CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
     DescribeTopicsRequest, DescribeTopicsResponse, FetchRequest, FetchResponse, ListOffsetsRequest,
@@ -148,11 +152,8 @@ impl Admin for AdminService {
         &self,
         request: Request<CreateTopicsRequest>,
     ) -> Result<Response<CreateTopicsResponse>, Status> {
-        let state = self.state.clone();
-        // Creating logs touches the disk (fsyncs): keep it off the async workers.
-        tokio::task::spawn_blocking(move || admin::create_topics(&state, request.into_inner()))
+        admin::create_topics(&self.state, request.into_inner())
             .await
-            .map_err(|e| Status::internal(format!("create topics task failed: {e}")))?
             .map(Response::new)
     }
 
@@ -160,10 +161,8 @@ impl Admin for AdminService {
         &self,
         request: Request<DeleteTopicsRequest>,
     ) -> Result<Response<DeleteTopicsResponse>, Status> {
-        let state = self.state.clone();
-        tokio::task::spawn_blocking(move || admin::delete_topics(&state, request.into_inner()))
+        admin::delete_topics(&self.state, request.into_inner())
             .await
-            .map_err(|e| Status::internal(format!("delete topics task failed: {e}")))?
             .map(Response::new)
     }
 
@@ -171,7 +170,45 @@ impl Admin for AdminService {
         &self,
         request: Request<DescribeTopicsRequest>,
     ) -> Result<Response<DescribeTopicsResponse>, Status> {
-        admin::describe_topics(&self.state, request.into_inner()).map(Response::new)
+        admin::describe_topics(&self.state, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn create_partitions(
+        &self,
+        request: Request<CreatePartitionsRequest>,
+    ) -> Result<Response<CreatePartitionsResponse>, Status> {
+        admin::create_partitions(&self.state, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn describe_configs(
+        &self,
+        request: Request<DescribeConfigsRequest>,
+    ) -> Result<Response<DescribeConfigsResponse>, Status> {
+        admin::describe_configs(&self.state, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn alter_configs(
+        &self,
+        request: Request<AlterConfigsRequest>,
+    ) -> Result<Response<AlterConfigsResponse>, Status> {
+        admin::alter_configs(&self.state, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn elect_leaders(
+        &self,
+        request: Request<ElectLeadersRequest>,
+    ) -> Result<Response<ElectLeadersResponse>, Status> {
+        admin::elect_leaders(&self.state, request.into_inner())
+            .await
+            .map(Response::new)
     }
 }
 

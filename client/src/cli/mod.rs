@@ -1,6 +1,7 @@
 //! The `tributary` command line: argument definitions and dispatch. One module per command.
 
 mod args;
+mod configs;
 mod consume;
 mod format;
 mod offsets;
@@ -38,9 +39,12 @@ pub struct Args {
 /// The top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create, list, describe and delete topics.
+    /// Create, list, describe and delete topics; add partitions; elect preferred leaders.
     #[command(subcommand)]
     Topics(topics::TopicsCommand),
+    /// Describe and change topic configuration overrides.
+    #[command(subcommand)]
+    Configs(configs::ConfigsCommand),
     /// Write records, one per line, from stdin or a file.
     Produce(produce::ProduceArgs),
     /// Print the records of a partition.
@@ -59,6 +63,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("connecting to {}", args.bootstrap_server))?;
     match args.command {
         Command::Topics(command) => topics::run(&client, command).await,
+        Command::Configs(command) => configs::run(&client, command).await,
         Command::Produce(args) => produce::run(&client, args).await,
         Command::Consume(args) => consume::run(&client, args).await,
         Command::Offsets(args) => offsets::run(&client, args).await,

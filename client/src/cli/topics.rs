@@ -1,10 +1,11 @@
 //! `tributary topics ...`
 
 use std::io::Write;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Subcommand;
-use tributary_client::{Client, TopicDescription};
+use tributary_client::{Client, ElectionResult, TopicDescription};
 
 /// Topic management commands.
 #[derive(Debug, Subcommand)]
@@ -35,6 +36,25 @@ pub enum TopicsCommand {
         /// Topics to delete.
         #[arg(required = true)]
         names: Vec<String>,
+    },
+    /// Grow a topic to a larger number of partitions.
+    AddPartitions {
+        /// Topic name.
+        #[arg(long)]
+        topic: String,
+        /// The new total number of partitions (larger than the current count).
+        #[arg(long)]
+        partitions: i32,
+    },
+    /// Make the preferred replica (the first of each assignment) the leader: of one partition,
+    /// of every partition of a topic, or of every partition of every topic.
+    ElectLeaders {
+        /// Only this topic's partitions.
+        #[arg(long)]
+        topic: Option<String>,
+        /// Only this partition of --topic.
+        #[arg(long, requires = "topic")]
+        partition: Option<i32>,
     },
 }
 
@@ -85,8 +105,50 @@ pub async fn run(client: &Client, command: TopicsCommand) -> anyhow::Result<()> 
                 writeln!(out, "Deleted topic {name}.")?;
             }
         }
+        TopicsCommand::AddPartitions { topic, partitions } => {
+            client
+                .create_partitions(&topic, partitions, Duration::ZERO)
+                .await
+                .with_context(|| format!("adding partitions to topic {topic}"))?;
+            writeln!(out, "Topic {topic} now has {partitions} partitions.")?;
+        }
+        TopicsCommand::ElectLeaders { topic, partition } => {
+            let partitions: Vec<(String, i32)> = match (topic, partition) {
+                (Some(topic), Some(partition)) => vec![(topic, partition)],
+                (Some(topic), None) => client
+                    .partitions_of(&topic)
+                    .await
+                    .with_context(|| format!("listing the partitions of {topic}"))?
+                    .into_iter()
+                    .map(|p| (topic.clone(), p))
+                    .collect(),
+                (None, _) => Vec::new(),
+            };
+            let results = client
+                .elect_leaders(&partitions)
+                .await
+                .context("electing preferred leaders")?;
+            out.write_all(render_elections(&results).as_bytes())?;
+        }
     }
     Ok(())
+}
+
+/// One line per partition: `orders-0: elected`, or the code and message.
+pub fn render_elections(results: &[ElectionResult]) -> String {
+    let mut out = String::new();
+    for result in results {
+        let outcome = match &result.error {
+            None => "elected".to_owned(),
+            Some((code, message)) if message.is_empty() => code.to_string(),
+            Some((code, message)) => format!("{code}: {message}"),
+        };
+        out.push_str(&format!(
+            "{}-{}: {outcome}\n",
+            result.topic, result.partition
+        ));
+    }
+    out
 }
 
 fn ids(list: &[i32]) -> String {
@@ -203,6 +265,68 @@ mod tests {
                 "x"
             ])
             .is_err()
+        );
+    }
+
+    #[test]
+    fn parses_add_partitions_and_elect_leaders() {
+        let args = crate::cli::Args::try_parse_from([
+            "tributary",
+            "topics",
+            "add-partitions",
+            "--topic",
+            "orders",
+            "--partitions",
+            "6",
+        ])
+        .unwrap();
+        assert!(matches!(
+            args.command,
+            crate::cli::Command::Topics(TopicsCommand::AddPartitions { ref topic, partitions: 6 })
+                if topic == "orders"
+        ));
+        let args =
+            crate::cli::Args::try_parse_from(["tributary", "topics", "elect-leaders"]).unwrap();
+        assert!(matches!(
+            args.command,
+            crate::cli::Command::Topics(TopicsCommand::ElectLeaders {
+                topic: None,
+                partition: None
+            })
+        ));
+        // --partition needs --topic.
+        assert!(
+            crate::cli::Args::try_parse_from([
+                "tributary",
+                "topics",
+                "elect-leaders",
+                "--partition",
+                "1"
+            ])
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn election_lines() {
+        let results = [
+            ElectionResult {
+                topic: "t".into(),
+                partition: 0,
+                error: None,
+            },
+            ElectionResult {
+                topic: "t".into(),
+                partition: 1,
+                error: Some((
+                    tributary_client::ErrorCode::ElectionNotNeeded,
+                    String::new(),
+                )),
+            },
+        ];
+        assert_eq!(
+            render_elections(&results),
+            "t-0: elected\nt-1: ELECTION_NOT_NEEDED\n"
         );
     }
 

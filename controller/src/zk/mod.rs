@@ -6,10 +6,13 @@
 //! - [`create_or_get_cluster_id`] creates or reads `/cluster/id`.
 //! - [`try_elect`], [`watch_controller`] and [`resign`] run the controller election.
 //! - [`FencedWriter`] makes every controller write, checked against `/controller_epoch`.
+//! - [`admin`] holds the unfenced admin writes (create topic, request deletion, add
+//!   partitions, change a topic's config) and the reads admin requests need.
 //!
 //! Payload encoding lives in `tributary_zk_layout` (pure); this module only moves bytes.
 //! Errors are [`ZkError`], which carries the path and says whether a retry can help.
 
+pub mod admin;
 mod client;
 mod cluster_id;
 mod election;
@@ -18,6 +21,7 @@ mod fenced;
 mod ops;
 mod registration;
 
+pub use admin::AdminZkError;
 pub use client::{ZkClient, ZnodeStat};
 pub use cluster_id::create_or_get_cluster_id;
 pub use election::{ControllerChange, ElectionOutcome, resign, try_elect, watch_controller};

@@ -11,6 +11,7 @@
 //! rules), [`server`] (one file per request family), [`run`] (start-up and shutdown order).
 
 pub mod config;
+pub mod control_fence;
 pub mod controller_candidate;
 pub mod log;
 pub mod meta_properties;

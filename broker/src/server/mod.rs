@@ -6,6 +6,7 @@
 mod admin;
 pub mod errors;
 mod fetch;
+mod leadership;
 mod list_offsets;
 mod metadata;
 mod produce;

@@ -6,11 +6,21 @@
 //! * **ISR** — in-sync replicas: the replicas caught up with the leader.
 //!
 //! Layout: [`config`] (server.properties), [`log`] (segments, indexes, recovery, retention),
-//! [`replica`] (hosted partitions and their HW), [`metadata_cache`] (the cluster as the
-//! controller describes it), [`topic_configs`] (topic overrides from ZooKeeper), [`topics`] (name
-//! rules), [`server`] (one file per request family), [`run`] (start-up and shutdown order).
+//! [`replica`] (hosted partitions, their role — leader, follower, stopped — and HW),
+//! [`control_fence`] (pure fencing of the controller's requests by controller, broker and leader
+//! epoch), [`metadata_cache`] (the cluster as the controller describes it), [`topic_configs`]
+//! (topic overrides from ZooKeeper), [`topics`] (name rules), [`server`] (one file per request
+//! family, including the `Control` service the controller drives), [`run`](mod@run) (start-up and
+//! shutdown order).
+//!
+//! Partitions come online only through the controller: its LeaderAndIsr makes this broker the
+//! leader or a follower of a partition, its UpdateMetadata fills the metadata cache, its
+//! StopReplica stops (and for topic deletion deletes) a replica. Produce, Fetch and ListOffsets
+//! are served by the partition's leader only; other brokers answer NOT_LEADER_OR_FOLLOWER naming
+//! it.
 
 pub mod config;
+pub mod control_fence;
 pub mod controlled_shutdown;
 pub mod controller_candidate;
 pub mod log;

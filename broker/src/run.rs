@@ -201,6 +201,12 @@ pub async fn run(
         candidate_stopped,
     ));
 
+    let (stop_config_watcher, config_watcher_stopped) = tokio::sync::watch::channel(false);
+    let config_watcher = tokio::spawn(crate::topic_config_sync::run(
+        state.clone(),
+        config_watcher_stopped,
+    ));
+
     let (stop_background, background_shutdown) = tokio::sync::watch::channel(false);
     let hw_state = state.clone();
     let background = logs.spawn_background(
@@ -229,6 +235,8 @@ pub async fn run(
     tracing::info!("shutting down");
     let _ = stop_candidate.send(true);
     let _ = candidate.await;
+    let _ = stop_config_watcher.send(true);
+    let _ = config_watcher.await;
     presence.close().await;
     let _ = stop_background.send(true);
     for task in background {

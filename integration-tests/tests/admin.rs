@@ -150,6 +150,7 @@ async fn create_validates_names_counts_factors_and_configs() {
                 },
             ],
             validate_only: false,
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -167,6 +168,7 @@ async fn create_validates_names_counts_factors_and_configs() {
                 ..Default::default()
             }],
             validate_only: true,
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -301,6 +303,7 @@ async fn delete_removes_data_and_the_name_can_be_reused() {
     let deleted = admin
         .delete_topics(DeleteTopicsRequest {
             topics: vec!["doomed".into(), "never-existed".into()],
+            ..Default::default()
         })
         .await
         .unwrap()

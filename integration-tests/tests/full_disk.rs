@@ -115,6 +115,7 @@ async fn a_full_disk_refuses_the_write_and_loses_nothing() {
         let deleted = admin
             .delete_topics(DeleteTopicsRequest {
                 topics: vec!["data".into()],
+                ..Default::default()
             })
             .await
             .unwrap()

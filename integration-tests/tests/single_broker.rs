@@ -29,6 +29,7 @@ async fn create_topic(broker: &Broker, name: &str, partitions: i32) {
                 ..Default::default()
             }],
             validate_only: false,
+            ..Default::default()
         })
         .await
         .expect("CreateTopics")

@@ -1,17 +1,27 @@
-//! The partitions this broker hosts, by topic-partition.
+//! The partitions this broker hosts, by topic-partition, and the highest controller epoch it
+//! has accepted a control request from.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use tokio::sync::{Mutex, MutexGuard};
+use tributary_zk_layout::{ControllerEpoch, LeaderEpoch};
+
+use super::role::{LeaderAndIsrState, Role, RoleChange};
 use crate::log::{LogConfig, LogError, LogManager, TopicPartition};
 use crate::replica::Partition;
 
-/// Owns the map of hosted partitions. Lookups take a short read lock; the map changes only on
-/// topic creation and deletion.
+/// Owns the map of hosted partitions. Lookups take a short read lock; the map changes only
+/// when control requests (LeaderAndIsr, StopReplica) are applied, one at a time: the Control
+/// service holds [`ReplicaManager::lock_controller_epoch`] for the whole of each request.
 #[derive(Debug)]
 pub struct ReplicaManager {
     logs: Arc<LogManager>,
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
+    /// The highest controller epoch a control request was accepted from (`None` before the
+    /// first). Its lock also serialises control requests, so a fence check and the changes it
+    /// admits cannot interleave with another request's.
+    controller_epoch: Mutex<Option<ControllerEpoch>>,
 }
 
 impl ReplicaManager {
@@ -20,10 +30,17 @@ impl ReplicaManager {
         Self {
             logs,
             partitions: RwLock::new(HashMap::new()),
+            controller_epoch: Mutex::new(None),
         }
     }
 
-    /// The partition, if hosted here.
+    /// Waits for the control-request lock; the guard holds the highest controller epoch seen,
+    /// which the holder raises when it accepts a request.
+    pub async fn lock_controller_epoch(&self) -> MutexGuard<'_, Option<ControllerEpoch>> {
+        self.controller_epoch.lock().await
+    }
+
+    /// The partition, if hosted here (in any role).
     pub fn get(&self, tp: &TopicPartition) -> Option<Arc<Partition>> {
         self.partitions
             .read()
@@ -32,27 +49,92 @@ impl ReplicaManager {
             .cloned()
     }
 
-    /// Opens (or creates) the partition's log and starts hosting it.
-    pub fn host(&self, tp: &TopicPartition, config: LogConfig) -> Result<Arc<Partition>, LogError> {
+    /// The leader epoch of a hosted partition (what LeaderAndIsr is fenced against).
+    pub fn leader_epoch(&self, tp: &TopicPartition) -> Option<LeaderEpoch> {
+        self.get(tp).map(|p| p.leader_epoch())
+    }
+
+    /// Whether any partition of `topic` is hosted.
+    pub fn hosts_topic(&self, topic: &str) -> bool {
+        self.partitions
+            .read()
+            .expect("partition map lock")
+            .keys()
+            .any(|tp| tp.topic == topic)
+    }
+
+    /// Becomes leader of `tp` as LeaderAndIsr decided, opening (or creating) its log with
+    /// `config` if it is not hosted yet. Touches the disk: call off the async workers.
+    pub fn make_leader(
+        &self,
+        tp: &TopicPartition,
+        state: LeaderAndIsrState,
+        config: LogConfig,
+    ) -> Result<RoleChange, LogError> {
+        self.apply_leader_and_isr(tp, Role::Leader, state, config)
+    }
+
+    /// Becomes a follower of `tp` as LeaderAndIsr decided, opening (or creating) its log with
+    /// `config` if it is not hosted yet. The log is kept but produce is refused. Seam: this is
+    /// where replication will start a fetcher from `state.leader` (not implemented yet).
+    pub fn make_follower(
+        &self,
+        tp: &TopicPartition,
+        state: LeaderAndIsrState,
+        config: LogConfig,
+    ) -> Result<RoleChange, LogError> {
+        self.apply_leader_and_isr(tp, Role::Follower, state, config)
+    }
+
+    fn apply_leader_and_isr(
+        &self,
+        tp: &TopicPartition,
+        role: Role,
+        state: LeaderAndIsrState,
+        config: LogConfig,
+    ) -> Result<RoleChange, LogError> {
         if let Some(existing) = self.get(tp) {
             existing.log().set_config(config);
-            return Ok(existing);
+            return Ok(existing.change_role(role, Some(state)));
         }
         // Logs found on disk at start-up were opened with the broker defaults; this applies
         // the topic's overrides to them.
         let log = self.logs.get_or_create(tp, config.clone())?;
         log.set_config(config);
-        let partition = Arc::new(Partition::new(tp.clone(), log, 0));
-        let mut map = self.partitions.write().expect("partition map lock");
-        Ok(map.entry(tp.clone()).or_insert(partition).clone())
-    }
-
-    /// Stops hosting the partition and deletes its data.
-    pub fn delete(&self, tp: &TopicPartition) -> Result<(), LogError> {
+        let partition = Arc::new(Partition::new(tp.clone(), log, role, state));
         self.partitions
             .write()
             .expect("partition map lock")
+            .insert(tp.clone(), partition);
+        Ok(RoleChange {
+            from: None,
+            to: role,
+        })
+    }
+
+    /// StopReplica: stops serving `tp`. Without `delete` the partition stays hosted in the
+    /// [`Role::Stopped`] role (its log and leader epoch are kept); with `delete` it is no
+    /// longer hosted and its data is deleted, also when it was never hosted since start-up
+    /// (a log left on disk by a topic deleted while this broker was down). Stopping a
+    /// partition this broker does not have succeeds. Touches the disk: call off the async
+    /// workers.
+    pub fn stop(&self, tp: &TopicPartition, delete: bool) -> Result<(), LogError> {
+        if !delete {
+            if let Some(partition) = self.get(tp) {
+                partition.change_role(Role::Stopped, None);
+            }
+            return Ok(());
+        }
+        let removed = self
+            .partitions
+            .write()
+            .expect("partition map lock")
             .remove(tp);
+        if let Some(partition) = removed {
+            partition.change_role(Role::Stopped, None);
+            // Long polls on a deleted follower or stopped replica too.
+            partition.wake_waiters();
+        }
         self.logs.delete(tp)
     }
 
@@ -60,5 +142,146 @@ impl ReplicaManager {
     /// hosted (so retention deletes nothing of it).
     pub fn high_watermark(&self, tp: &TopicPartition) -> i64 {
         self.get(tp).map_or(0, |p| p.high_watermark())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tributary_zk_layout::{BrokerId, ZkVersion};
+
+    use super::*;
+    use crate::replica::AppendError;
+
+    fn manager() -> (tempfile::TempDir, ReplicaManager) {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = LogManager::open(&[dir.path().to_path_buf()], LogConfig::default()).unwrap();
+        (dir, ReplicaManager::new(Arc::new(logs)))
+    }
+
+    fn state(leader: i32, leader_epoch: i32) -> LeaderAndIsrState {
+        LeaderAndIsrState {
+            controller_epoch: ControllerEpoch(1),
+            leader: BrokerId(leader),
+            leader_epoch: LeaderEpoch(leader_epoch),
+            isr: vec![BrokerId(1), BrokerId(2)],
+            replicas: vec![BrokerId(1), BrokerId(2)],
+            zk_version: ZkVersion(leader_epoch),
+        }
+    }
+
+    fn one_batch() -> bytes::BytesMut {
+        let mut builder = tributary_record::BatchBuilder::new();
+        builder.push(&tributary_record::Record {
+            value: Some(bytes::Bytes::from_static(b"v")),
+            ..tributary_record::Record::default()
+        });
+        bytes::BytesMut::from(&builder.build_vec()[..])
+    }
+
+    #[test]
+    fn leader_appends_with_its_epoch_follower_refuses_and_leadership_comes_back() {
+        let (_dir, replicas) = manager();
+        let tp = TopicPartition::new("t", 0);
+        let change = replicas
+            .make_leader(&tp, state(1, 3), LogConfig::default())
+            .unwrap();
+        assert!(change.gains_leadership());
+        let partition = replicas.get(&tp).unwrap();
+        partition.append_as_leader(one_batch(), 0, None).unwrap();
+        assert_eq!(partition.high_watermark(), 1);
+        assert_eq!(partition.leader_epoch(), LeaderEpoch(3));
+
+        let change = replicas
+            .make_follower(&tp, state(2, 4), LogConfig::default())
+            .unwrap();
+        assert!(change.loses_leadership());
+        let refused = partition.append_as_leader(one_batch(), 0, None);
+        assert!(
+            matches!(
+                refused,
+                Err(AppendError::NotLeader {
+                    leader: BrokerId(2),
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
+        assert_eq!(
+            partition.log().log_end_offset(),
+            1,
+            "the follower keeps its log"
+        );
+
+        replicas
+            .make_leader(&tp, state(1, 5), LogConfig::default())
+            .unwrap();
+        let info = partition.append_as_leader(one_batch(), 0, None).unwrap();
+        assert_eq!(info.base_offset, 1);
+        assert_eq!(partition.high_watermark(), 2);
+    }
+
+    #[test]
+    fn min_insync_replicas_is_checked_against_the_real_isr() {
+        let (_dir, replicas) = manager();
+        let tp = TopicPartition::new("t", 0);
+        replicas
+            .make_leader(&tp, state(1, 0), LogConfig::default())
+            .unwrap();
+        let partition = replicas.get(&tp).unwrap();
+        partition.append_as_leader(one_batch(), 0, Some(2)).unwrap();
+        let refused = partition.append_as_leader(one_batch(), 0, Some(3));
+        assert!(
+            matches!(
+                refused,
+                Err(AppendError::NotEnoughReplicas {
+                    isr: 2,
+                    min_insync_replicas: 3,
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
+        assert_eq!(partition.log().log_end_offset(), 1, "nothing was written");
+    }
+
+    #[test]
+    fn stop_keeps_the_log_and_epoch_and_delete_removes_both() {
+        let (_dir, replicas) = manager();
+        let tp = TopicPartition::new("t", 0);
+        let other = TopicPartition::new("t", 1);
+        for p in [&tp, &other] {
+            replicas
+                .make_leader(p, state(1, 7), LogConfig::default())
+                .unwrap();
+        }
+        replicas.stop(&tp, false).unwrap();
+        let partition = replicas.get(&tp).unwrap();
+        assert_eq!(partition.role(), Role::Stopped);
+        assert_eq!(replicas.leader_epoch(&tp), Some(LeaderEpoch(7)));
+        assert!(partition.append_as_leader(one_batch(), 0, None).is_err());
+
+        replicas.stop(&tp, true).unwrap();
+        assert!(replicas.get(&tp).is_none());
+        assert!(replicas.hosts_topic("t"), "partition 1 is still hosted");
+        replicas.stop(&other, true).unwrap();
+        assert!(!replicas.hosts_topic("t"));
+        // Stopping what is not there succeeds (the controller retries deletions).
+        replicas.stop(&tp, true).unwrap();
+        replicas.stop(&tp, false).unwrap();
+    }
+
+    #[tokio::test]
+    async fn losing_leadership_wakes_long_polls() {
+        let (_dir, replicas) = manager();
+        let tp = TopicPartition::new("t", 0);
+        replicas
+            .make_leader(&tp, state(1, 0), LogConfig::default())
+            .unwrap();
+        let mut watcher = replicas.get(&tp).unwrap().subscribe();
+        watcher.borrow_and_update();
+        replicas
+            .make_follower(&tp, state(2, 1), LogConfig::default())
+            .unwrap();
+        assert!(watcher.has_changed().unwrap());
     }
 }

@@ -1,37 +1,87 @@
-//! One partition replica hosted by this broker: its log plus the replication state around it.
-//!
-//! In this single-broker milestone every partition has one replica, this broker is its leader
-//! at leader epoch 0, and the ISR is just this broker, so the high watermark equals the log end
-//! offset after every append. The replication milestone adds followers and the real ISR/HW
-//! rules here.
+//! One partition replica hosted by this broker: its log, its role and leadership as the
+//! controller last set them, and its high watermark. The rules are in the
+//! [module documentation](super).
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use bytes::BytesMut;
 use tokio::sync::watch;
+use tributary_zk_layout::{BrokerId, LeaderEpoch};
 
+use super::role::{LeaderAndIsrState, Role, RoleChange};
 use crate::log::{AppendInfo, Log, LogError, TopicPartition};
 
-/// A partition replica and its high watermark.
+/// Why an append as leader was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// This broker does not lead the partition (any more).
+    #[error(
+        "{topic_partition}: this broker is not the leader (it is {role:?}); the leader is broker {leader} at leader epoch {leader_epoch}"
+    )]
+    NotLeader {
+        /// The partition.
+        topic_partition: TopicPartition,
+        /// This broker's role for it.
+        role: Role,
+        /// The leader as last set by LeaderAndIsr ([`BrokerId::NONE`] when none).
+        leader: BrokerId,
+        /// Its leader epoch.
+        leader_epoch: LeaderEpoch,
+    },
+    /// `acks=-1` and the ISR is smaller than `min.insync.replicas`; nothing was written.
+    #[error(
+        "{topic_partition}: {isr} in-sync replicas, min.insync.replicas is {min_insync_replicas}; nothing was written"
+    )]
+    NotEnoughReplicas {
+        /// The partition.
+        topic_partition: TopicPartition,
+        /// The ISR size.
+        isr: usize,
+        /// The required minimum.
+        min_insync_replicas: usize,
+    },
+    /// The log refused the batches or failed to write them.
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+/// Role and leadership, changed together under one lock.
+#[derive(Debug, Clone)]
+struct Leadership {
+    role: Role,
+    state: LeaderAndIsrState,
+}
+
+/// A partition replica.
 ///
 /// Invariant: `log_start_offset <= high_watermark <= log_end_offset`.
 #[derive(Debug)]
 pub struct Partition {
     topic_partition: TopicPartition,
     log: Arc<Log>,
-    leader_epoch: i32,
-    /// The high watermark; long-polling fetches wait on changes of this channel.
+    /// Appends hold the read lock for their whole duration, so a role change (write lock)
+    /// never lands in the middle of one: every accepted batch carries the leader epoch it was
+    /// accepted under, and no batch is accepted after leadership is lost.
+    leadership: RwLock<Leadership>,
+    /// The high watermark; long-polling fetches wait on changes of this channel (and are also
+    /// woken, with the value unchanged, when the replica loses leadership).
     high_watermark: watch::Sender<i64>,
 }
 
 impl Partition {
-    /// Wraps an open log; this broker leads it at `leader_epoch`.
-    pub fn new(topic_partition: TopicPartition, log: Arc<Log>, leader_epoch: i32) -> Self {
+    /// Wraps an open log with the role and leadership LeaderAndIsr gave it. The high watermark
+    /// starts at the log end offset (the pre-replication rule).
+    pub fn new(
+        topic_partition: TopicPartition,
+        log: Arc<Log>,
+        role: Role,
+        state: LeaderAndIsrState,
+    ) -> Self {
         let (high_watermark, _) = watch::channel(log.log_end_offset());
         Self {
             topic_partition,
             log,
-            leader_epoch,
+            leadership: RwLock::new(Leadership { role, state }),
             high_watermark,
         }
     }
@@ -46,14 +96,40 @@ impl Partition {
         &self.log
     }
 
-    /// The current leader epoch.
-    pub fn leader_epoch(&self) -> i32 {
-        self.leader_epoch
+    fn read_leadership(&self) -> RwLockReadGuard<'_, Leadership> {
+        self.leadership
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Size of the in-sync replica set (always 1 before replication lands).
+    /// This broker's role for the partition.
+    pub fn role(&self) -> Role {
+        self.read_leadership().role
+    }
+
+    /// Whether this broker leads the partition.
+    pub fn is_leader(&self) -> bool {
+        self.role() == Role::Leader
+    }
+
+    /// The leadership as the controller last set it.
+    pub fn leader_and_isr(&self) -> LeaderAndIsrState {
+        self.read_leadership().state.clone()
+    }
+
+    /// The leader's broker id ([`BrokerId::NONE`] when the partition has none).
+    pub fn leader(&self) -> BrokerId {
+        self.read_leadership().state.leader
+    }
+
+    /// The current leader epoch.
+    pub fn leader_epoch(&self) -> LeaderEpoch {
+        self.read_leadership().state.leader_epoch
+    }
+
+    /// Size of the in-sync replica set as the controller last set it.
     pub fn isr_size(&self) -> usize {
-        1
+        self.read_leadership().state.isr.len()
     }
 
     /// Offsets below this are committed and visible to consumers.
@@ -66,13 +142,78 @@ impl Partition {
         self.high_watermark.subscribe()
     }
 
-    /// Appends producer batches as leader and advances the high watermark.
-    pub fn append_as_leader(&self, batches: BytesMut, now_ms: i64) -> Result<AppendInfo, LogError> {
+    /// Appends producer batches as leader, stamping the current leader epoch, and advances
+    /// the high watermark. With `min_insync_replicas` (`acks=-1`), refuses the append when
+    /// the ISR is smaller.
+    pub fn append_as_leader(
+        &self,
+        batches: BytesMut,
+        now_ms: i64,
+        min_insync_replicas: Option<usize>,
+    ) -> Result<AppendInfo, AppendError> {
+        let leadership = self.read_leadership();
+        if leadership.role != Role::Leader {
+            return Err(AppendError::NotLeader {
+                topic_partition: self.topic_partition.clone(),
+                role: leadership.role,
+                leader: leadership.state.leader,
+                leader_epoch: leadership.state.leader_epoch,
+            });
+        }
+        let isr = leadership.state.isr.len();
+        if let Some(min) = min_insync_replicas
+            && isr < min
+        {
+            return Err(AppendError::NotEnoughReplicas {
+                topic_partition: self.topic_partition.clone(),
+                isr,
+                min_insync_replicas: min,
+            });
+        }
         let info = self
             .log
-            .append_as_leader(batches, self.leader_epoch, now_ms)?;
+            .append_as_leader(batches, leadership.state.leader_epoch.0, now_ms)?;
+        // Pre-replication rule: the leader's HW is its LEO.
         self.advance_high_watermark(self.log.log_end_offset());
         Ok(info)
+    }
+
+    /// Applies a LeaderAndIsr decision (`state`) or a StopReplica (`state` is `None`: the
+    /// leadership is kept, only the role changes). The caller has fenced the leader epoch.
+    pub(super) fn change_role(&self, role: Role, state: Option<LeaderAndIsrState>) -> RoleChange {
+        let change = {
+            let mut leadership = self
+                .leadership
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some(state) = state {
+                debug_assert!(
+                    state.leader_epoch >= leadership.state.leader_epoch,
+                    "{}: leader epoch must not go back",
+                    self.topic_partition
+                );
+                leadership.state = state;
+            }
+            let change = RoleChange {
+                from: Some(leadership.role),
+                to: role,
+            };
+            leadership.role = role;
+            change
+        };
+        if change.gains_leadership() {
+            // Pre-replication rule: the new leader's HW is its LEO.
+            self.advance_high_watermark(self.log.log_end_offset());
+        }
+        if change.loses_leadership() {
+            self.wake_waiters();
+        }
+        change
+    }
+
+    /// Wakes long polls without moving the high watermark, so they re-check the role.
+    pub(super) fn wake_waiters(&self) {
+        self.high_watermark.send_modify(|_| {});
     }
 
     /// Moves the high watermark forward (never backward: concurrent appenders may report

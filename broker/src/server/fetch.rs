@@ -1,5 +1,11 @@
 //! `Fetch` / `FetchStream`: read batches (or decoded records) from partitions, long-polling
 //! until `min_bytes` are available or `max_wait_ms` passes.
+//!
+//! Only the leader serves fetches, consumers' (`replica_id < 0`) and followers' alike: a
+//! request with the current leader epoch to a broker that does not lead the partition gets
+//! NOT_LEADER_OR_FOLLOWER naming the leader. As in Kafka, the leader epoch is checked first
+//! (an older one is FENCED_LEADER_EPOCH, a newer one UNKNOWN_LEADER_EPOCH), and the role is
+//! checked on every read, so a long poll that loses leadership answers at once.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -16,6 +22,7 @@ use tributary_proto::v1::{
 use tributary_record::{BatchIter, TimestampType, decode_records};
 
 use super::errors::{PartitionError, from_log_error, invalid_argument, record_error_code};
+use super::leadership::{check_leader, hosted_partition};
 use crate::log::TopicPartition;
 use crate::replica::Partition;
 use crate::state::BrokerState;
@@ -60,10 +67,7 @@ pub async fn fetch(state: &BrokerState, request: FetchRequest) -> Result<FetchRe
                 topic: topic.topic.clone(),
                 partition: p.partition,
             };
-            let partition = state
-                .replicas
-                .get(&tp)
-                .ok_or_else(|| PartitionError::unknown(&topic.topic, p.partition));
+            let partition = hosted_partition(state, &tp);
             slots.push(Slot {
                 topic_index,
                 request: p,
@@ -79,13 +83,13 @@ pub async fn fetch(state: &BrokerState, request: FetchRequest) -> Result<FetchRe
         .collect();
 
     loop {
-        let (results, bytes, errors) = read_all(&slots, consumer, max_bytes, format);
+        let (results, bytes, errors) = read_all(state, &slots, consumer, max_bytes, format);
         let waited_out = request.max_wait_ms == 0 || Instant::now() >= deadline;
         if bytes >= min_bytes || errors || waited_out || watchers.is_empty() {
             return Ok(assemble(request.request_id, topic_names, &slots, results));
         }
         if !wait_for_change(&mut watchers, deadline).await {
-            let (results, _, _) = read_all(&slots, consumer, max_bytes, format);
+            let (results, _, _) = read_all(state, &slots, consumer, max_bytes, format);
             return Ok(assemble(request.request_id, topic_names, &slots, results));
         }
     }
@@ -163,6 +167,7 @@ struct PartitionRead {
 /// Reads every slot once. Returns per-slot results, the bytes gathered, and whether any
 /// partition failed (a failure answers at once rather than waiting).
 fn read_all(
+    state: &BrokerState,
     slots: &[Slot],
     consumer: bool,
     max_bytes: usize,
@@ -180,6 +185,7 @@ fn read_all(
             .map_err(Clone::clone)
             .and_then(|partition| {
                 read_one(
+                    state,
                     partition,
                     &slot.request,
                     consumer,
@@ -201,6 +207,7 @@ fn read_all(
 }
 
 fn read_one(
+    state: &BrokerState,
     partition: &Partition,
     request: &FetchPartition,
     consumer: bool,
@@ -209,7 +216,7 @@ fn read_one(
     format: RecordFormat,
 ) -> Result<PartitionRead, PartitionError> {
     let tp = partition.topic_partition();
-    let epoch = partition.leader_epoch();
+    let epoch = partition.leader_epoch().0;
     if request.current_leader_epoch >= 0 && request.current_leader_epoch < epoch {
         return Err(PartitionError::new(
             ErrorCode::FencedLeaderEpoch,
@@ -228,6 +235,7 @@ fn read_one(
             ),
         ));
     }
+    check_leader(state, partition)?;
     let log = partition.log();
     let high_watermark = partition.high_watermark();
     let limit = if request.partition_max_bytes == 0 {
@@ -347,15 +355,15 @@ fn assemble(
                 records: read.records,
             },
             Err(error) => {
-                // Where the partition exists, say where its log starts and ends so a client
-                // with an out-of-range offset can reset without another round trip.
+                // Where this broker leads the partition, say where its log starts and ends so
+                // a client with an out-of-range offset can reset without another round trip.
                 let (high_watermark, log_start_offset, log_end_offset) = match &slot.partition {
-                    Ok(p) => (
+                    Ok(p) if p.is_leader() => (
                         p.high_watermark(),
                         p.log().log_start_offset(),
                         p.log().log_end_offset(),
                     ),
-                    Err(_) => (-1, -1, -1),
+                    _ => (-1, -1, -1),
                 };
                 PartitionFetchResponse {
                     partition,

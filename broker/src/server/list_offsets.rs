@@ -1,4 +1,5 @@
-//! `ListOffsets`: earliest, latest (high watermark) or first offset at a timestamp.
+//! `ListOffsets`: earliest, latest (high watermark) or first offset at a timestamp, answered
+//! by the partition's leader only (others answer NOT_LEADER_OR_FOLLOWER naming the leader).
 
 use tonic::Status;
 use tributary_proto::v1::{
@@ -7,6 +8,7 @@ use tributary_proto::v1::{
 };
 
 use super::errors::{PartitionError, from_log_error, invalid_argument};
+use super::leadership::leader_partition;
 use crate::log::TopicPartition;
 use crate::state::BrokerState;
 
@@ -77,10 +79,7 @@ fn lookup(
         topic: topic.to_owned(),
         partition,
     };
-    let p = state
-        .replicas
-        .get(&tp)
-        .ok_or_else(|| PartitionError::unknown(topic, partition))?;
+    let p = leader_partition(state, &tp)?;
     let high_watermark = p.high_watermark();
     match timestamp {
         EARLIEST => Ok((p.log().log_start_offset(), -1)),

@@ -1,11 +1,16 @@
-//! The gRPC services (`tributary.v1.Broker`, `tributary.v1.Admin`, plus the standard health
-//! and reflection services) and the server that runs them.
+//! The gRPC services (`tributary.v1.Broker`, `tributary.v1.Admin`, `tributary.v1.Control`,
+//! plus the standard health and reflection services) and the server that runs them.
 //!
 //! Handlers live one request family per file; this module only wires them to tonic.
 
 pub mod admin;
+mod control;
+mod control_forward;
+#[cfg(test)]
+mod control_tests;
 pub mod errors;
 mod fetch;
+mod leadership;
 mod list_offsets;
 mod metadata;
 mod produce;
@@ -22,14 +27,18 @@ use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status, Streaming};
 use tributary_proto::v1::admin_server::{Admin, AdminServer};
 use tributary_proto::v1::broker_server::{Broker, BrokerServer};
+use tributary_proto::v1::control_server::{Control, ControlServer};
 use tributary_proto::v1::{
     AlterConfigsRequest, AlterConfigsResponse, CreatePartitionsRequest, CreatePartitionsResponse,
     DescribeConfigsRequest, DescribeConfigsResponse, ElectLeadersRequest, ElectLeadersResponse,
 };
 use tributary_proto::v1::{
-    CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
-    DescribeTopicsRequest, DescribeTopicsResponse, FetchRequest, FetchResponse, ListOffsetsRequest,
+    ControlledShutdownRequest, ControlledShutdownResponse, CreateTopicsRequest,
+    CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, DescribeTopicsRequest,
+    DescribeTopicsResponse, ElectPreferredLeadersRequest, ElectPreferredLeadersResponse,
+    FetchRequest, FetchResponse, LeaderAndIsrRequest, LeaderAndIsrResponse, ListOffsetsRequest,
     ListOffsetsResponse, MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse,
+    StopReplicaRequest, StopReplicaResponse, UpdateMetadataRequest, UpdateMetadataResponse,
 };
 
 pub use fetch::{DEFAULT_MAX_BYTES, DEFAULT_PARTITION_MAX_BYTES};
@@ -48,6 +57,12 @@ pub struct BrokerService {
 /// The admin service.
 #[derive(Debug, Clone)]
 pub struct AdminService {
+    state: Arc<BrokerState>,
+}
+
+/// The control-plane service (controller ↔ brokers).
+#[derive(Debug, Clone)]
+pub struct ControlService {
     state: Arc<BrokerState>,
 }
 
@@ -212,6 +227,75 @@ impl Admin for AdminService {
     }
 }
 
+/// Runs a control request on its own task, so that a controller giving up on the call (a
+/// timeout, a lost connection) cannot stop it halfway: a request is applied whole or, when
+/// refused, not at all.
+async fn run_to_completion<T: Send + 'static>(
+    request: &str,
+    work: impl Future<Output = Result<T, Status>> + Send + 'static,
+) -> Result<T, Status> {
+    tokio::spawn(work)
+        .await
+        .map_err(|e| Status::internal(format!("{request} task failed: {e}")))?
+}
+
+#[tonic::async_trait]
+impl Control for ControlService {
+    async fn leader_and_isr(
+        &self,
+        request: Request<LeaderAndIsrRequest>,
+    ) -> Result<Response<LeaderAndIsrResponse>, Status> {
+        let state = self.state.clone();
+        run_to_completion("LeaderAndIsr", async move {
+            control::leader_and_isr(&state, request.into_inner()).await
+        })
+        .await
+        .map(Response::new)
+    }
+
+    async fn update_metadata(
+        &self,
+        request: Request<UpdateMetadataRequest>,
+    ) -> Result<Response<UpdateMetadataResponse>, Status> {
+        let state = self.state.clone();
+        run_to_completion("UpdateMetadata", async move {
+            control::update_metadata(&state, request.into_inner()).await
+        })
+        .await
+        .map(Response::new)
+    }
+
+    async fn stop_replica(
+        &self,
+        request: Request<StopReplicaRequest>,
+    ) -> Result<Response<StopReplicaResponse>, Status> {
+        let state = self.state.clone();
+        run_to_completion("StopReplica", async move {
+            control::stop_replica(&state, request.into_inner()).await
+        })
+        .await
+        .map(Response::new)
+    }
+
+    async fn controlled_shutdown(
+        &self,
+        request: Request<ControlledShutdownRequest>,
+    ) -> Result<Response<ControlledShutdownResponse>, Status> {
+        control_forward::controlled_shutdown(&self.state, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn elect_preferred_leaders(
+        &self,
+        request: Request<ElectPreferredLeadersRequest>,
+    ) -> Result<Response<ElectPreferredLeadersResponse>, Status> {
+        control_forward::elect_preferred_leaders(&self.state, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+}
+
 /// Serves the gRPC API on `listener` until `shutdown` completes.
 pub async fn serve(
     state: Arc<BrokerState>,
@@ -232,6 +316,13 @@ pub async fn serve(
     })
     .max_decoding_message_size(state.config.socket_request_max_bytes)
     .max_encoding_message_size(max_message);
+    // LeaderAndIsr and UpdateMetadata carry every partition of a large cluster: no lower
+    // limit than client requests.
+    let control = ControlServer::new(ControlService {
+        state: state.clone(),
+    })
+    .max_decoding_message_size(state.config.socket_request_max_bytes)
+    .max_encoding_message_size(max_message);
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter
@@ -239,6 +330,9 @@ pub async fn serve(
         .await;
     health_reporter
         .set_serving::<AdminServer<AdminService>>()
+        .await;
+    health_reporter
+        .set_serving::<ControlServer<ControlService>>()
         .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(tributary_proto::FILE_DESCRIPTOR_SET)
@@ -255,6 +349,7 @@ pub async fn serve(
         .add_service(reflection)
         .add_service(broker)
         .add_service(admin)
+        .add_service(control)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
 }

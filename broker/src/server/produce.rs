@@ -1,4 +1,5 @@
 //! `Produce` / `ProduceStream`: validate, append to the leader's log, answer per partition.
+//! A partition this broker does not lead gets NOT_LEADER_OR_FOLLOWER naming the leader.
 
 use std::collections::HashSet;
 
@@ -10,7 +11,8 @@ use tributary_proto::v1::{
 };
 use tributary_record::{BatchBuilder, Header, Record};
 
-use super::errors::{PartitionError, from_log_error, invalid_argument};
+use super::errors::{PartitionError, invalid_argument};
+use super::leadership::{from_append_error, leader_partition};
 use crate::log::{AppendInfo, TopicPartition};
 use crate::state::{BrokerState, now_ms};
 
@@ -82,10 +84,7 @@ fn append(
         topic: topic.to_owned(),
         partition: data.partition,
     };
-    let partition = state
-        .replicas
-        .get(&tp)
-        .ok_or_else(|| PartitionError::unknown(topic, data.partition))?;
+    let partition = leader_partition(state, &tp)?;
     let now = now_ms();
     let batches = match (data.batches.is_empty(), data.records.is_empty()) {
         (false, true) => BytesMut::from(&data.batches[..]),
@@ -103,21 +102,12 @@ fn append(
             ));
         }
     };
-    if acks == -1 {
-        let min_insync = state.min_insync_replicas(topic);
-        let isr = partition.isr_size();
-        if (isr as i64) < i64::from(min_insync) {
-            return Err(PartitionError::new(
-                ErrorCode::NotEnoughReplicas,
-                format!(
-                    "{tp}: {isr} in-sync replicas, min.insync.replicas is {min_insync}; nothing was written"
-                ),
-            ));
-        }
-    }
+    // acks=-1: the ISR as the controller last set it must reach min.insync.replicas.
+    let min_insync_replicas =
+        (acks == -1).then(|| usize::try_from(state.min_insync_replicas(topic)).unwrap_or(0));
     partition
-        .append_as_leader(batches, now)
-        .map_err(|e| from_log_error(&e))
+        .append_as_leader(batches, now, min_insync_replicas)
+        .map_err(|e| from_append_error(state, &e))
 }
 
 /// Encodes structured records into one batch (for clients without a batch encoder).

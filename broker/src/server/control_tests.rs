@@ -1,0 +1,410 @@
+//! The Control service and the data path together, on a broker state without ZooKeeper:
+//! LeaderAndIsr brings partitions online, fencing refuses stale requests, followers and other
+//! brokers' partitions answer NOT_LEADER_OR_FOLLOWER, StopReplica deletes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
+
+use tokio::sync::watch;
+use tributary_proto::v1::{
+    BrokerInfo, ControlHeader, ControlledShutdownRequest, ErrorCode, FetchPartition, FetchRequest,
+    LeaderAndIsrRequest, ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic,
+    PartitionProduceData, PartitionState, ProduceRequest, Record, StopReplicaRequest,
+    TopicFetchData, TopicPartitionRef, TopicProduceData, UpdateMetadataRequest,
+};
+
+use super::{control, control_forward, fetch, list_offsets, produce};
+use crate::config::BrokerConfig;
+use crate::controller_candidate::ControllerView;
+use crate::log::{LogManager, TopicPartition};
+use crate::metadata_cache::MetadataCache;
+use crate::replica::{ReplicaManager, Role};
+use crate::state::BrokerState;
+use crate::topic_configs::TopicConfigs;
+
+const ME: i32 = 1;
+const BROKER_EPOCH: i64 = 100;
+
+fn broker(dir: &tempfile::TempDir) -> Arc<BrokerState> {
+    let props: BTreeMap<String, String> = [
+        ("broker.id", ME.to_string()),
+        ("log.dirs", dir.path().display().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let config = BrokerConfig::from_properties(&props).unwrap();
+    let logs = LogManager::open(&config.log_dirs, config.log_defaults.clone()).unwrap();
+    Arc::new(BrokerState {
+        cluster_id: "test".into(),
+        advertised_host: "127.0.0.1".into(),
+        advertised_port: 9092,
+        replicas: ReplicaManager::new(Arc::new(logs)),
+        metadata: MetadataCache::new(),
+        topic_configs: TopicConfigs::new(),
+        zk: watch::channel(None).1,
+        broker_epoch: Arc::new(AtomicI64::new(BROKER_EPOCH)),
+        controller: watch::channel(ControllerView::UNKNOWN).1,
+        config,
+    })
+}
+
+fn header(controller_epoch: i32, broker_epoch: i64) -> Option<ControlHeader> {
+    Some(ControlHeader {
+        controller_id: 2,
+        controller_epoch,
+        broker_epoch,
+    })
+}
+
+fn partition_state(topic: &str, partition: i32, leader: i32, leader_epoch: i32) -> PartitionState {
+    PartitionState {
+        topic: topic.into(),
+        partition,
+        controller_epoch: 5,
+        leader,
+        leader_epoch,
+        isr: vec![1, 2],
+        zk_version: leader_epoch,
+        replicas: vec![1, 2],
+        offline_replicas: vec![],
+        is_new: true,
+    }
+}
+
+fn leader_and_isr(controller_epoch: i32, partitions: Vec<PartitionState>) -> LeaderAndIsrRequest {
+    LeaderAndIsrRequest {
+        header: header(controller_epoch, BROKER_EPOCH),
+        partitions,
+        live_leaders: vec![],
+    }
+}
+
+async fn produce_one(
+    state: &BrokerState,
+    topic: &str,
+    partition: i32,
+    acks: i32,
+) -> (ErrorCode, String) {
+    let request = ProduceRequest {
+        request_id: 1,
+        acks,
+        timeout_ms: 1000,
+        topics: vec![TopicProduceData {
+            topic: topic.into(),
+            partitions: vec![PartitionProduceData {
+                partition,
+                batches: Default::default(),
+                records: vec![Record {
+                    value: Some(bytes::Bytes::from_static(b"v")),
+                    ..Record::default()
+                }],
+            }],
+        }],
+    };
+    let response = produce::produce(state, request).await.unwrap();
+    let p = &response.topics[0].partitions[0];
+    (
+        ErrorCode::try_from(p.error_code).unwrap(),
+        p.error_message.clone(),
+    )
+}
+
+async fn fetch_one(state: &BrokerState, topic: &str, partition: i32, epoch: i32) -> ErrorCode {
+    let request = FetchRequest {
+        request_id: 1,
+        replica_id: -1,
+        max_wait_ms: 0,
+        min_bytes: 0,
+        max_bytes: 0,
+        format: 0,
+        topics: vec![TopicFetchData {
+            topic: topic.into(),
+            partitions: vec![FetchPartition {
+                partition,
+                fetch_offset: 0,
+                partition_max_bytes: 0,
+                current_leader_epoch: epoch,
+            }],
+        }],
+    };
+    let response = fetch::fetch(state, request).await.unwrap();
+    ErrorCode::try_from(response.topics[0].partitions[0].error_code).unwrap()
+}
+
+fn list_latest(state: &BrokerState, topic: &str, partition: i32) -> ErrorCode {
+    let request = ListOffsetsRequest {
+        topics: vec![ListOffsetsTopic {
+            topic: topic.into(),
+            partitions: vec![ListOffsetsPartition {
+                partition,
+                timestamp: -1,
+            }],
+        }],
+    };
+    let response = list_offsets::list_offsets(state, request).unwrap();
+    ErrorCode::try_from(response.topics[0].partitions[0].error_code).unwrap()
+}
+
+fn codes(results: &[tributary_proto::v1::ControlPartitionResult]) -> Vec<ErrorCode> {
+    results
+        .iter()
+        .map(|r| ErrorCode::try_from(r.error_code).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn leader_and_isr_brings_partitions_online_in_their_roles() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = broker(&dir);
+    let response = control::leader_and_isr(
+        &state,
+        leader_and_isr(
+            5,
+            vec![
+                partition_state("t", 0, ME, 0),
+                partition_state("t", 1, 2, 0),
+            ],
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.error_code, ErrorCode::None as i32);
+    assert_eq!(
+        codes(&response.partitions),
+        [ErrorCode::None, ErrorCode::None]
+    );
+
+    assert_eq!(produce_one(&state, "t", 0, -1).await.0, ErrorCode::None);
+    let (code, message) = produce_one(&state, "t", 1, 1).await;
+    assert_eq!(code, ErrorCode::NotLeaderOrFollower);
+    assert!(message.contains("broker 2"), "{message}");
+    assert_eq!(
+        fetch_one(&state, "t", 1, -1).await,
+        ErrorCode::NotLeaderOrFollower
+    );
+    assert_eq!(list_latest(&state, "t", 1), ErrorCode::NotLeaderOrFollower);
+    assert_eq!(fetch_one(&state, "t", 0, 0).await, ErrorCode::None);
+    assert_eq!(list_latest(&state, "t", 0), ErrorCode::None);
+    // The follower's fetch epoch checks come first, as in Kafka.
+    assert_eq!(
+        fetch_one(&state, "t", 1, 1).await,
+        ErrorCode::UnknownLeaderEpoch
+    );
+
+    // min.insync.replicas=3 against an ISR of 2.
+    state.topic_configs.set(
+        "t",
+        [("min.insync.replicas".to_owned(), "3".to_owned())].into(),
+    );
+    assert_eq!(
+        produce_one(&state, "t", 0, -1).await.0,
+        ErrorCode::NotEnoughReplicas
+    );
+    assert_eq!(produce_one(&state, "t", 0, 1).await.0, ErrorCode::None);
+
+    // Leadership moves to broker 2 at leader epoch 1: old-epoch fetches are fenced.
+    let response = control::leader_and_isr(
+        &state,
+        leader_and_isr(5, vec![partition_state("t", 0, 2, 1)]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(codes(&response.partitions), [ErrorCode::None]);
+    assert_eq!(
+        produce_one(&state, "t", 0, 1).await.0,
+        ErrorCode::NotLeaderOrFollower
+    );
+    assert_eq!(
+        fetch_one(&state, "t", 0, 0).await,
+        ErrorCode::FencedLeaderEpoch
+    );
+    assert_eq!(
+        state
+            .replicas
+            .get(&TopicPartition::new("t", 0))
+            .unwrap()
+            .role(),
+        Role::Follower
+    );
+}
+
+#[tokio::test]
+async fn stale_requests_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = broker(&dir);
+    control::leader_and_isr(
+        &state,
+        leader_and_isr(5, vec![partition_state("t", 0, ME, 3)]),
+    )
+    .await
+    .unwrap();
+
+    // A deposed controller.
+    let response = control::leader_and_isr(
+        &state,
+        leader_and_isr(4, vec![partition_state("t", 0, 2, 9)]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.error_code, ErrorCode::StaleControllerEpoch as i32);
+    assert!(response.partitions.is_empty());
+    let stop = control::stop_replica(
+        &state,
+        StopReplicaRequest {
+            header: header(4, BROKER_EPOCH),
+            partitions: vec![TopicPartitionRef {
+                topic: "t".into(),
+                partition: 0,
+            }],
+            delete: true,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(stop.error_code, ErrorCode::StaleControllerEpoch as i32);
+
+    // Meant for an earlier registration of this broker; a newer one and -1 are accepted.
+    let mut old_registration = leader_and_isr(5, vec![partition_state("t", 0, 2, 9)]);
+    old_registration.header = header(5, BROKER_EPOCH - 1);
+    let response = control::leader_and_isr(&state, old_registration)
+        .await
+        .unwrap();
+    assert_eq!(response.error_code, ErrorCode::StaleBrokerEpoch as i32);
+    let metadata = control::update_metadata(
+        &state,
+        UpdateMetadataRequest {
+            header: header(6, -1),
+            live_brokers: vec![],
+            partitions: vec![],
+            deleted: vec![],
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(metadata.error_code, ErrorCode::None as i32);
+
+    // Same leader epoch again: that partition is refused, the others apply.
+    let response = control::leader_and_isr(
+        &state,
+        leader_and_isr(
+            6,
+            vec![
+                partition_state("t", 0, 2, 3),
+                partition_state("t", 1, ME, 0),
+            ],
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.error_code, ErrorCode::None as i32);
+    assert_eq!(
+        codes(&response.partitions),
+        [ErrorCode::StaleControllerEpoch, ErrorCode::None]
+    );
+    assert_eq!(
+        produce_one(&state, "t", 0, 1).await.0,
+        ErrorCode::None,
+        "still leader"
+    );
+
+    // Not among the replicas.
+    let mut foreign = partition_state("t", 2, 2, 0);
+    foreign.replicas = vec![2, 3];
+    let response = control::leader_and_isr(&state, leader_and_isr(6, vec![foreign]))
+        .await
+        .unwrap();
+    assert_eq!(
+        codes(&response.partitions),
+        [ErrorCode::UnknownTopicOrPartition]
+    );
+
+    // No header at all.
+    let mut headless = leader_and_isr(6, vec![]);
+    headless.header = None;
+    let status = control::leader_and_isr(&state, headless).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+}
+
+#[tokio::test]
+async fn partitions_elsewhere_are_redirected_and_stop_replica_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = broker(&dir);
+    control::update_metadata(
+        &state,
+        UpdateMetadataRequest {
+            header: header(5, BROKER_EPOCH),
+            live_brokers: vec![BrokerInfo {
+                id: 3,
+                host: "b3".into(),
+                port: 9092,
+                rack: None,
+            }],
+            partitions: vec![partition_state("u", 0, 3, 0)],
+            deleted: vec![],
+        },
+    )
+    .await
+    .unwrap();
+    let (code, message) = produce_one(&state, "u", 0, 1).await;
+    assert_eq!(code, ErrorCode::NotLeaderOrFollower);
+    assert!(message.contains("broker 3"), "{message}");
+    assert_eq!(
+        fetch_one(&state, "u", 0, -1).await,
+        ErrorCode::NotLeaderOrFollower
+    );
+    assert_eq!(
+        produce_one(&state, "nope", 0, 1).await.0,
+        ErrorCode::UnknownTopicOrPartition
+    );
+
+    control::leader_and_isr(
+        &state,
+        leader_and_isr(5, vec![partition_state("t", 0, ME, 0)]),
+    )
+    .await
+    .unwrap();
+    state.topic_configs.set("t", BTreeMap::new());
+    let tp_ref = TopicPartitionRef {
+        topic: "t".into(),
+        partition: 0,
+    };
+    let stop = |delete| StopReplicaRequest {
+        header: header(5, BROKER_EPOCH),
+        partitions: vec![tp_ref.clone()],
+        delete,
+    };
+    let response = control::stop_replica(&state, stop(false)).await.unwrap();
+    assert_eq!(codes(&response.partitions), [ErrorCode::None]);
+    assert_eq!(
+        produce_one(&state, "t", 0, 1).await.0,
+        ErrorCode::NotLeaderOrFollower
+    );
+    assert!(state.topic_configs.contains("t"));
+
+    let response = control::stop_replica(&state, stop(true)).await.unwrap();
+    assert_eq!(codes(&response.partitions), [ErrorCode::None]);
+    assert!(state.replicas.get(&TopicPartition::new("t", 0)).is_none());
+    assert!(!dir.path().join("t-0").exists());
+    assert!(!state.topic_configs.contains("t"));
+    // Deleting again succeeds: the controller may retry.
+    let response = control::stop_replica(&state, stop(true)).await.unwrap();
+    assert_eq!(codes(&response.partitions), [ErrorCode::None]);
+}
+
+#[tokio::test]
+async fn requests_for_the_controller_need_a_running_controller() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = broker(&dir);
+    let response = control_forward::controlled_shutdown(
+        &state,
+        ControlledShutdownRequest {
+            broker_id: 3,
+            broker_epoch: 7,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.error_code, ErrorCode::NotController as i32);
+}

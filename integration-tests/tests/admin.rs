@@ -53,7 +53,7 @@ async fn create_validates_names_counts_factors_and_configs() {
             3,
             vec![],
             ErrorCode::InvalidReplicationFactor,
-            "available brokers",
+            "live brokers",
         ),
         (
             "ok",

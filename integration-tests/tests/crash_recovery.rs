@@ -61,6 +61,7 @@ async fn kill9_during_production_keeps_every_acknowledged_record() {
     );
 
     broker.restart().await.unwrap();
+    wait_online(&broker, "acked", acked_per_partition.len() as i32).await;
     let mut client = broker.broker_client().unwrap();
     for (partition, acked) in acked_per_partition.iter().enumerate() {
         let stored = read_all(&mut client, "acked", partition as i32, 0).await;
@@ -124,6 +125,7 @@ async fn a_torn_tail_is_truncated_to_the_last_whole_batch() {
     drop(file);
 
     broker.restart().await.unwrap();
+    wait_online(&broker, "torn", 1).await;
     let mut client = broker.broker_client().unwrap();
     assert_eq!(
         latest(&mut client, "torn", 0).await,
@@ -160,6 +162,7 @@ async fn a_corrupt_batch_after_a_crash_cuts_the_log_there() {
     std::fs::write(&segment, &bytes).unwrap();
 
     broker.restart().await.unwrap();
+    wait_online(&broker, "rotten", 1).await;
     let mut client = broker.broker_client().unwrap();
     assert_eq!(
         latest(&mut client, "rotten", 0).await,

@@ -1,5 +1,7 @@
 //! Single-broker scenarios against the real `broker` and `tributary` binaries and ZooKeeper.
 
+mod support;
+
 use std::io::Write as _;
 use std::process::Stdio;
 
@@ -162,6 +164,7 @@ async fn records_survive_kill9_and_clean_restart() {
     // Crash: acks=1 data is in the page cache, which survives a process kill.
     broker.kill9().unwrap();
     broker.restart().await.unwrap();
+    support::wait_online(&broker, "durable", 3).await;
     let mut client = broker.broker_client().unwrap();
     assert_eq!(fetch_values(&mut client, "durable").await, ["a", "b", "c"]);
     assert_eq!(
@@ -174,6 +177,7 @@ async fn records_survive_kill9_and_clean_restart() {
     let status = broker.terminate().await.unwrap();
     assert!(status.success());
     broker.restart().await.unwrap();
+    support::wait_online(&broker, "durable", 3).await;
     let mut client = broker.broker_client().unwrap();
     assert_eq!(
         fetch_values(&mut client, "durable").await,

@@ -358,6 +358,13 @@ pub async fn update_metadata(
     }
     let (broker_count, partition_count) = (brokers.len(), partitions.len());
     state.metadata.apply(brokers, partitions, &deleted);
+    // A topic being deleted stops taking writes and serving reads here at once; its data goes
+    // with the StopReplica(delete) that follows.
+    for tp in &deleted {
+        if let Err(error) = state.replicas.stop(tp, false) {
+            tracing::warn!(topic_partition = %tp, %error, "could not stop a replica of a deleted topic");
+        }
+    }
     tracing::info!(
         controller_id = header.controller_id.0,
         controller_epoch = header.controller_epoch.0,

@@ -49,15 +49,17 @@ pub fn not_leader_error(tp: &TopicPartition, leader: Option<BrokerId>) -> Partit
     PartitionError::new(ErrorCode::NotLeaderOrFollower, message)
 }
 
-/// The partition if this broker hosts it (in any role); otherwise NOT_LEADER_OR_FOLLOWER if
+/// The partition if this broker hosts it (as leader or follower); otherwise NOT_LEADER_OR_FOLLOWER if
 /// the metadata cache knows it, UNKNOWN_TOPIC_OR_PARTITION if not.
 pub fn hosted_partition(
     state: &BrokerState,
     tp: &TopicPartition,
 ) -> Result<Arc<Partition>, PartitionError> {
+    // A stopped replica (its broker shutting down, or its topic being deleted) serves nothing.
     state
         .replicas
         .get(tp)
+        .filter(|p| p.role() != Role::Stopped)
         .ok_or_else(|| not_hosted_error(tp, cached_leader(state, tp)))
 }
 

@@ -37,7 +37,7 @@ pub fn metadata(state: &BrokerState, request: MetadataRequest) -> Result<Metadat
     Ok(MetadataResponse {
         cluster_id: state.cluster_id.clone(),
         controller_id: state.controller.borrow().controller.map_or(-1, |id| id.0),
-        brokers: brokers_of(&snapshot),
+        brokers: with_self(state, brokers_of(&snapshot)),
         topics,
     })
 }
@@ -63,6 +63,21 @@ pub fn brokers_of(snapshot: &MetadataSnapshot) -> Vec<BrokerInfo> {
             rack: b.rack.clone(),
         })
         .collect()
+}
+
+/// `brokers` plus this broker if the cache does not list it yet (before the controller's first
+/// UpdateMetadata arrives): a broker answering requests is live.
+fn with_self(state: &BrokerState, mut brokers: Vec<BrokerInfo>) -> Vec<BrokerInfo> {
+    if !brokers.iter().any(|b| b.id == state.broker_id()) {
+        brokers.push(BrokerInfo {
+            id: state.broker_id(),
+            host: state.advertised_host.clone(),
+            port: i32::from(state.advertised_port),
+            rack: state.config.rack.clone(),
+        });
+        brokers.sort_by_key(|b| b.id);
+    }
+    brokers
 }
 
 /// Per-partition metadata of a topic, in partition order.

@@ -96,6 +96,11 @@ pub fn on_brokers_joined(model: &mut ClusterModel, joined: &BTreeSet<BrokerId>) 
             .copied()
             .filter(|b| joined.contains(b))
             .collect();
+        if !hosted.is_empty() {
+            // Every broker's cache lists these replicas as offline until told otherwise
+            // (Kafka's OnlineReplica transition sends the partition to everyone too).
+            batch.update_metadata([tp.clone()]);
+        }
         batch.leader_and_isr(hosted, tp, false);
     }
     repair_partitions(model, &active, &mut decision, &mut batch);
@@ -306,8 +311,9 @@ mod tests {
                 "LeaderAndIsr → 1: t-0 {2 e4 [2, 3]} v10, t-1 {2 e1 [2, 3]} v11",
                 "UpdateMetadata → 1: brokers [1, 2, 3]; t-0 {2 e4 [2, 3]} v10, \
                  t-1 {2 e1 [2, 3]} v11, t-2 {3 e9 [3, 2]} v12",
-                "UpdateMetadata → 2: brokers [1, 2, 3]",
-                "UpdateMetadata → 3: brokers [1, 2, 3]",
+                // Everyone learns that broker 1's replicas are online again.
+                "UpdateMetadata → 2: brokers [1, 2, 3]; t-0 {2 e4 [2, 3]} v10, t-1 {2 e1 [2, 3]} v11",
+                "UpdateMetadata → 3: brokers [1, 2, 3]; t-0 {2 e4 [2, 3]} v10, t-1 {2 e1 [2, 3]} v11",
             ],
         );
     }
@@ -329,8 +335,8 @@ mod tests {
                 "UpdateMetadata → 3: brokers [2, 3]; t-0 {2 e4 [2, 3]} v11 offline [1]",
                 "LeaderAndIsr → 1: t-0 {2 e4 [2, 3]} v11",
                 "UpdateMetadata → 1: brokers [1, 2, 3]; t-0 {2 e4 [2, 3]} v11",
-                "UpdateMetadata → 2: brokers [1, 2, 3]",
-                "UpdateMetadata → 3: brokers [1, 2, 3]",
+                "UpdateMetadata → 2: brokers [1, 2, 3]; t-0 {2 e4 [2, 3]} v11",
+                "UpdateMetadata → 3: brokers [1, 2, 3]; t-0 {2 e4 [2, 3]} v11",
             ],
         );
         assert_eq!(model.live_brokers[&BrokerId(1)].epoch, BrokerEpoch(500));

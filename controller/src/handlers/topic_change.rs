@@ -176,8 +176,8 @@ mod tests {
             &[
                 "create t: 1 {3 e0 [3]}",
                 "LeaderAndIsr → 3: t-0 {1 e0 [1, 2]} v0, t-1 {3 e0 [3]} v0 new",
-                "UpdateMetadata → 1: brokers [1, 2, 3]; t-1 {3 e0 [3]} v0",
-                "UpdateMetadata → 2: brokers [1, 2, 3]; t-1 {3 e0 [3]} v0",
+                "UpdateMetadata → 1: brokers [1, 2, 3]; t-0 {1 e0 [1, 2]} v0, t-1 {3 e0 [3]} v0",
+                "UpdateMetadata → 2: brokers [1, 2, 3]; t-0 {1 e0 [1, 2]} v0, t-1 {3 e0 [3]} v0",
                 "UpdateMetadata → 3: brokers [1, 2, 3]; t-0 {1 e0 [1, 2]} v0, t-1 {3 e0 [3]} v0",
             ],
         );

@@ -177,8 +177,8 @@ mod tests {
             &decision,
             &[
                 "LeaderAndIsr → 3: keep-0 {1 e2 [1]} v10",
-                "UpdateMetadata → 1: brokers [1, 2, 3]",
-                "UpdateMetadata → 2: brokers [1, 2, 3]",
+                "UpdateMetadata → 1: brokers [1, 2, 3]; keep-0 {1 e2 [1]} v10",
+                "UpdateMetadata → 2: brokers [1, 2, 3]; keep-0 {1 e2 [1]} v10",
                 "UpdateMetadata → 3: brokers [1, 2, 3]; keep-0 {1 e2 [1]} v10, \
                  t-0 deleted, t-1 deleted",
                 "StopReplica(delete) → 3: t-1",

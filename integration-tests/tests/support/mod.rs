@@ -308,3 +308,25 @@ pub fn assert_records(decoded: &[DecodedRecord], expected: &[Record], base: i64)
         assert_eq!(d.headers, e.headers, "headers of record {i}");
     }
 }
+
+/// Waits (up to 30 s) until `broker` leads partitions `0..partitions` of `topic`: after a
+/// restart, partitions come online when the controller's LeaderAndIsr arrives.
+pub async fn wait_online(broker: &Broker, topic: &str, partitions: i32) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut client = broker.broker_client().expect("broker client");
+    for partition in 0..partitions {
+        loop {
+            let result = list_offset(&mut client, topic, partition, -1).await;
+            if result.error_code == ErrorCode::None as i32 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{topic}-{partition} not online on broker {}: {}",
+                broker.id(),
+                result.error_message
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}

@@ -51,7 +51,10 @@ pub async fn run(state: &BrokerState) {
             .unwrap_or(Err(AttemptError::Timeout));
         match outcome {
             Ok(()) => {
-                tracing::info!(attempt, "controlled shutdown done: this broker leads no replicated partition");
+                tracing::info!(
+                    attempt,
+                    "controlled shutdown done: this broker leads no replicated partition"
+                );
                 return;
             }
             Err(error) => {

@@ -54,7 +54,7 @@ fn run() -> anyhow::Result<()> {
         .build()
         .context("cannot start tokio")?;
     runtime.block_on(async move {
-        tributary_broker::run(config, shutdown_signal(), |_| ())
+        Box::pin(tributary_broker::run(config, shutdown_signal(), |_| ()))
             .await
             .context("broker failed")
     })

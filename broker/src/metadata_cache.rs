@@ -182,7 +182,11 @@ mod tests {
         let cache = MetadataCache::new();
         cache.apply(
             BTreeMap::new(),
-            vec![(tp("a", 0), part(1)), (tp("a", 1), part(2)), (tp("b", 0), part(1))],
+            vec![
+                (tp("a", 0), part(1)),
+                (tp("a", 1), part(2)),
+                (tp("b", 0), part(1)),
+            ],
             &[],
         );
         cache.apply(BTreeMap::new(), vec![(tp("a", 1), part(3))], &[tp("b", 0)]);
@@ -202,12 +206,16 @@ mod tests {
         });
         assert!(
             cache
-                .wait_until(std::time::Duration::from_secs(10), |s| s.topics.contains_key("a"))
+                .wait_until(std::time::Duration::from_secs(10), |s| s
+                    .topics
+                    .contains_key("a"))
                 .await
         );
         assert!(
             !cache
-                .wait_until(std::time::Duration::from_millis(10), |s| s.topics.contains_key("z"))
+                .wait_until(std::time::Duration::from_millis(10), |s| s
+                    .topics
+                    .contains_key("z"))
                 .await
         );
     }

@@ -60,7 +60,10 @@ where
         if let Some(value) = check().await {
             return value;
         }
-        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -134,7 +137,11 @@ async fn produce_to_leader(
                 let Some(meta) = topic_metadata(via, topic).await else {
                     continue;
                 };
-                let leader = meta.partitions.iter().find(|p| p.partition == partition)?.leader;
+                let leader = meta
+                    .partitions
+                    .iter()
+                    .find(|p| p.partition == partition)?
+                    .leader;
                 let target = brokers.iter().find(|b| b.id() == leader)?;
                 let mut client = target.broker_client().ok()?;
                 let result = produce_raw(&mut client, topic, partition, payload.clone()).await;
@@ -149,7 +156,11 @@ async fn produce_to_leader(
     .await
 }
 
-async fn partition_state(client: &zk::Client, topic: &str, partition: i32) -> (PartitionState, i32) {
+async fn partition_state(
+    client: &zk::Client,
+    topic: &str,
+    partition: i32,
+) -> (PartitionState, i32) {
     let path = format!("/brokers/topics/{topic}/partitions/{partition}/state");
     let (data, stat) = client.get_data(&path).await.expect(&path);
     (PartitionState::decode(&data).unwrap(), stat.version)
@@ -171,7 +182,9 @@ async fn topics_are_placed_led_and_announced_as_the_controller_decides() {
     let ids = [1, 2, 3];
     let expected: BTreeMap<PartitionId, Vec<BrokerId>> = (0..6)
         .map(|i: i32| {
-            let replicas = (0..3).map(|j| BrokerId(ids[((i + j) % 3) as usize])).collect();
+            let replicas = (0..3)
+                .map(|j| BrokerId(ids[((i + j) % 3) as usize]))
+                .collect();
             (PartitionId(i), replicas)
         })
         .collect();
@@ -194,7 +207,10 @@ async fn topics_are_placed_led_and_announced_as_the_controller_decides() {
     // Every broker answers Metadata the same way, from its cache.
     let partitions = agreed_partitions(&all, "placed", 6, |p| p.leader >= 0).await;
     for p in &partitions {
-        let replicas: Vec<i32> = expected[&PartitionId(p.partition)].iter().map(|b| b.0).collect();
+        let replicas: Vec<i32> = expected[&PartitionId(p.partition)]
+            .iter()
+            .map(|b| b.0)
+            .collect();
         assert_eq!(p.replicas, replicas);
         assert_eq!(p.leader, replicas[0]);
         assert_eq!(p.isr, replicas);
@@ -226,7 +242,10 @@ async fn topics_are_placed_led_and_announced_as_the_controller_decides() {
     // Bad inputs are refused with clear errors.
     let mut admin = brokers[0].admin_client().unwrap();
     let too_many = try_create_topic(&mut admin, "wide", 1, 4, &[]).await;
-    assert_eq!(too_many.error_code, ErrorCode::InvalidReplicationFactor as i32);
+    assert_eq!(
+        too_many.error_code,
+        ErrorCode::InvalidReplicationFactor as i32
+    );
     assert!(
         too_many.error_message.contains('4') && too_many.error_message.contains('3'),
         "{}",
@@ -235,7 +254,12 @@ async fn topics_are_placed_led_and_announced_as_the_controller_decides() {
     let again = try_create_topic(&mut admin, "placed", 1, 1, &[]).await;
     assert_eq!(again.error_code, ErrorCode::TopicAlreadyExists as i32);
     let collides = try_create_topic(&mut admin, "pla_ced", 1, 1, &[]).await;
-    assert_eq!(collides.error_code, ErrorCode::None as i32, "{}", collides.error_message);
+    assert_eq!(
+        collides.error_code,
+        ErrorCode::None as i32,
+        "{}",
+        collides.error_message
+    );
     let collides = try_create_topic(&mut admin, "pla.ced", 1, 1, &[]).await;
     assert_eq!(collides.error_code, ErrorCode::InvalidTopicException as i32);
     let bad_name = try_create_topic(&mut admin, "no spaces", 1, 1, &[]).await;
@@ -254,7 +278,10 @@ async fn killing_a_leader_moves_leadership_to_an_isr_member_and_its_return_makes
     // Kill the leader of a partition it leads that is not the controller, so the measured
     // failover is a leader election (controller failover is measured in controller_election).
     let (controller, _) = controller_in_zk(&client).await;
-    let partitions = topic_metadata(&brokers[0], "failover").await.unwrap().partitions;
+    let partitions = topic_metadata(&brokers[0], "failover")
+        .await
+        .unwrap()
+        .partitions;
     let victim_partition = partitions
         .iter()
         .find(|p| p.leader != controller)
@@ -278,12 +305,7 @@ async fn killing_a_leader_moves_leadership_to_an_isr_member_and_its_return_makes
     // The new leader is the first live ISR member in assignment order, with a bumped epoch and
     // the dead broker out of the ISR; metadata lists it offline.
     let (after, _) = partition_state(&client, "failover", partition).await;
-    let expected_leader = before
-        .isr
-        .iter()
-        .copied()
-        .find(|b| b.0 != victim)
-        .unwrap();
+    let expected_leader = before.isr.iter().copied().find(|b| b.0 != victim).unwrap();
     assert_eq!(after.leader, expected_leader);
     assert_eq!(after.leader_epoch.0, before.leader_epoch.0 + 1);
     assert!(!after.isr.contains(&BrokerId(victim)));
@@ -300,7 +322,13 @@ async fn killing_a_leader_moves_leadership_to_an_isr_member_and_its_return_makes
     let moved = back.iter().find(|p| p.partition == partition).unwrap();
     assert_eq!(moved.leader, expected_leader.0);
     let mut returned = brokers[index].broker_client().unwrap();
-    let refused = produce_raw(&mut returned, "failover", partition, batch(&records("x", 1, t0()))).await;
+    let refused = produce_raw(
+        &mut returned,
+        "failover",
+        partition,
+        batch(&records("x", 1, t0())),
+    )
+    .await;
     assert_eq!(refused.error_code, ErrorCode::NotLeaderOrFollower as i32);
 }
 
@@ -340,7 +368,11 @@ async fn a_controller_frozen_past_its_session_is_fenced_by_its_successor() {
     eventually("everyone agreeing on the new controller", LIMIT, || async {
         for broker in &all {
             let mut c = broker.broker_client().ok()?;
-            let meta = c.metadata(MetadataRequest { topics: vec![] }).await.ok()?.into_inner();
+            let meta = c
+                .metadata(MetadataRequest { topics: vec![] })
+                .await
+                .ok()?
+                .into_inner();
             if meta.controller_id != new {
                 return None;
             }
@@ -354,7 +386,10 @@ async fn a_controller_frozen_past_its_session_is_fenced_by_its_successor() {
         // Only the new controller may have written since (the old broker rejoining changes
         // nothing in the states without replication); nothing carries the old epoch again.
         assert!(now.controller_epoch.0 >= state.controller_epoch.0);
-        assert_ne!(now.controller_epoch.0, old_epoch, "partition {p} rewritten by the fenced controller");
+        assert_ne!(
+            now.controller_epoch.0, old_epoch,
+            "partition {p} rewritten by the fenced controller"
+        );
         assert!(now_version >= *version);
     }
     // The cluster still works.
@@ -375,7 +410,9 @@ fn has_partition_dirs(broker: &Broker, topic: &str) -> bool {
                 let name = e.file_name().to_string_lossy().into_owned();
                 name.strip_prefix(topic)
                     .and_then(|rest| rest.strip_prefix('-'))
-                    .is_some_and(|p| p.parse::<i32>().is_ok() || p.contains(".delete") || p.contains('.'))
+                    .is_some_and(|p| {
+                        p.parse::<i32>().is_ok() || p.contains(".delete") || p.contains('.')
+                    })
             })
         })
         .unwrap_or(false)
@@ -393,7 +430,11 @@ async fn deleting_a_topic_removes_its_data_and_znodes_even_on_a_broker_that_was_
         produce_to_leader(&all, "doomed", p, LIMIT).await;
     }
     for broker in &brokers {
-        assert!(has_partition_dirs(broker, "doomed"), "broker {} hosts replicas", broker.id());
+        assert!(
+            has_partition_dirs(broker, "doomed"),
+            "broker {} hosts replicas",
+            broker.id()
+        );
     }
 
     // Broker 3 is down when the deletion is requested (and is not the controller).
@@ -422,7 +463,9 @@ async fn deleting_a_topic_removes_its_data_and_znodes_even_on_a_broker_that_was_
     let live: Vec<&Broker> = brokers.iter().filter(|b| b.id() != down).collect();
     eventually("the topic gone from live brokers", LIMIT, || async {
         for broker in &live {
-            if topic_metadata(broker, "doomed").await.is_some() || has_partition_dirs(broker, "doomed") {
+            if topic_metadata(broker, "doomed").await.is_some()
+                || has_partition_dirs(broker, "doomed")
+            {
                 return None;
             }
         }
@@ -433,9 +476,21 @@ async fn deleting_a_topic_removes_its_data_and_znodes_even_on_a_broker_that_was_
 
     brokers[index].restart().await.unwrap();
     eventually("the deletion to complete", LIMIT, || async {
-        let gone = client.check_stat("/brokers/topics/doomed").await.ok()?.is_none()
-            && client.check_stat("/config/topics/doomed").await.ok()?.is_none()
-            && client.check_stat("/admin/delete_topics/doomed").await.ok()?.is_none();
+        let gone = client
+            .check_stat("/brokers/topics/doomed")
+            .await
+            .ok()?
+            .is_none()
+            && client
+                .check_stat("/config/topics/doomed")
+                .await
+                .ok()?
+                .is_none()
+            && client
+                .check_stat("/admin/delete_topics/doomed")
+                .await
+                .ok()?
+                .is_none();
         (gone && !has_partition_dirs(&brokers[index], "doomed")).then_some(())
     })
     .await;
@@ -506,7 +561,10 @@ async fn a_sigterm_moves_leaderships_away_before_the_broker_stops() {
     // at leaders only) and nobody leads from a stopped broker.
     for p in 0..3 {
         let (state, _) = partition_state(&client, "rolling", p).await;
-        assert_ne!(state.leader.0, stopping, "partition {p} still led by the stopped broker");
+        assert_ne!(
+            state.leader.0, stopping,
+            "partition {p} still led by the stopped broker"
+        );
     }
     eprintln!("controlled shutdown of broker {stopping} took {took:?}");
     let survivors: Vec<&Broker> = brokers.iter().filter(|b| b.id() != stopping).collect();

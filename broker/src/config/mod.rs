@@ -225,7 +225,8 @@ impl BrokerConfig {
                 .parse("leader.imbalance.per.broker.percentage")?,
             controlled_shutdown_enable: p.parse_bool("controlled.shutdown.enable")?,
             controlled_shutdown_max_retries: p.parse("controlled.shutdown.max.retries")?,
-            controlled_shutdown_retry_backoff_ms: p.parse("controlled.shutdown.retry.backoff.ms")?,
+            controlled_shutdown_retry_backoff_ms: p
+                .parse("controlled.shutdown.retry.backoff.ms")?,
             socket_request_max_bytes: p.parse_positive("socket.request.max.bytes")? as usize,
             log_retention_check_interval_ms: p.parse_positive("log.retention.check.interval.ms")?,
             log_flush_offset_checkpoint_interval_ms: p

@@ -24,10 +24,8 @@ pub(crate) async fn apply_writes(
     for write in writes {
         match write {
             ZkWrite::CreatePartitionStates { topic, states } => {
-                let payloads: Vec<(PartitionId, PartitionState)> = states
-                    .iter()
-                    .map(|(p, s)| (*p, payload(s)))
-                    .collect();
+                let payloads: Vec<(PartitionId, PartitionState)> =
+                    states.iter().map(|(p, s)| (*p, payload(s))).collect();
                 match writer.create_partition_states(topic, &payloads).await {
                     Ok(versions) => {
                         for ((partition, _), version) in payloads.iter().zip(versions) {
@@ -35,7 +33,11 @@ pub(crate) async fn apply_writes(
                         }
                     }
                     Err(ZkError::NodeExists { .. }) => {
-                        lost.extend(states.keys().map(|p| TopicPartition::new(topic.clone(), *p)));
+                        lost.extend(
+                            states
+                                .keys()
+                                .map(|p| TopicPartition::new(topic.clone(), *p)),
+                        );
                     }
                     Err(error) => return Err(error),
                 }
@@ -63,7 +65,9 @@ pub(crate) async fn apply_writes(
             },
             ZkWrite::DeleteTopicZnodes { topic } => writer.delete_topic_znodes(topic).await?,
             ZkWrite::DeleteAdminDeleteTopic { topic } => {
-                writer.delete_recursively(&paths::delete_topic(topic)).await?;
+                writer
+                    .delete_recursively(&paths::delete_topic(topic))
+                    .await?;
             }
             ZkWrite::DeleteAdminPreferredReplicaElection => {
                 writer

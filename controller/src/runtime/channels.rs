@@ -98,7 +98,9 @@ impl BrokerChannels {
             Some(sender) => {
                 let _ = sender.queue.send(request);
             }
-            None => tracing::debug!(to = %request.to(), "dropping a request to an unregistered broker"),
+            None => {
+                tracing::debug!(to = %request.to(), "dropping a request to an unregistered broker")
+            }
         }
     }
 }
@@ -175,7 +177,13 @@ async fn send_one(
                 })
                 .await?
                 .into_inner();
-            log_errors(to, "LeaderAndIsr", response.error_code, &response.error_message, &response.partitions);
+            log_errors(
+                to,
+                "LeaderAndIsr",
+                response.error_code,
+                &response.error_message,
+                &response.partitions,
+            );
             Ok(Vec::new())
         }
         BrokerRequest::UpdateMetadata {
@@ -194,7 +202,13 @@ async fn send_one(
                 })
                 .await?
                 .into_inner();
-            log_errors(to, "UpdateMetadata", response.error_code, &response.error_message, &[]);
+            log_errors(
+                to,
+                "UpdateMetadata",
+                response.error_code,
+                &response.error_message,
+                &[],
+            );
             Ok(Vec::new())
         }
         BrokerRequest::StopReplica {
@@ -211,7 +225,13 @@ async fn send_one(
                 })
                 .await?
                 .into_inner();
-            log_errors(to, "StopReplica", response.error_code, &response.error_message, &response.partitions);
+            log_errors(
+                to,
+                "StopReplica",
+                response.error_code,
+                &response.error_message,
+                &response.partitions,
+            );
             Ok(deletion_events(to, *delete, partitions, &response))
         }
     }

@@ -164,13 +164,15 @@ impl Controller {
                 let live = load::read_brokers(&client).await?;
                 self.model.unclean_overrides =
                     load::read_unclean_overrides(&client, self.model.topics.keys()).await?;
-                self.handle_and_apply(Event::BrokersChanged { live }).await?;
+                self.handle_and_apply(Event::BrokersChanged { live })
+                    .await?;
             }
             Dirty::Topics => {
                 let topics = load::read_topics(&client).await?;
                 self.model.unclean_overrides =
                     load::read_unclean_overrides(&client, topics.keys()).await?;
-                self.handle_and_apply(Event::TopicsChanged { topics }).await?;
+                self.handle_and_apply(Event::TopicsChanged { topics })
+                    .await?;
             }
             Dirty::Deletions => {
                 let topics = load::read_deletions(&client).await?;
@@ -274,8 +276,7 @@ impl Controller {
         }
         if !lost.is_empty() {
             let lost: Vec<TopicPartition> = lost.into_iter().collect();
-            let partitions =
-                load::read_partition_states(self.writer.client(), &lost).await?;
+            let partitions = load::read_partition_states(self.writer.client(), &lost).await?;
             self.pending.push_back(Event::IsrChanged { partitions });
         }
         Ok(decision.reply)
@@ -295,4 +296,3 @@ fn event_name(event: &Event) -> &'static str {
         Event::ControlledShutdown { .. } => "controlled shutdown",
     }
 }
-

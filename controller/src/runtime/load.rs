@@ -68,7 +68,9 @@ pub(crate) async fn read_brokers(
 
 /// Every topic's assignment. Topics whose assignment does not decode are skipped with a
 /// warning (an operator's hand-written znode must not stop the controller).
-pub(crate) async fn read_topics(client: &ZkClient) -> Result<BTreeMap<String, TopicModel>, ZkError> {
+pub(crate) async fn read_topics(
+    client: &ZkClient,
+) -> Result<BTreeMap<String, TopicModel>, ZkError> {
     let mut topics = BTreeMap::new();
     for name in client.children(paths::brokers_topics()).await? {
         match client
@@ -178,7 +180,10 @@ pub(crate) async fn read_isr_notifications(
     let mut partitions = BTreeSet::new();
     for name in &names {
         let path = format!("{}/{name}", paths::isr_change_notification());
-        match client.get_payload_if_exists::<IsrChangeNotification>(&path).await {
+        match client
+            .get_payload_if_exists::<IsrChangeNotification>(&path)
+            .await
+        {
             Ok(Some((notification, _))) => partitions.extend(
                 notification
                     .partitions

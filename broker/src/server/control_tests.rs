@@ -377,9 +377,10 @@ async fn partitions_elsewhere_are_redirected_and_stop_replica_deletes() {
     };
     let response = control::stop_replica(&state, stop(false)).await.unwrap();
     assert_eq!(codes(&response.partitions), [ErrorCode::None]);
+    // A stopped replica answers like an unhosted one (this cache does not know "t").
     assert_eq!(
         produce_one(&state, "t", 0, 1).await.0,
-        ErrorCode::NotLeaderOrFollower
+        ErrorCode::UnknownTopicOrPartition
     );
     assert!(state.topic_configs.contains("t"));
 

@@ -572,3 +572,86 @@ async fn a_sigterm_moves_leaderships_away_before_the_broker_stops() {
         produce_to_leader(&survivors, "rolling", p, Duration::from_secs(5)).await;
     }
 }
+
+#[tokio::test]
+async fn with_no_live_isr_member_the_leader_is_none_unless_the_topic_allows_unclean_election() {
+    let zookeeper = ZooKeeper::start().unwrap();
+    let mut brokers = start_cluster(&zookeeper, &[1, 2, 3]).await;
+    let client = zk_client(&zookeeper).await;
+    // Wait for the controller, and keep it (broker 3 when possible) out of the kills below.
+    let (controller, _) = eventually("a controller", LIMIT, || controller_in_zk_opt(&client)).await;
+    let mut admin = brokers[0].admin_client().unwrap();
+    for (topic, unclean) in [("clean", "false"), ("unclean", "true")] {
+        let result = try_create_topic(
+            &mut admin,
+            topic,
+            1,
+            2,
+            &[("unclean.leader.election.enable", unclean)],
+        )
+        .await;
+        assert_eq!(result.error_code, 0, "{}", result.error_message);
+    }
+    let all: Vec<&Broker> = brokers.iter().collect();
+    let clean = agreed_partitions(&all, "clean", 1, |p| p.leader >= 0).await;
+    let unclean = agreed_partitions(&all, "unclean", 1, |p| p.leader >= 0).await;
+    // Both topics have one partition placed on the same two brokers ((0 + j) mod 3).
+    assert_eq!(clean[0].replicas, unclean[0].replicas);
+    let (first, second) = (clean[0].replicas[0], clean[0].replicas[1]);
+    if controller == first || controller == second {
+        eprintln!("the controller ({controller}) is a replica; the kills move it too");
+    }
+
+    // The follower dies (it leaves the ISR), then the leader dies (the last ISR member: the
+    // ISR keeps it and the leader becomes -1).
+    let index_of = |id: i32, brokers: &[Broker]| brokers.iter().position(|b| b.id() == id).unwrap();
+    let i_second = index_of(second, &brokers);
+    brokers[i_second].kill9().unwrap();
+    eventually("the follower out of the ISR", LIMIT, || async {
+        let (state, _) = partition_state_opt(&client, "clean", 0).await?;
+        (state.isr == vec![BrokerId(first)]).then_some(())
+    })
+    .await;
+    let i_first = index_of(first, &brokers);
+    brokers[i_first].kill9().unwrap();
+    eventually("no leader", LIMIT, || async {
+        let (state, _) = partition_state_opt(&client, "clean", 0).await?;
+        (state.leader == BrokerId::NONE && state.isr == vec![BrokerId(first)]).then_some(())
+    })
+    .await;
+
+    // The out-of-sync replica returns: only the topic that allows it elects it.
+    brokers[i_second].restart().await.unwrap();
+    eventually(
+        "the unclean topic led by the returning replica",
+        LIMIT,
+        || async {
+            let (state, _) = partition_state_opt(&client, "unclean", 0).await?;
+            (state.leader == BrokerId(second)).then_some(())
+        },
+    )
+    .await;
+    let (state, _) = partition_state(&client, "clean", 0).await;
+    assert_eq!(
+        state.leader,
+        BrokerId::NONE,
+        "a clean topic waits for its ISR member"
+    );
+    // The clean topic comes back when its last ISR member does.
+    brokers[i_first].restart().await.unwrap();
+    eventually("the clean topic led by its ISR member", LIMIT, || async {
+        let (state, _) = partition_state_opt(&client, "clean", 0).await?;
+        (state.leader == BrokerId(first)).then_some(())
+    })
+    .await;
+}
+
+async fn partition_state_opt(
+    client: &zk::Client,
+    topic: &str,
+    partition: i32,
+) -> Option<(PartitionState, i32)> {
+    let path = format!("/brokers/topics/{topic}/partitions/{partition}/state");
+    let (data, stat) = client.get_data(&path).await.ok()?;
+    Some((PartitionState::decode(&data).ok()?, stat.version))
+}

@@ -7,9 +7,7 @@ use std::collections::BTreeSet;
 
 use tonic::Status;
 use tributary_controller::cluster::TopicPartition as ControllerTopicPartition;
-use tributary_controller::election::ElectionError;
 use tributary_controller::handlers::controlled_shutdown::ControlledShutdownError;
-use tributary_controller::handlers::preferred_leader::ElectLeaderError;
 use tributary_controller::runtime::{ControllerHandle, HandleError};
 use tributary_proto::v1::{
     ControlPartitionResult, ControlledShutdownRequest, ControlledShutdownResponse,
@@ -17,7 +15,7 @@ use tributary_proto::v1::{
 };
 use tributary_zk_layout::{BrokerEpoch, BrokerId, PartitionId};
 
-use super::errors::{error_chain, invalid_argument};
+use super::errors::{elect_leader_code, error_chain, invalid_argument};
 use crate::state::BrokerState;
 
 /// The code a refused controlled shutdown is answered with.
@@ -25,27 +23,6 @@ fn controlled_shutdown_code(error: &ControlledShutdownError) -> ErrorCode {
     match error {
         ControlledShutdownError::BrokerNotRegistered { .. } => ErrorCode::BrokerNotAvailable,
         ControlledShutdownError::StaleBrokerEpoch { .. } => ErrorCode::StaleBrokerEpoch,
-    }
-}
-
-/// The code a partition whose preferred election did not happen is answered with.
-fn elect_leader_code(error: &ElectLeaderError) -> ErrorCode {
-    match error {
-        ElectLeaderError::UnknownTopicOrPartition { .. } => ErrorCode::UnknownTopicOrPartition,
-        // Never had a live replica: nobody can lead it.
-        ElectLeaderError::NotInitialized { .. } => ErrorCode::EligibleLeadersNotAvailable,
-        ElectLeaderError::Election { source, .. } => match source {
-            ElectionError::ElectionNotNeeded { .. } => ErrorCode::ElectionNotNeeded,
-            ElectionError::PreferredReplicaNotEligible { .. } => {
-                ErrorCode::PreferredLeaderNotAvailable
-            }
-            ElectionError::EmptyAssignment => ErrorCode::UnknownTopicOrPartition,
-            ElectionError::NoLiveReplicaInIsr { .. }
-            | ElectionError::NoLiveReplica { .. }
-            | ElectionError::NoReplicaOutsideShutdown { .. } => {
-                ErrorCode::EligibleLeadersNotAvailable
-            }
-        },
     }
 }
 
@@ -197,55 +174,5 @@ mod tests {
             }),
             ErrorCode::StaleBrokerEpoch
         );
-    }
-
-    #[test]
-    fn election_refusals_map_to_their_codes() {
-        let partition = ControllerTopicPartition::new("t", PartitionId(0));
-        let election = |source| ElectLeaderError::Election {
-            partition: partition.clone(),
-            source,
-        };
-        let table = [
-            (
-                ElectLeaderError::UnknownTopicOrPartition {
-                    partition: partition.clone(),
-                },
-                ErrorCode::UnknownTopicOrPartition,
-            ),
-            (
-                ElectLeaderError::NotInitialized {
-                    partition: partition.clone(),
-                },
-                ErrorCode::EligibleLeadersNotAvailable,
-            ),
-            (
-                election(ElectionError::ElectionNotNeeded {
-                    leader: BrokerId(1),
-                }),
-                ErrorCode::ElectionNotNeeded,
-            ),
-            (
-                election(ElectionError::PreferredReplicaNotEligible {
-                    preferred: BrokerId(1),
-                    live: false,
-                    in_isr: true,
-                }),
-                ErrorCode::PreferredLeaderNotAvailable,
-            ),
-            (
-                election(ElectionError::NoLiveReplica {
-                    replicas: vec![BrokerId(1)],
-                }),
-                ErrorCode::EligibleLeadersNotAvailable,
-            ),
-            (
-                election(ElectionError::EmptyAssignment),
-                ErrorCode::UnknownTopicOrPartition,
-            ),
-        ];
-        for (error, code) in table {
-            assert_eq!(elect_leader_code(&error), code, "{error}");
-        }
     }
 }

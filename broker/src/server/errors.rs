@@ -4,6 +4,9 @@ use tonic::Status;
 use tributary_proto::v1::ErrorCode;
 use tributary_record::RecordError;
 
+use tributary_controller::election::ElectionError;
+use tributary_controller::handlers::preferred_leader::ElectLeaderError;
+
 use crate::log::LogError;
 
 /// A per-partition outcome: an error code plus a message for humans.
@@ -69,7 +72,85 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// The code for one partition whose preferred leader election did not happen, as Kafka answers
+/// ElectLeaders with the preferred strategy: the partition is unknown, no election was needed,
+/// or (any other reason) the preferred replica cannot lead now.
+pub fn elect_leader_code(error: &ElectLeaderError) -> ErrorCode {
+    match error {
+        ElectLeaderError::UnknownTopicOrPartition { .. }
+        | ElectLeaderError::Election {
+            source: ElectionError::EmptyAssignment,
+            ..
+        } => ErrorCode::UnknownTopicOrPartition,
+        ElectLeaderError::Election {
+            source: ElectionError::ElectionNotNeeded { .. },
+            ..
+        } => ErrorCode::ElectionNotNeeded,
+        ElectLeaderError::NotInitialized { .. } | ElectLeaderError::Election { .. } => {
+            ErrorCode::PreferredLeaderNotAvailable
+        }
+    }
+}
+
 /// A request that is malformed as a whole.
 pub fn invalid_argument(message: impl Into<String>) -> Status {
     Status::invalid_argument(message.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use tributary_controller::cluster::TopicPartition;
+    use tributary_zk_layout::BrokerId;
+
+    use super::*;
+
+    #[test]
+    fn refused_preferred_elections_get_kafkas_codes() {
+        let tp = TopicPartition::new("t", 0);
+        let election = |source| ElectLeaderError::Election {
+            partition: tp.clone(),
+            source,
+        };
+        let table = [
+            (
+                ElectLeaderError::UnknownTopicOrPartition {
+                    partition: tp.clone(),
+                },
+                ErrorCode::UnknownTopicOrPartition,
+            ),
+            (
+                election(ElectionError::EmptyAssignment),
+                ErrorCode::UnknownTopicOrPartition,
+            ),
+            (
+                election(ElectionError::ElectionNotNeeded {
+                    leader: BrokerId(1),
+                }),
+                ErrorCode::ElectionNotNeeded,
+            ),
+            (
+                election(ElectionError::PreferredReplicaNotEligible {
+                    preferred: BrokerId(1),
+                    live: false,
+                    in_isr: true,
+                }),
+                ErrorCode::PreferredLeaderNotAvailable,
+            ),
+            (
+                election(ElectionError::NoLiveReplica {
+                    replicas: vec![BrokerId(1)],
+                }),
+                ErrorCode::PreferredLeaderNotAvailable,
+            ),
+            (
+                ElectLeaderError::NotInitialized {
+                    partition: tp.clone(),
+                },
+                ErrorCode::PreferredLeaderNotAvailable,
+            ),
+        ];
+        for (error, code) in table {
+            assert_eq!(elect_leader_code(&error), code, "{error}");
+        }
+    }
 }

@@ -15,11 +15,12 @@ use tokio::task::JoinHandle;
 use tonic::transport::{Channel, Endpoint};
 use tributary_proto::v1 as pb;
 use tributary_proto::v1::control_client::ControlClient;
-use tributary_zk_layout::{BrokerId, ControllerEpoch};
+use tributary_zk_layout::{BrokerId, ControllerEpoch, ZkVersion};
 
 use crate::cluster::{LiveBroker, TopicPartition};
 use crate::decision::{BrokerRequest, PartitionLeadership, PartitionMetadata};
 use crate::event::Event;
+use crate::model::LeaderAndIsr;
 
 /// How long one control RPC may take (Kafka's `controller.socket.timeout.ms`).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -296,34 +297,48 @@ fn ids(brokers: &[BrokerId]) -> Vec<i32> {
 }
 
 fn leadership(p: &PartitionLeadership) -> pb::PartitionState {
-    let state = &p.leader_and_isr;
-    pb::PartitionState {
-        topic: p.partition.topic.clone(),
-        partition: p.partition.partition.0,
-        controller_epoch: state.controller_epoch.0,
-        leader: state.leader.0,
-        leader_epoch: state.leader_epoch.0,
-        isr: ids(&state.isr),
-        zk_version: p.zk_version.0,
-        replicas: ids(&p.replicas),
-        offline_replicas: Vec::new(),
-        is_new: p.is_new,
-    }
+    wire_state(
+        &p.partition,
+        &p.leader_and_isr,
+        &p.replicas,
+        &[],
+        p.zk_version,
+        p.is_new,
+    )
 }
 
 fn metadata(p: &PartitionMetadata) -> pb::PartitionState {
-    let state = &p.leader_and_isr;
+    let offline = &p.offline_replicas;
+    wire_state(
+        &p.partition,
+        &p.leader_and_isr,
+        &p.replicas,
+        offline,
+        p.zk_version,
+        false,
+    )
+}
+
+/// A partition's state as the Control service carries it.
+fn wire_state(
+    tp: &TopicPartition,
+    state: &LeaderAndIsr,
+    replicas: &[BrokerId],
+    offline_replicas: &[BrokerId],
+    zk_version: ZkVersion,
+    is_new: bool,
+) -> pb::PartitionState {
     pb::PartitionState {
-        topic: p.partition.topic.clone(),
-        partition: p.partition.partition.0,
+        topic: tp.topic.clone(),
+        partition: tp.partition.0,
         controller_epoch: state.controller_epoch.0,
         leader: state.leader.0,
         leader_epoch: state.leader_epoch.0,
         isr: ids(&state.isr),
-        zk_version: p.zk_version.0,
-        replicas: ids(&p.replicas),
-        offline_replicas: ids(&p.offline_replicas),
-        is_new: false,
+        zk_version: zk_version.0,
+        replicas: ids(replicas),
+        offline_replicas: ids(offline_replicas),
+        is_new,
     }
 }
 

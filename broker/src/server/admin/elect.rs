@@ -10,7 +10,6 @@ use std::time::Duration;
 use tonic::Status;
 use tonic::transport::Endpoint;
 use tributary_controller::cluster::TopicPartition;
-use tributary_controller::election::ElectionError;
 use tributary_controller::handlers::preferred_leader::ElectLeaderError;
 use tributary_controller::runtime::ControllerHandle;
 use tributary_proto::v1::control_client::ControlClient;
@@ -19,7 +18,7 @@ use tributary_proto::v1::{
     ErrorCode, TopicPartitionRef,
 };
 
-use crate::server::errors::PartitionError;
+use crate::server::errors::{PartitionError, elect_leader_code};
 use crate::state::BrokerState;
 
 /// How long connecting to the controller may take.
@@ -27,22 +26,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the controller may take to run the elections (it writes every partition's state
 /// znode and sends LeaderAndIsr).
 const ELECTION_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The code a client sees for one partition's refused preferred election. Shared with the
-/// Control service's `ElectPreferredLeaders`.
-pub fn elect_leader_error_code(error: &ElectLeaderError) -> ErrorCode {
-    match error {
-        ElectLeaderError::UnknownTopicOrPartition { .. } => ErrorCode::UnknownTopicOrPartition,
-        ElectLeaderError::NotInitialized { .. } => ErrorCode::PreferredLeaderNotAvailable,
-        ElectLeaderError::Election { source, .. } => match source {
-            ElectionError::ElectionNotNeeded { .. } => ErrorCode::ElectionNotNeeded,
-            ElectionError::PreferredReplicaNotEligible { .. } => {
-                ErrorCode::PreferredLeaderNotAvailable
-            }
-            _ => ErrorCode::EligibleLeadersNotAvailable,
-        },
-    }
-}
 
 /// Handles ElectLeaders.
 pub async fn elect_leaders(
@@ -98,7 +81,7 @@ fn local_results(
             let (code, message) = match outcome {
                 Ok(()) => (ErrorCode::None, String::new()),
                 Err(error) => (
-                    elect_leader_error_code(&error),
+                    elect_leader_code(&error),
                     crate::server::errors::error_chain(&error),
                 ),
             };
@@ -188,42 +171,10 @@ async fn forward(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tributary_zk_layout::BrokerId;
 
     #[test]
-    fn election_refusals_get_kafkas_codes() {
+    fn local_results_are_in_partition_order_with_their_codes() {
         let tp = TopicPartition::new("t", 0);
-        let cases = [
-            (
-                ElectLeaderError::UnknownTopicOrPartition {
-                    partition: tp.clone(),
-                },
-                ErrorCode::UnknownTopicOrPartition,
-            ),
-            (
-                ElectLeaderError::Election {
-                    partition: tp.clone(),
-                    source: ElectionError::ElectionNotNeeded {
-                        leader: BrokerId(1),
-                    },
-                },
-                ErrorCode::ElectionNotNeeded,
-            ),
-            (
-                ElectLeaderError::Election {
-                    partition: tp.clone(),
-                    source: ElectionError::PreferredReplicaNotEligible {
-                        preferred: BrokerId(1),
-                        live: false,
-                        in_isr: true,
-                    },
-                },
-                ErrorCode::PreferredLeaderNotAvailable,
-            ),
-        ];
-        for (error, code) in cases {
-            assert_eq!(elect_leader_error_code(&error), code, "{error}");
-        }
         let results = local_results(BTreeMap::from([
             (TopicPartition::new("t", 1), Ok(())),
             (

@@ -28,7 +28,7 @@ pub use configs::{alter_configs, describe_configs};
 pub use create::create_topics;
 pub use delete::delete_topics;
 pub use describe::describe_topics;
-pub use elect::{elect_leader_error_code, elect_leaders};
+pub use elect::elect_leaders;
 pub use partitions::create_partitions;
 
 /// Most partitions one topic may have (a guard against typos such as 1000000).

@@ -8,163 +8,17 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use tributary_integration_tests::{Broker, BrokerConfig, ZooKeeper};
-use tributary_proto::v1::{
-    DeleteTopicsRequest, ErrorCode, MetadataRequest, PartitionMetadata, TopicMetadata,
-};
-use tributary_zk_layout::payloads::{
-    ControllerRegistration, PartitionState, Payload, TopicAssignment, decode_controller_epoch,
-};
+use tributary_integration_tests::{Broker, ZooKeeper};
+use tributary_proto::v1::{DeleteTopicsRequest, ErrorCode, MetadataRequest};
+use tributary_zk_layout::payloads::{PartitionState, Payload, TopicAssignment};
 use tributary_zk_layout::{BrokerId, PartitionId};
 use zookeeper_client as zk;
 
+use support::cluster::{
+    LIMIT, agreed_partitions, controller_in_zk, controller_in_zk_opt, create, eventually,
+    partition_state, produce_to_leader, start_cluster, topic_metadata, zk_client,
+};
 use support::{batch, produce_raw, records, t0, try_create_topic};
-
-const LIMIT: Duration = Duration::from_secs(30);
-
-async fn start_cluster(zookeeper: &ZooKeeper, ids: &[i32]) -> Vec<Broker> {
-    let mut brokers = Vec::new();
-    for &id in ids {
-        brokers.push(
-            Broker::start(BrokerConfig::new(id, zookeeper.connect_string()))
-                .await
-                .expect("start broker"),
-        );
-    }
-    brokers
-}
-
-async fn zk_client(zookeeper: &ZooKeeper) -> zk::Client {
-    zk::Client::connector()
-        .with_session_timeout(Duration::from_secs(10))
-        .connect(&zookeeper.connect_string())
-        .await
-        .expect("connect to ZooKeeper")
-}
-
-async fn controller_in_zk(client: &zk::Client) -> (i32, i32) {
-    let (data, _) = client.get_data("/controller").await.expect("/controller");
-    let controller = ControllerRegistration::decode(&data).unwrap().broker_id.0;
-    let (epoch, _) = client.get_data("/controller_epoch").await.unwrap();
-    (controller, decode_controller_epoch(&epoch).unwrap().0)
-}
-
-/// Polls `check` every 50 ms until it returns `Some`, failing after `limit`.
-async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// `topic`'s metadata as `broker` answers it (None on any error).
-async fn topic_metadata(broker: &Broker, topic: &str) -> Option<TopicMetadata> {
-    let mut client = broker.broker_client().ok()?;
-    let response = client
-        .metadata(MetadataRequest {
-            topics: vec![topic.into()],
-        })
-        .await
-        .ok()?
-        .into_inner();
-    response
-        .topics
-        .into_iter()
-        .find(|t| t.topic == topic && t.error_code == ErrorCode::None as i32)
-}
-
-/// Waits until every broker in `brokers` reports `topic` with `partitions` partitions that all
-/// satisfy `ok`; returns the partitions as the first broker sees them.
-async fn agreed_partitions(
-    brokers: &[&Broker],
-    topic: &str,
-    partitions: usize,
-    ok: impl Fn(&PartitionMetadata) -> bool,
-) -> Vec<PartitionMetadata> {
-    eventually(&format!("agreed metadata of {topic}"), LIMIT, || async {
-        let mut seen: Option<Vec<PartitionMetadata>> = None;
-        for broker in brokers {
-            let meta = topic_metadata(broker, topic).await?;
-            if meta.partitions.len() != partitions || !meta.partitions.iter().all(&ok) {
-                return None;
-            }
-            match &seen {
-                Some(first) if *first != meta.partitions => return None,
-                Some(_) => {}
-                None => seen = Some(meta.partitions),
-            }
-        }
-        seen
-    })
-    .await
-}
-
-async fn create(broker: &Broker, topic: &str, partitions: i32, replication_factor: i32) {
-    let mut admin = broker.admin_client().unwrap();
-    let result = try_create_topic(&mut admin, topic, partitions, replication_factor, &[]).await;
-    assert_eq!(
-        result.error_code,
-        ErrorCode::None as i32,
-        "create {topic}: {}",
-        result.error_message
-    );
-}
-
-/// Produces one small batch to the partition's current leader (found through `via`'s
-/// metadata), retrying retriable errors until `limit`. Returns (leader, base offset).
-async fn produce_to_leader(
-    brokers: &[&Broker],
-    topic: &str,
-    partition: i32,
-    limit: Duration,
-) -> (i32, i64) {
-    let payload = batch(&records("r", 3, t0()));
-    eventually("a successful produce to the leader", limit, || {
-        let payload = payload.clone();
-        async move {
-            for via in brokers {
-                let Some(meta) = topic_metadata(via, topic).await else {
-                    continue;
-                };
-                let leader = meta
-                    .partitions
-                    .iter()
-                    .find(|p| p.partition == partition)?
-                    .leader;
-                let target = brokers.iter().find(|b| b.id() == leader)?;
-                let mut client = target.broker_client().ok()?;
-                let result = produce_raw(&mut client, topic, partition, payload.clone()).await;
-                if result.error_code == ErrorCode::None as i32 {
-                    return Some((leader, result.base_offset));
-                }
-                return None;
-            }
-            None
-        }
-    })
-    .await
-}
-
-async fn partition_state(
-    client: &zk::Client,
-    topic: &str,
-    partition: i32,
-) -> (PartitionState, i32) {
-    let path = format!("/brokers/topics/{topic}/partitions/{partition}/state");
-    let (data, stat) = client.get_data(&path).await.expect(&path);
-    (PartitionState::decode(&data).unwrap(), stat.version)
-}
 
 #[tokio::test]
 async fn topics_are_placed_led_and_announced_as_the_controller_decides() {
@@ -394,13 +248,6 @@ async fn a_controller_frozen_past_its_session_is_fenced_by_its_successor() {
     }
     // The cluster still works.
     produce_to_leader(&all, "fenced", 0, LIMIT).await;
-}
-
-async fn controller_in_zk_opt(client: &zk::Client) -> Option<(i32, i32)> {
-    let (data, _) = client.get_data("/controller").await.ok()?;
-    let controller = ControllerRegistration::decode(&data).ok()?.broker_id.0;
-    let (epoch, _) = client.get_data("/controller_epoch").await.ok()?;
-    Some((controller, decode_controller_epoch(&epoch).ok()?.0))
 }
 
 fn has_partition_dirs(broker: &Broker, topic: &str) -> bool {

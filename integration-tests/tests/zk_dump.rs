@@ -102,6 +102,20 @@ async fn the_tree_and_payloads_read_like_kafkas_in_zkcli() {
         .unwrap()
         .into_inner();
     assert_eq!(created.results[0].error_code, 0, "{:?}", created.results[0]);
+    // A config change, so a /config/changes notification exists.
+    let altered = admin
+        .alter_configs(tributary_proto::v1::AlterConfigsRequest {
+            topics: vec![tributary_proto::v1::AlterConfigsTopic {
+                name: "orders".into(),
+                set: [("segment.ms".to_string(), "3600000".to_string())].into(),
+                delete: vec![],
+            }],
+            validate_only: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(altered.results[0].error_code, 0, "{:?}", altered.results[0]);
     // Let the election and the topic's states settle (asynchronous).
     let mut tries = 0;
     let (paths, payloads) = loop {
@@ -173,6 +187,20 @@ async fn the_tree_and_payloads_read_like_kafkas_in_zkcli() {
         shape(&payloads["/config/topics/orders"]),
         shape(&fixture("topic_config.json"))
     );
+    let changes: Vec<&String> = payloads
+        .keys()
+        .filter(|path| path.starts_with("/config/changes/config_change_"))
+        .collect();
+    assert!(
+        !changes.is_empty(),
+        "no config change notification in {paths:?}"
+    );
+    for change in changes {
+        assert_eq!(
+            shape(&payloads[change]),
+            shape(&fixture("config_change.json"))
+        );
+    }
     assert!(
         payloads["/config/topics/orders"].contains(r#""retention.ms":"86400000""#),
         "{}",

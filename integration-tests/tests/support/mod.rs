@@ -2,6 +2,8 @@
 //! send exactly the bytes they want, bad ones included) and batch building.
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::collections::HashMap;
 
 use bytes::Bytes;

@@ -113,7 +113,7 @@ impl Producer {
         topic: &str,
         partition: i32,
         batch: Bytes,
-    ) -> impl Future<Output = Result<ProduceAck, ClientError>> + Send + 'static {
+    ) -> impl Future<Output = Result<ProduceAck, ClientError>> + Send + 'static + use<> {
         let inner = Arc::clone(&self.inner);
         let topic = topic.to_owned();
         let queued = inner
@@ -129,7 +129,7 @@ impl Producer {
         topic: &str,
         partition: i32,
         records: &[Record],
-    ) -> impl Future<Output = Result<ProduceAck, ClientError>> + Send + 'static {
+    ) -> impl Future<Output = Result<ProduceAck, ClientError>> + Send + 'static + use<> {
         self.send_batch(topic, partition, build_batch(records))
     }
 

@@ -142,7 +142,9 @@ wait_for_broker() {
 }
 
 # Shows the cluster working end to end with the CLI. Each run produces lines tagged with a run
-# id, reads the whole topic back, and checks this run's lines are all there.
+# id, reads the whole topic back, and checks this run's lines are all there. Every command goes
+# through broker 1; with --brokers N the controller may place partition 0 on another broker, and
+# the CLI sends produce and fetch to that leader (waiting while the new topic's leaders spread).
 demo() {
     local run total count_file=$STATE/demo-records output
     run=$(date +%Y%m%dT%H%M%S)-$$

@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use tonic::transport::Channel;
 use tributary_proto::v1 as pb;
+use tributary_proto::v1::broker_client::BrokerClient;
 
 use crate::error::check;
 use crate::response::topic_result;
@@ -287,37 +289,13 @@ impl Client {
         Ok(names)
     }
 
-    /// Cluster metadata for the named topics (all topics when `topics` is empty). Per-topic
-    /// errors are kept in [`TopicMetadata::error`].
+    /// Cluster metadata for the named topics (all topics when `topics` is empty), as the
+    /// bootstrap broker sees it. Per-topic errors are kept in [`TopicMetadata::error`]. The
+    /// answer also updates the leaders the data path routes to.
     pub async fn metadata(&self, topics: &[&str]) -> Result<ClusterMetadata, ClientError> {
-        let request = pb::MetadataRequest {
-            topics: topics.iter().map(|name| (*name).to_owned()).collect(),
-        };
-        let response = self
-            .broker_service()
-            .metadata(request)
-            .await
-            .map_err(ClientError::rpc("Metadata"))?;
-        let response = response.into_inner();
-        Ok(ClusterMetadata {
-            cluster_id: response.cluster_id,
-            controller_id: non_negative(response.controller_id),
-            brokers: response
-                .brokers
-                .into_iter()
-                .map(|b| BrokerInfo {
-                    id: b.id,
-                    host: b.host,
-                    port: b.port,
-                    rack: b.rack,
-                })
-                .collect(),
-            topics: response
-                .topics
-                .into_iter()
-                .map(TopicMetadata::from)
-                .collect(),
-        })
+        let metadata = fetch_metadata(self.broker_service(), topics).await?;
+        self.router.record(&metadata);
+        Ok(metadata)
     }
 
     /// The partition ids of a topic, from metadata. Fails if the topic does not exist.
@@ -343,6 +321,40 @@ impl Client {
         }
         Ok(found.partitions.iter().map(|p| p.partition).collect())
     }
+}
+
+/// One `Metadata` call on `service`.
+pub(crate) async fn fetch_metadata(
+    mut service: BrokerClient<Channel>,
+    topics: &[&str],
+) -> Result<ClusterMetadata, ClientError> {
+    let request = pb::MetadataRequest {
+        topics: topics.iter().map(|name| (*name).to_owned()).collect(),
+    };
+    let response = service
+        .metadata(request)
+        .await
+        .map_err(ClientError::rpc("Metadata"))?
+        .into_inner();
+    Ok(ClusterMetadata {
+        cluster_id: response.cluster_id,
+        controller_id: non_negative(response.controller_id),
+        brokers: response
+            .brokers
+            .into_iter()
+            .map(|b| BrokerInfo {
+                id: b.id,
+                host: b.host,
+                port: b.port,
+                rack: b.rack,
+            })
+            .collect(),
+        topics: response
+            .topics
+            .into_iter()
+            .map(TopicMetadata::from)
+            .collect(),
+    })
 }
 
 #[cfg(test)]

@@ -134,6 +134,20 @@ impl ClientError {
         }
     }
 
+    /// Whether the request should be retried after fetching fresh metadata: the broker
+    /// answered with a code saying the leader may have moved
+    /// ([`ErrorCode::needs_metadata_refresh`]), or the broker could not be reached at all (a
+    /// dead leader is only replaced in the metadata). The data-path calls retry these by
+    /// themselves, within the client's retry timeout.
+    pub fn needs_metadata_refresh(&self) -> bool {
+        match self {
+            ClientError::Broker { code, .. } => code.needs_metadata_refresh(),
+            ClientError::Connect { .. } => true,
+            ClientError::Rpc { source, .. } => is_transport_failure(source),
+            _ => false,
+        }
+    }
+
     /// The broker error code, if the broker refused the request.
     pub fn error_code(&self) -> Option<ErrorCode> {
         match self {
@@ -145,6 +159,14 @@ impl ClientError {
     pub(crate) fn rpc(operation: &'static str) -> impl FnOnce(tonic::Status) -> ClientError {
         move |source| ClientError::Rpc { operation, source }
     }
+}
+
+/// Whether `status` reports a lost or refused connection rather than an answer from the
+/// broker: `UNAVAILABLE`, or a status tonic made locally from a transport error (those carry
+/// the error as their source; a status received from a broker never does). A stream cut by a
+/// broker that died arrives as the latter, often with code `UNKNOWN` or `INTERNAL`.
+fn is_transport_failure(status: &tonic::Status) -> bool {
+    status.code() == tonic::Code::Unavailable || std::error::Error::source(status).is_some()
 }
 
 /// The broker's per-topic or per-partition error codes (Kafka's numbering).
@@ -442,5 +464,38 @@ mod tests {
         assert!(!error.is_retriable());
         let error = check(1, "", "t", Some(0)).unwrap_err();
         assert_eq!(error.to_string(), "t-0: OFFSET_OUT_OF_RANGE");
+    }
+
+    #[test]
+    fn which_errors_refresh_metadata() {
+        let rpc = |source| ClientError::Rpc {
+            operation: "Produce",
+            source,
+        };
+        let table = [
+            (check(6, "", "t", Some(0)).unwrap_err(), true),
+            (check(5, "", "t", Some(0)).unwrap_err(), true),
+            (check(7, "", "t", Some(0)).unwrap_err(), false),
+            (check(1, "", "t", Some(0)).unwrap_err(), false),
+            (rpc(tonic::Status::unavailable("connection refused")), true),
+            // Answered by a broker: not a transport failure.
+            (rpc(tonic::Status::invalid_argument("bad")), false),
+            (rpc(tonic::Status::internal("bug")), false),
+            (
+                rpc(tonic::Status::from_error(Box::new(std::io::Error::from(
+                    std::io::ErrorKind::ConnectionReset,
+                )))),
+                true,
+            ),
+            (
+                ClientError::StreamClosed {
+                    operation: "ProduceStream",
+                },
+                false,
+            ),
+        ];
+        for (error, expected) in table {
+            assert_eq!(error.needs_metadata_refresh(), expected, "{error:?}");
+        }
     }
 }

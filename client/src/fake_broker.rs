@@ -1,6 +1,11 @@
 //! An in-process broker for unit tests: the generated `Broker` and `Admin` services over an
 //! in-memory log per partition, served by tonic on 127.0.0.1:0. Only what the client's code
 //! paths need: no replication, no retention, HW = LEO.
+//!
+//! Several fake brokers can share one state ([`FakeBroker::start_cluster`]): they then share
+//! the logs, but each serves produce, fetch and offset lookups only for the partitions it leads
+//! ([`FakeBroker::set_leader`]; broker 1 by default) and answers `NOT_LEADER_OR_FOLLOWER` for
+//! the others, like a real cluster whose leaders move.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -33,10 +38,29 @@ pub(crate) struct State {
     configs: HashMap<String, std::collections::BTreeMap<String, String>>,
     /// The last `timeout_ms` of an admin request (for assertions).
     pub(crate) last_admin_timeout_ms: i32,
+    /// Produce requests received, per broker id.
+    produce_requests_by: HashMap<i32, usize>,
+    /// Produce streams being served (for assertions).
+    pub(crate) open_produce_streams: usize,
+    /// (topic, partition) -> leader; absent = broker 1.
+    leaders: HashMap<(String, i32), i32>,
+    /// Broker id -> the address it serves on (what Metadata advertises).
+    brokers: std::collections::BTreeMap<i32, std::net::SocketAddr>,
 }
 
-#[derive(Debug, Clone, Default)]
+impl State {
+    fn leader_of(&self, topic: &str, partition: i32) -> i32 {
+        self.leaders
+            .get(&(topic.to_owned(), partition))
+            .copied()
+            .unwrap_or(1)
+    }
+}
+
+#[derive(Debug, Clone)]
 pub(crate) struct FakeBroker {
+    /// This broker's id (1, 2, ...).
+    id: i32,
     pub(crate) state: Arc<Mutex<State>>,
     appended: Arc<Notify>,
 }
@@ -46,11 +70,49 @@ fn code(code: pb::ErrorCode) -> i32 {
 }
 
 impl FakeBroker {
-    /// Serves on 127.0.0.1:0 and returns the address and the broker (for inspecting state).
+    /// Serves broker 1 on 127.0.0.1:0 and returns the address and the broker (for inspecting
+    /// state).
     pub(crate) async fn start() -> (String, FakeBroker) {
+        let (mut addresses, mut brokers) = FakeBroker::start_cluster(1).await;
+        (addresses.remove(0), brokers.remove(0))
+    }
+
+    /// Serves brokers 1..=`count` sharing one state; returns their addresses and handles.
+    pub(crate) async fn start_cluster(count: i32) -> (Vec<String>, Vec<FakeBroker>) {
+        let state = Arc::new(Mutex::new(State::default()));
+        let appended = Arc::new(Notify::new());
+        let mut addresses = Vec::new();
+        let mut brokers = Vec::new();
+        for id in 1..=count {
+            let broker = FakeBroker {
+                id,
+                state: Arc::clone(&state),
+                appended: Arc::clone(&appended),
+            };
+            let address = broker.serve().await;
+            state.lock().unwrap().brokers.insert(id, address);
+            addresses.push(address.to_string());
+            brokers.push(broker);
+        }
+        (addresses, brokers)
+    }
+
+    /// Makes `broker` the leader of `topic`/`partition`.
+    pub(crate) fn set_leader(&self, topic: &str, partition: i32, broker: i32) {
+        let mut state = self.state.lock().unwrap();
+        state.leaders.insert((topic.to_owned(), partition), broker);
+    }
+
+    /// Produce requests broker `broker` received.
+    pub(crate) fn produce_requests_by(&self, broker: i32) -> usize {
+        let state = self.state.lock().unwrap();
+        state.produce_requests_by.get(&broker).copied().unwrap_or(0)
+    }
+
+    async fn serve(&self) -> std::net::SocketAddr {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap().to_string();
-        let broker = FakeBroker::default();
+        let address = listener.local_addr().unwrap();
+        let broker = self.clone();
         let server = tonic::transport::Server::builder()
             .add_service(
                 BrokerServer::new(broker.clone())
@@ -62,7 +124,18 @@ impl FakeBroker {
                 tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
             );
         tokio::spawn(server);
-        (address, broker)
+        address
+    }
+
+    /// `NOT_LEADER_OR_FOLLOWER` with the leader named, if this broker does not lead.
+    fn not_leader(&self, state: &State, topic: &str, partition: i32) -> Option<(i32, String)> {
+        let leader = state.leader_of(topic, partition);
+        (leader != self.id).then(|| {
+            (
+                code(pb::ErrorCode::NotLeaderOrFollower),
+                format!("broker {} is not the leader; broker {leader} is", self.id),
+            )
+        })
     }
 
     pub(crate) fn create(&self, topic: &str, partitions: usize) {
@@ -76,6 +149,7 @@ impl FakeBroker {
     fn handle_produce(&self, request: pb::ProduceRequest) -> pb::ProduceResponse {
         let mut state = self.state.lock().unwrap();
         state.produce_requests += 1;
+        *state.produce_requests_by.entry(self.id).or_default() += 1;
         let mut topics = Vec::new();
         for topic in request.topics {
             let mut partitions = Vec::new();
@@ -89,6 +163,15 @@ impl FakeBroker {
                     log_append_time_ms: -1,
                     log_start_offset: 0,
                 };
+                if state.topics.contains_key(&topic.topic)
+                    && let Some((error_code, message)) =
+                        self.not_leader(&state, &topic.topic, data.partition)
+                {
+                    result.error_code = error_code;
+                    result.error_message = message;
+                    partitions.push(result);
+                    continue;
+                }
                 let Some(log) = state
                     .topics
                     .get_mut(&topic.topic)
@@ -157,6 +240,17 @@ impl FakeBroker {
                     partition: p.partition,
                     ..Default::default()
                 };
+                let not_leader = state
+                    .topics
+                    .contains_key(&topic.topic)
+                    .then(|| self.not_leader(&state, &topic.topic, p.partition))
+                    .flatten();
+                if let Some((error_code, message)) = not_leader {
+                    result.error_code = error_code;
+                    result.error_message = message;
+                    partitions.push(result);
+                    continue;
+                }
                 match state
                     .topics
                     .get(&topic.topic)
@@ -271,8 +365,18 @@ impl Broker for FakeBroker {
     ) -> Result<Response<Self::ProduceStreamStream>, Status> {
         let mut requests = request.into_inner();
         let broker = self.clone();
+        broker.state.lock().unwrap().open_produce_streams += 1;
         let stream = async_stream(move |sender| async move {
-            while let Some(request) = requests.message().await? {
+            let mut result = Ok(());
+            loop {
+                let request = match requests.message().await {
+                    Ok(Some(request)) => request,
+                    Ok(None) => break,
+                    Err(status) => {
+                        result = Err(status);
+                        break;
+                    }
+                };
                 if sender
                     .send(Ok(broker.handle_produce(request)))
                     .await
@@ -281,7 +385,8 @@ impl Broker for FakeBroker {
                     break;
                 }
             }
-            Ok(())
+            broker.state.lock().unwrap().open_produce_streams -= 1;
+            result
         });
         Ok(Response::new(stream))
     }
@@ -334,6 +439,17 @@ impl Broker for FakeBroker {
                     timestamp: -1,
                     ..Default::default()
                 };
+                let not_leader = state
+                    .topics
+                    .contains_key(&topic.topic)
+                    .then(|| self.not_leader(&state, &topic.topic, p.partition))
+                    .flatten();
+                if let Some((error_code, message)) = not_leader {
+                    result.error_code = error_code;
+                    result.error_message = message;
+                    partitions.push(result);
+                    continue;
+                }
                 match state
                     .topics
                     .get(&topic.topic)
@@ -380,8 +496,10 @@ impl Broker for FakeBroker {
             .into_iter()
             .map(|name| match state.topics.get(&name) {
                 Some(parts) => pb::TopicMetadata {
+                    partitions: (0..parts.len() as i32)
+                        .map(|p| partition_metadata(p, state.leader_of(&name, p)))
+                        .collect(),
                     topic: name,
-                    partitions: (0..parts.len() as i32).map(partition_metadata).collect(),
                     ..Default::default()
                 },
                 None => pb::TopicMetadata {
@@ -395,25 +513,29 @@ impl Broker for FakeBroker {
         Ok(Response::new(pb::MetadataResponse {
             cluster_id: "fake-cluster".into(),
             controller_id: 1,
-            brokers: vec![pb::BrokerInfo {
-                id: 1,
-                host: "127.0.0.1".into(),
-                port: 0,
-                rack: None,
-            }],
+            brokers: state
+                .brokers
+                .iter()
+                .map(|(&id, address)| pb::BrokerInfo {
+                    id,
+                    host: address.ip().to_string(),
+                    port: i32::from(address.port()),
+                    rack: None,
+                })
+                .collect(),
             topics,
         }))
     }
 }
 
-fn partition_metadata(partition: i32) -> pb::PartitionMetadata {
+fn partition_metadata(partition: i32, leader: i32) -> pb::PartitionMetadata {
     pb::PartitionMetadata {
         partition,
         error_code: 0,
-        leader: 1,
+        leader,
         leader_epoch: 0,
-        replicas: vec![1],
-        isr: vec![1],
+        replicas: vec![leader],
+        isr: vec![leader],
         offline_replicas: vec![],
     }
 }
@@ -497,8 +619,10 @@ impl Admin for FakeBroker {
             .into_iter()
             .map(|name| match state.topics.get(&name) {
                 Some(parts) => pb::TopicDescription {
+                    partitions: (0..parts.len() as i32)
+                        .map(|p| partition_metadata(p, state.leader_of(&name, p)))
+                        .collect(),
                     name,
-                    partitions: (0..parts.len() as i32).map(partition_metadata).collect(),
                     ..Default::default()
                 },
                 None => pb::TopicDescription {

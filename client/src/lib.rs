@@ -1,7 +1,7 @@
 //! Tributary client library: admin, produce, fetch and offset lookups over gRPC.
 //!
-//! Everything starts from a [`Client`], which owns one HTTP/2 connection (a tonic `Channel`) to a
-//! bootstrap broker:
+//! Everything starts from a [`Client`], which owns an HTTP/2 connection (a tonic `Channel`) to a
+//! bootstrap broker, and one to each partition leader it has sent requests to:
 //!
 //! * admin: [`Client::create_topic`], [`Client::delete_topic`], [`Client::describe_topics`],
 //!   [`Client::list_topics`], [`Client::metadata`], [`Client::create_partitions`];
@@ -18,10 +18,15 @@
 //! Failures are [`ClientError`]s; a broker's per-partition refusal carries an [`ErrorCode`] whose
 //! [`ErrorCode::is_retriable`] says whether retrying can help.
 //!
-//! This milestone talks to one broker (the bootstrap): requests that must reach a partition's
-//! leader succeed only when that broker leads the partition (otherwise the error is
-//! `NOT_LEADER_OR_FOLLOWER`). Leader routing, partitioners and retries come with the richer
-//! producer and consumer.
+//! Requests for a partition (produce, fetch, offset lookups, the `Producer` and
+//! `PartitionConsumer` streams) go to the partition's leader: the client learns leaders and
+//! broker addresses from `Metadata` (see [`Client::leader_for`], [`Client::refresh_metadata`])
+//! and keeps one connection per broker. When a leader moves (`NOT_LEADER_OR_FOLLOWER`,
+//! `LEADER_NOT_AVAILABLE`, an unreachable broker, ...) the request is retried against the new
+//! leader with fresh metadata for up to [`Client::retry_timeout`] (default
+//! [`DEFAULT_RETRY_TIMEOUT`]). A produce retried after a lost connection may have been
+//! written already (at-least-once, like Kafka without idempotence). Admin calls and
+//! `Metadata` go to the bootstrap broker. Partitioners and a batching producer come later.
 //!
 //! Glossary: HW = high watermark (offsets below it are committed and visible to consumers),
 //! LEO = log end offset, ISR = in-sync replicas.
@@ -35,6 +40,7 @@ mod error;
 mod offsets;
 mod producer;
 mod response;
+mod routing;
 
 #[cfg(test)]
 mod fake_broker;
@@ -51,6 +57,7 @@ pub use elect::ElectionResult;
 pub use error::{ClientError, ErrorCode};
 pub use offsets::{ListedOffset, OffsetSpec};
 pub use producer::{Acks, ProduceAck, Producer, ProducerOptions};
+pub use routing::{DEFAULT_RETRY_TIMEOUT, PartitionLeader};
 
 /// The record codec types used in this API.
 pub use tributary_record::{BatchBuilder, DecodedRecord, Header, Record};

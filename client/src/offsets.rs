@@ -42,7 +42,7 @@ pub struct ListedOffset {
 
 impl Client {
     /// Looks up the earliest offset, the latest offset (the HW), or the first offset at or
-    /// after a timestamp.
+    /// after a timestamp, on the partition's leader (retried while the leader moves).
     pub async fn list_offsets(
         &self,
         topic: &str,
@@ -58,22 +58,29 @@ impl Client {
                 }],
             }],
         };
-        let response = self
-            .broker_service()
-            .list_offsets(request)
-            .await
-            .map_err(ClientError::rpc("ListOffsets"))?;
-        let found = partition_result(
-            response
-                .into_inner()
-                .topics
-                .into_iter()
-                .filter(|t| t.topic == topic)
-                .flat_map(|t| t.partitions),
-            "ListOffsets",
-            topic,
-            partition,
-        )?;
+        let found = self
+            .on_leader(topic, partition, |leader| {
+                let request = request.clone();
+                async move {
+                    let response = leader
+                        .broker_service()
+                        .list_offsets(request)
+                        .await
+                        .map_err(ClientError::rpc("ListOffsets"))?;
+                    partition_result(
+                        response
+                            .into_inner()
+                            .topics
+                            .into_iter()
+                            .filter(|t| t.topic == topic)
+                            .flat_map(|t| t.partitions),
+                        "ListOffsets",
+                        topic,
+                        partition,
+                    )
+                }
+            })
+            .await?;
         Ok(ListedOffset {
             offset: (found.offset >= 0).then_some(found.offset),
             timestamp: (found.timestamp >= 0).then_some(found.timestamp),

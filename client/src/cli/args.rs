@@ -1,5 +1,6 @@
 //! Value parsers shared by several commands.
 
+use anyhow::Context;
 use tributary_client::{Acks, Header};
 
 /// `key=value` (the value may contain `=`; it may be empty).
@@ -59,16 +60,24 @@ pub fn partitions(text: &str) -> Result<PartitionSelection, String> {
 }
 
 impl PartitionSelection {
-    /// The partition ids, asking the broker for `all`.
+    /// The partition ids, asking the broker for `all`. Also waits until each has a leader
+    /// (the client routes to it from then on), so a run starts with every leader known.
     pub async fn resolve(
         &self,
         client: &tributary_client::Client,
         topic: &str,
     ) -> anyhow::Result<Vec<i32>> {
-        match self {
-            PartitionSelection::All => Ok(client.partitions_of(topic).await?),
-            PartitionSelection::List(list) => Ok(list.clone()),
+        let partitions = match self {
+            PartitionSelection::All => client.partitions_of(topic).await?,
+            PartitionSelection::List(list) => list.clone(),
+        };
+        for &partition in &partitions {
+            client
+                .leader_for(topic, partition)
+                .await
+                .with_context(|| format!("finding the leader of {topic}-{partition}"))?;
         }
+        Ok(partitions)
     }
 }
 

@@ -1,7 +1,8 @@
 //! `tributary produce TOPIC`: one record per input line.
 //!
 //! A reader thread reads lines (blocking I/O) and encodes them into batches; the async side
-//! sends the batches on one produce stream with up to [`IN_FLIGHT`] unacknowledged.
+//! sends the batches on one produce stream to the partition's leader with up to [`IN_FLIGHT`]
+//! unacknowledged.
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -183,6 +184,17 @@ pub async fn run(client: &Client, args: ProduceArgs) -> anyhow::Result<()> {
         })?;
 
     let target = format!("{}-{}", args.topic, args.partition);
+    // With the leader known before the first send, every batch is queued on the leader's
+    // stream as it is sent, so the lines keep their order.
+    let leader = client
+        .leader_for(&args.topic, args.partition)
+        .await
+        .with_context(|| format!("finding the leader of {target}"))?;
+    tracing::debug!(
+        broker = leader.broker_id(),
+        address = leader.address(),
+        "producing to the leader"
+    );
     let producer = Producer::new(
         client,
         ProducerOptions {

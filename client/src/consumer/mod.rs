@@ -159,7 +159,8 @@ fn from_consumed(record: pb::ConsumedRecord) -> DecodedRecord {
 }
 
 impl Client {
-    /// One unary fetch of one partition, its result error-checked.
+    /// One unary fetch of one partition from its leader (retried while the leader moves), its
+    /// result error-checked.
     async fn fetch_one(
         &self,
         topic: &str,
@@ -175,20 +176,25 @@ impl Client {
             min_bytes: 1,
         };
         options.validate()?;
-        let request = fetch_request(
-            self.next_request_id(),
-            topic,
-            partition,
-            offset,
-            &options,
-            format,
-        );
-        let response = self
-            .broker_service()
-            .fetch(request)
-            .await
-            .map_err(ClientError::rpc("Fetch"))?;
-        partition_result(response.into_inner(), topic, partition)
+        self.on_leader(topic, partition, |leader| {
+            let request = fetch_request(
+                self.next_request_id(),
+                topic,
+                partition,
+                offset,
+                &options,
+                format,
+            );
+            async move {
+                let response = leader
+                    .broker_service()
+                    .fetch(request)
+                    .await
+                    .map_err(ClientError::rpc("Fetch"))?;
+                partition_result(response.into_inner(), topic, partition)
+            }
+        })
+        .await
     }
 
     /// Fetches raw batches of one partition from `offset` and decodes them here. Records below

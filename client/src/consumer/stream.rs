@@ -5,20 +5,27 @@
 //! and hands them over. So the broker is already preparing fetch k+1 (or long-polling for it)
 //! while the caller processes the records of fetch k. The hand-over channel holds one decoded
 //! result, which bounds memory to about three responses.
+//!
+//! The stream goes to the partition's leader. When the leader moves (`NOT_LEADER_OR_FOLLOWER`,
+//! a lost connection, the stream ended by a broker shutting down, ...) the task fetches fresh
+//! metadata and opens a stream to the new leader at the first offset not yet handed over,
+//! backing off like [`Client::on_leader`]; the retry budget ([`Client::retry_timeout`]) starts
+//! again after every successful fetch, so a consumer survives any number of leader changes.
 
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tributary_proto::v1 as pb;
 
 use super::{FetchOptions, FetchResult, decode_fetched_batches, fetch_request, partition_result};
-use crate::{Client, ClientError};
+use crate::{Client, ClientError, PartitionLeader};
 
 const OPERATION: &str = "FetchStream";
 
 /// Reads one partition continuously from a starting offset.
 ///
 /// Each [`PartitionConsumer::next`] returns the next fetch's records (possibly none, after a
-/// long poll that found nothing). The first error ends the consumer: later calls return
+/// long poll that found nothing), fetched from the partition's leader wherever it moves. The
+/// first error that re-routing does not cure ends the consumer: later calls return
 /// [`ClientError::StreamClosed`]. Dropping the consumer stops its task.
 #[derive(Debug)]
 pub struct PartitionConsumer {
@@ -122,22 +129,57 @@ impl Fetcher {
         )
     }
 
-    async fn run(self, offset: i64, results: mpsc::Sender<Result<FetchResult, ClientError>>) {
-        if let Err(error) = self.fetch_loop(offset, &results).await {
-            let _ = results.send(Err(error)).await;
+    async fn run(self, mut offset: i64, results: mpsc::Sender<Result<FetchResult, ClientError>>) {
+        let mut started = tokio::time::Instant::now();
+        let mut retry = 0;
+        loop {
+            let mut delivered = false;
+            let outcome = match self.client.lookup_leader(&self.topic, self.partition).await {
+                Ok(leader) => {
+                    self.fetch_loop(&leader, &mut offset, &mut delivered, &results)
+                        .await
+                }
+                Err(error) => Err(error),
+            };
+            let error = match outcome {
+                Ok(()) => return,
+                Err(error) => error,
+            };
+            if delivered {
+                started = tokio::time::Instant::now();
+                retry = 0;
+            }
+            retry += 1;
+            let delay = if error.needs_metadata_refresh()
+                || matches!(error, ClientError::StreamClosed { .. })
+            {
+                self.client.retry.delay_before(retry, started.elapsed())
+            } else {
+                None
+            };
+            let Some(delay) = delay else {
+                let _ = results.send(Err(error)).await;
+                return;
+            };
+            tracing::debug!(topic = %self.topic, partition = self.partition, offset, retry, %error,
+                "re-opening the fetch stream");
+            self.client.forget_leaders(&self.topic);
+            tokio::time::sleep(delay).await;
         }
     }
 
-    /// Runs until an error (returned) or until the consumer is dropped (`Ok`).
+    /// Fetches from `leader` until an error (returned) or until the consumer is dropped
+    /// (`Ok`). `offset` follows the records handed over; `delivered` says whether any were.
     async fn fetch_loop(
         &self,
-        mut offset: i64,
+        leader: &PartitionLeader,
+        offset: &mut i64,
+        delivered: &mut bool,
         results: &mpsc::Sender<Result<FetchResult, ClientError>>,
     ) -> Result<(), ClientError> {
         let (requests, receiver) = mpsc::channel(2);
-        let mut request_id = self.send(&requests, self.request(offset)).await?;
-        let mut responses = self
-            .client
+        let mut request_id = self.send(&requests, self.request(*offset)).await?;
+        let mut responses = leader
             .broker_service()
             .fetch_stream(ReceiverStream::new(receiver))
             .await
@@ -163,12 +205,12 @@ impl Fetcher {
                 });
             }
             let result = partition_result(response, &self.topic, self.partition)?;
-            let next_offset = next_offset_of(&result.batches, offset);
+            let next_offset = next_offset_of(&result.batches, *offset);
             request_id = self.send(&requests, self.request(next_offset)).await?;
             let (records, decoded_next) = decode_fetched_batches(
                 &self.topic,
                 self.partition,
-                offset,
+                *offset,
                 &result.batches,
                 self.options.max_bytes,
             )?;
@@ -180,10 +222,11 @@ impl Fetcher {
                 log_end_offset: result.log_end_offset,
                 next_offset,
             };
-            offset = next_offset;
             if results.send(Ok(fetched)).await.is_err() {
                 return Ok(());
             }
+            *offset = next_offset;
+            *delivered = true;
         }
     }
 
@@ -303,6 +346,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_consumer_follows_the_leader() {
+        let (addresses, brokers) = FakeBroker::start_cluster(2).await;
+        brokers[0].create("t", 1);
+        brokers[0].set_leader("t", 0, 2);
+        let client = Client::connect(&addresses[0]).await.unwrap();
+        client
+            .produce("t", 0, &records(0, 5), Acks::Leader)
+            .await
+            .unwrap();
+        let options = FetchOptions {
+            max_wait_ms: 50,
+            ..FetchOptions::default()
+        };
+        let mut consumer = PartitionConsumer::new(&client, "t", 0, 0, options).unwrap();
+        let first = consumer.next().await.unwrap();
+        assert_eq!(first.records.len(), 5);
+
+        // The leader moves to broker 1: broker 2 refuses the pending fetch, and the consumer
+        // carries on from broker 1 at offset 5 without surfacing an error.
+        brokers[0].set_leader("t", 0, 1);
+        client
+            .produce("t", 0, &records(5, 3), Acks::Leader)
+            .await
+            .unwrap();
+        let mut seen = Vec::new();
+        while seen.len() < 3 {
+            let result = tokio::time::timeout(Duration::from_secs(5), consumer.next())
+                .await
+                .unwrap()
+                .unwrap();
+            seen.extend(result.records.into_iter().map(|r| r.offset));
+        }
+        assert_eq!(seen, vec![5, 6, 7]);
+    }
+
+    #[tokio::test]
     async fn unary_fetches_and_offsets() {
         let (address, broker) = FakeBroker::start().await;
         broker.create("t", 1);
@@ -349,7 +428,10 @@ mod tests {
             (earliest.offset, latest.offset, at.offset, none.offset),
             (Some(0), Some(10), Some(7), None)
         );
-        let error = client
+        let impatient = client
+            .clone()
+            .with_retry_timeout(Duration::from_millis(200));
+        let error = impatient
             .list_offsets("nope", 0, OffsetSpec::Latest)
             .await
             .unwrap_err();

@@ -1,5 +1,6 @@
 //! Producing records: one-shot unary calls and the pipelined [`Producer`].
 
+mod broker_stream;
 mod stream;
 
 use bytes::Bytes;
@@ -140,7 +141,8 @@ fn require_records(records: &[Record]) -> Result<(), ClientError> {
 
 impl Client {
     /// Appends `records` to a partition as one batch built here (the broker stores the bytes
-    /// as sent). One unary call: use a [`Producer`] for throughput.
+    /// as sent). One unary call to the partition's leader, retried while the leader moves (see
+    /// [`Client::leader_for`]): use a [`Producer`] for throughput.
     pub async fn produce(
         &self,
         topic: &str,
@@ -153,7 +155,8 @@ impl Client {
             .await
     }
 
-    /// Appends one or more complete, concatenated v2 batches (built with [`BatchBuilder`]).
+    /// Appends one or more complete, concatenated v2 batches (built with [`BatchBuilder`]) on
+    /// the partition's leader.
     pub async fn produce_batch(
         &self,
         topic: &str,
@@ -166,13 +169,7 @@ impl Client {
             batches,
             records: Vec::new(),
         };
-        let request = produce_request(self.next_request_id(), acks, 0, topic, data);
-        let response = self
-            .broker_service()
-            .produce(request)
-            .await
-            .map_err(ClientError::rpc("Produce"))?;
-        ack_from_response(response.into_inner(), topic, partition)
+        self.produce_to_leader(acks, topic, data).await
     }
 
     /// Appends `records` as structured records that the broker encodes into one batch (the
@@ -190,13 +187,29 @@ impl Client {
             batches: Bytes::new(),
             records: records.iter().map(to_proto_record).collect(),
         };
-        let request = produce_request(self.next_request_id(), acks, 0, topic, data);
-        let response = self
-            .broker_service()
-            .produce(request)
-            .await
-            .map_err(ClientError::rpc("Produce"))?;
-        ack_from_response(response.into_inner(), topic, partition)
+        self.produce_to_leader(acks, topic, data).await
+    }
+
+    /// One `Produce` of `data` to the partition's leader, retried while the leader moves.
+    async fn produce_to_leader(
+        &self,
+        acks: Acks,
+        topic: &str,
+        data: pb::PartitionProduceData,
+    ) -> Result<ProduceAck, ClientError> {
+        let partition = data.partition;
+        self.on_leader(topic, partition, |leader| {
+            let request = produce_request(self.next_request_id(), acks, 0, topic, data.clone());
+            async move {
+                let response = leader
+                    .broker_service()
+                    .produce(request)
+                    .await
+                    .map_err(ClientError::rpc("Produce"))?;
+                ack_from_response(response.into_inner(), topic, partition)
+            }
+        })
+        .await
     }
 }
 

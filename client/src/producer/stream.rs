@@ -1,30 +1,27 @@
-//! The pipelined producer over the bidirectional `ProduceStream` RPC.
+//! The pipelined [`Producer`]: one `ProduceStream` per partition leader, requests routed by
+//! the client's metadata and re-sent to the new leader when one moves.
 //!
 //! ```text
-//!  send_batch ──lock──▶ pending.push_back(id, reply) ──▶ request channel ──▶ ProduceStream
-//!                                                                               │
-//!  reply futures ◀── pending.pop_front() matches request_id ◀── reader task ◀───┘
+//!  send_batch(topic, partition) ──▶ leader cached? ──yes──▶ that broker's BrokerStream (queued now)
+//!                                         │ no                         │
+//!                                         ▼                            ▼ ack, or an error
+//!                                the returned future looks the    NOT_LEADER_OR_FOLLOWER, a lost
+//!                                leader up, then queues            connection, ...: the future
+//!                                                                  refreshes metadata and re-sends
 //! ```
-//!
-//! The broker answers a stream's requests in order, so the oldest pending request owns the
-//! next response. Registering the request and queueing it happen under one short lock, so
-//! the pending queue and the wire order always agree even when clones of the producer send
-//! from several tasks.
 
-use std::collections::VecDeque;
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
-use tokio_stream::wrappers::UnboundedReceiverStream;
+use tokio::sync::oneshot;
 use tributary_proto::v1 as pb;
 use tributary_record::Record;
 
-use super::{Acks, ProduceAck, ack_from_response, build_batch, produce_request};
-use crate::{Client, ClientError};
-
-const OPERATION: &str = "ProduceStream";
+use super::broker_stream::{BrokerStream, OPERATION};
+use super::{Acks, ProduceAck, build_batch, produce_request};
+use crate::{Client, ClientError, PartitionLeader};
 
 /// Settings of a [`Producer`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,122 +41,86 @@ impl Default for ProducerOptions {
     }
 }
 
-type Reply = oneshot::Sender<Result<ProduceAck, ClientError>>;
-
-#[derive(Debug)]
-struct Pending {
-    request_id: u64,
-    topic: String,
-    partition: i32,
-    reply: Reply,
-}
-
-#[derive(Debug)]
-struct State {
-    /// `None` once the stream has ended or failed; nothing more can be sent.
-    requests: Option<mpsc::UnboundedSender<pb::ProduceRequest>>,
-    /// Requests sent and not yet answered, oldest first.
-    /// Invariant: in the order their requests were queued on `requests`.
-    pending: VecDeque<Pending>,
-    /// Why the stream ended, if it failed with a status.
-    failure: Option<tonic::Status>,
-}
-
-impl State {
-    fn closed_error(&self) -> ClientError {
-        match &self.failure {
-            Some(status) => ClientError::Rpc {
-                operation: OPERATION,
-                source: status.clone(),
-            },
-            None => ClientError::StreamClosed {
-                operation: OPERATION,
-            },
-        }
-    }
-
-    /// Stops accepting requests and fails every pending one.
-    fn close(&mut self, failure: Option<tonic::Status>) {
-        self.requests = None;
-        if self.failure.is_none() {
-            self.failure = failure;
-        }
-        for pending in self.pending.drain(..) {
-            let error = match &self.failure {
-                Some(status) => ClientError::Rpc {
-                    operation: OPERATION,
-                    source: status.clone(),
-                },
-                None => ClientError::StreamClosed {
-                    operation: OPERATION,
-                },
-            };
-            let _ = pending.reply.send(Err(error));
-        }
-    }
-}
-
-/// A pipelined producer: many batches in flight on one `ProduceStream`, acknowledged in
-/// order. Cheap to clone; clones share the stream.
+/// A pipelined producer: many batches in flight on one `ProduceStream` per partition leader.
+/// Cheap to clone; clones share the streams.
 ///
-/// [`Producer::send_batch`] queues the request at once and returns a future for its
-/// acknowledgement, so a caller keeps N requests in flight by holding N futures (for example in
-/// a `FuturesOrdered`). The producer itself does not limit the number in flight: the caller
-/// bounds it, which also bounds the memory held by queued batches.
+/// [`Producer::send_batch`] returns a future for the batch's acknowledgement; a caller keeps N
+/// requests in flight by holding N futures (for example in a `FuturesOrdered`). The producer
+/// itself does not limit the number in flight: the caller bounds it, which also bounds the
+/// memory held by queued batches.
+///
+/// Ordering: when the client already knows the partition's leader, the request is queued on
+/// that leader's stream before `send_batch` returns, and a stream's requests are appended and
+/// acknowledged in send order. Otherwise the request leaves when the future is first polled,
+/// after a metadata lookup; call [`Client::leader_for`] (or [`Client::refresh_metadata`]) first
+/// to keep the order from the first batch on. A batch refused because the leader moved
+/// (`NOT_LEADER_OR_FOLLOWER`, a lost connection, ...) is re-sent to the new leader for up to
+/// [`Client::retry_timeout`]; such a retry may overtake later batches of the same partition,
+/// and one re-sent after a lost connection may have been written already.
 #[derive(Debug, Clone)]
 pub struct Producer {
-    handle: Arc<Handle>,
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     client: Client,
     options: ProducerOptions,
-    reader: Arc<tokio::task::JoinHandle<()>>,
+    streams: Mutex<Streams>,
+}
+
+#[derive(Debug, Default)]
+struct Streams {
+    /// Set by [`Producer::close`]; nothing more is sent, retries included.
+    closed: bool,
+    /// Broker id -> the stream to it. A stream that ended is replaced on the next send.
+    by_broker: HashMap<i32, BrokerStream>,
 }
 
 impl Producer {
-    /// Opens a produce stream on `client`'s connection. The stream is opened in the
-    /// background: a failure to open it fails the first sends.
+    /// A producer sending through `client`'s connections. Streams are opened on first use,
+    /// one per leader.
     pub fn new(client: &Client, options: ProducerOptions) -> Producer {
-        let (requests, receiver) = mpsc::unbounded_channel();
-        let state = Arc::new(Mutex::new(State {
-            requests: Some(requests),
-            pending: VecDeque::new(),
-            failure: None,
-        }));
-        let reader = tokio::spawn(read_responses(client.clone(), receiver, Arc::clone(&state)));
         Producer {
-            handle: Arc::new(Handle { state }),
-            client: client.clone(),
-            options,
-            reader: Arc::new(reader),
+            inner: Arc::new(Inner {
+                client: client.clone(),
+                options,
+                streams: Mutex::new(Streams::default()),
+            }),
         }
     }
 
     /// The options this producer was created with.
     pub fn options(&self) -> ProducerOptions {
-        self.options
+        self.inner.options
     }
 
-    /// Requests sent and not yet acknowledged.
+    /// Requests sent and not yet acknowledged, over all streams.
     pub fn in_flight(&self) -> usize {
-        lock(&self.handle.state).pending.len()
+        self.inner
+            .lock()
+            .by_broker
+            .values()
+            .map(BrokerStream::in_flight)
+            .sum()
     }
 
-    /// Queues one or more complete, concatenated v2 batches for `topic`/`partition` and returns
-    /// a future for the acknowledgement. The request is on its way before the future is
-    /// polled; acknowledgements arrive in send order.
+    /// Sends one or more complete, concatenated v2 batches to `topic`/`partition`'s leader and
+    /// returns a future for the acknowledgement (see the type's docs for ordering and
+    /// retries).
     pub fn send_batch(
         &self,
         topic: &str,
         partition: i32,
         batch: Bytes,
-    ) -> impl Future<Output = Result<ProduceAck, ClientError>> + Send + 'static {
-        let (reply, acknowledged) = oneshot::channel();
-        let queued = self.enqueue(topic, partition, batch, reply);
-        async move {
-            queued?;
-            acknowledged.await.unwrap_or(Err(ClientError::StreamClosed {
-                operation: OPERATION,
-            }))
-        }
+    ) -> impl Future<Output = Result<ProduceAck, ClientError>> + Send + 'static + use<> {
+        let inner = Arc::clone(&self.inner);
+        let topic = topic.to_owned();
+        let queued = inner
+            .client
+            .cached_leader(&topic, partition)
+            .map(|leader| inner.enqueue(&leader, &topic, partition, batch.clone()));
+        async move { inner.deliver(&topic, partition, batch, queued).await }
     }
 
     /// Builds one batch from `records` and sends it like [`Producer::send_batch`].
@@ -168,142 +129,139 @@ impl Producer {
         topic: &str,
         partition: i32,
         records: &[Record],
-    ) -> impl Future<Output = Result<ProduceAck, ClientError>> + Send + 'static {
+    ) -> impl Future<Output = Result<ProduceAck, ClientError>> + Send + 'static + use<> {
         self.send_batch(topic, partition, build_batch(records))
     }
 
-    /// Stops sending (for every clone), and, if this is the last clone, waits for every
-    /// outstanding acknowledgement and for the stream to end.
+    /// Stops sending (for every clone; sends and retries after this fail with
+    /// [`ClientError::StreamClosed`]) and waits until every request already on a stream is
+    /// acknowledged and the streams have ended.
     pub async fn close(self) {
-        let Producer { handle, reader, .. } = self;
-        lock(&handle.state).requests = None;
-        drop(handle);
-        if let Ok(reader) = Arc::try_unwrap(reader) {
-            let _ = reader.await;
+        let streams: Vec<BrokerStream> = {
+            let mut streams = self.inner.lock();
+            streams.closed = true;
+            streams
+                .by_broker
+                .drain()
+                .map(|(_, stream)| stream)
+                .collect()
+        };
+        for stream in streams {
+            if let Some(reader) = stream.finish() {
+                let _ = reader.await;
+            }
         }
     }
+}
 
+type Acknowledgement = oneshot::Receiver<Result<ProduceAck, ClientError>>;
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, Streams> {
+        // The map is consistent after every statement; keep serving after a panic elsewhere.
+        self.streams.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues the batch on `leader`'s stream, opening one if there is none (or it ended).
     fn enqueue(
         &self,
+        leader: &PartitionLeader,
         topic: &str,
         partition: i32,
         batch: Bytes,
-        reply: Reply,
-    ) -> Result<(), ClientError> {
-        let request_id = self.client.next_request_id();
+    ) -> Result<Acknowledgement, ClientError> {
         let data = pb::PartitionProduceData {
             partition,
             batches: batch,
             records: Vec::new(),
         };
         let request = produce_request(
-            request_id,
+            self.client.next_request_id(),
             self.options.acks,
             self.options.timeout_ms,
             topic,
             data,
         );
-        let mut state = lock(&self.handle.state);
-        let Some(requests) = &state.requests else {
-            return Err(state.closed_error());
-        };
-        if requests.send(request).is_err() {
-            return Err(state.closed_error());
+        let mut streams = self.lock();
+        if streams.closed {
+            return Err(ClientError::StreamClosed {
+                operation: OPERATION,
+            });
         }
-        state.pending.push_back(Pending {
-            request_id,
-            topic: topic.to_owned(),
-            partition,
-            reply,
-        });
-        Ok(())
-    }
-}
-
-/// Shared by the clones of one producer (the reader task holds only the state): when the last
-/// clone goes, the request stream is closed, so the broker ends the response stream and the
-/// reader task finishes after the last acknowledgement.
-#[derive(Debug)]
-struct Handle {
-    state: Arc<Mutex<State>>,
-}
-
-impl Drop for Handle {
-    fn drop(&mut self) {
-        lock(&self.state).requests = None;
-    }
-}
-
-fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
-    // A panic while holding this short lock cannot leave the queue half-updated in a way that
-    // matters more than the panic itself; keep serving.
-    state
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-async fn read_responses(
-    client: Client,
-    receiver: mpsc::UnboundedReceiver<pb::ProduceRequest>,
-    state: Arc<Mutex<State>>,
-) {
-    let mut responses = match client
-        .broker_service()
-        .produce_stream(UnboundedReceiverStream::new(receiver))
-        .await
-    {
-        Ok(response) => response.into_inner(),
-        Err(status) => {
-            lock(&state).close(Some(status));
-            return;
+        let broker_id = leader.broker_id();
+        if !streams
+            .by_broker
+            .get(&broker_id)
+            .is_some_and(BrokerStream::is_open)
+        {
+            let stream = BrokerStream::open(leader.broker_service());
+            streams.by_broker.insert(broker_id, stream);
         }
-    };
-    loop {
-        match responses.message().await {
-            Ok(Some(response)) => {
-                let mut guard = lock(&state);
-                let Some(pending) = guard.pending.pop_front() else {
-                    tracing::warn!(
-                        request_id = response.request_id,
-                        "produce response without a request"
-                    );
-                    guard.close(None);
-                    return;
-                };
-                if response.request_id != pending.request_id {
-                    let _ = pending.reply.send(Err(ClientError::MalformedResponse {
-                        operation: OPERATION,
-                        topic: pending.topic.clone(),
-                        partition: Some(pending.partition),
-                        reason: format!(
-                            "response for request {} arrived when {} was expected",
-                            response.request_id, pending.request_id
-                        ),
-                    }));
-                    guard.close(None);
-                    return;
+        let (reply, acknowledgement) = oneshot::channel();
+        streams.by_broker[&broker_id].send(request, topic, partition, reply)?;
+        Ok(acknowledgement)
+    }
+
+    /// Waits for the acknowledgement of a batch queued by `send_batch` (`queued`, or `None` if
+    /// the leader was not cached), re-sending it to the current leader while that helps.
+    async fn deliver(
+        &self,
+        topic: &str,
+        partition: i32,
+        batch: Bytes,
+        mut queued: Option<Result<Acknowledgement, ClientError>>,
+    ) -> Result<ProduceAck, ClientError> {
+        let started = tokio::time::Instant::now();
+        let mut retry = 0;
+        loop {
+            let attempt = match queued.take() {
+                Some(queued) => queued,
+                None if self.lock().closed => Err(ClientError::StreamClosed {
+                    operation: OPERATION,
+                }),
+                None => match self.client.lookup_leader(topic, partition).await {
+                    Ok(leader) => self.enqueue(&leader, topic, partition, batch.clone()),
+                    Err(error) => Err(error),
+                },
+            };
+            let result = match attempt {
+                Ok(acknowledgement) => {
+                    acknowledgement
+                        .await
+                        .unwrap_or(Err(ClientError::StreamClosed {
+                            operation: OPERATION,
+                        }))
                 }
-                drop(guard);
-                let _ = pending.reply.send(ack_from_response(
-                    response,
-                    &pending.topic,
-                    pending.partition,
-                ));
-            }
-            Ok(None) => {
-                lock(&state).close(None);
-                return;
-            }
-            Err(status) => {
-                lock(&state).close(Some(status));
-                return;
-            }
+                Err(error) => Err(error),
+            };
+            let error = match result {
+                Ok(ack) => return Ok(ack),
+                Err(error) if self.worth_resending(&error) => error,
+                Err(error) => return Err(error),
+            };
+            retry += 1;
+            let Some(delay) = self.client.retry.delay_before(retry, started.elapsed()) else {
+                return Err(error);
+            };
+            tracing::debug!(topic, partition, retry, %error, "re-sending a produce batch");
+            self.client.forget_leaders(topic);
+            tokio::time::sleep(delay).await;
         }
+    }
+
+    /// Whether a failed send should go to the (possibly new) leader again: the leader moved or
+    /// was unreachable, or its stream ended while this producer is still open (a broker
+    /// shutting down ends its streams).
+    fn worth_resending(&self, error: &ClientError) -> bool {
+        error.needs_metadata_refresh()
+            || (matches!(error, ClientError::StreamClosed { .. }) && !self.lock().closed)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use futures::stream::{FuturesOrdered, StreamExt};
 
     use super::*;
@@ -323,6 +281,7 @@ mod tests {
         let (address, broker) = FakeBroker::start().await;
         broker.create("t", 2);
         let client = Client::connect(&address).await.unwrap();
+        client.refresh_metadata(&["t"]).await.unwrap();
         let producer = Producer::new(&client, ProducerOptions::default());
         let mut in_flight = FuturesOrdered::new();
         for i in 0..50 {
@@ -350,7 +309,10 @@ mod tests {
     async fn broker_errors_fail_only_their_request() {
         let (address, broker) = FakeBroker::start().await;
         broker.create("t", 1);
-        let client = Client::connect(&address).await.unwrap();
+        let client = Client::connect(&address)
+            .await
+            .unwrap()
+            .with_retry_timeout(Duration::from_millis(300));
         let producer = Producer::new(&client, ProducerOptions::default());
         let bad = producer.send_records("missing", 0, &[record("x")]);
         let good = producer.send_records("t", 0, &[record("y")]);
@@ -363,26 +325,26 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn dropping_the_producer_still_delivers_acks_and_ends_the_reader() {
+    async fn dropping_the_producer_still_delivers_acks_and_ends_the_stream() {
         let (address, broker) = FakeBroker::start().await;
         broker.create("t", 1);
         let client = Client::connect(&address).await.unwrap();
+        client.refresh_metadata(&[]).await.unwrap();
         let producer = Producer::new(&client, ProducerOptions::default());
-        let reader = Arc::clone(&producer.reader);
         let acknowledged = producer.send_records("t", 0, &[record("x")]);
         drop(producer);
         assert_eq!(acknowledged.await.unwrap().base_offset, 0);
-        tokio::time::timeout(std::time::Duration::from_secs(5), async {
-            while !reader.is_finished() {
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while broker.state.lock().unwrap().open_produce_streams > 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
             }
         })
         .await
-        .expect("the reader task ends once the producer is gone");
+        .expect("the stream ends once the producer is gone");
     }
 
     #[tokio::test]
-    async fn a_dead_connection_fails_sends() {
+    async fn a_closed_producer_fails_sends() {
         let (address, _broker) = FakeBroker::start().await;
         let client = Client::connect(&address).await.unwrap();
         let producer = Producer::new(&client, ProducerOptions::default());
@@ -392,5 +354,32 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(error, ClientError::StreamClosed { .. }), "{error}");
+    }
+
+    #[tokio::test]
+    async fn batches_go_to_each_partitions_leader_and_follow_a_move() {
+        let (cluster, brokers) = FakeBroker::start_cluster(2).await;
+        brokers[0].create("t", 2);
+        brokers[0].set_leader("t", 1, 2);
+        let client = Client::connect(&cluster[0]).await.unwrap();
+        client.leader_for("t", 0).await.unwrap();
+        let producer = Producer::new(&client, ProducerOptions::default());
+        for partition in [0, 1, 0, 1] {
+            producer
+                .send_records("t", partition, &[record("x")])
+                .await
+                .unwrap();
+        }
+        assert_eq!(brokers[0].produce_requests_by(1), 2);
+        assert_eq!(brokers[0].produce_requests_by(2), 2);
+
+        // Partition 0 moves to broker 2: broker 1 answers NOT_LEADER_OR_FOLLOWER and the
+        // batch is re-sent to broker 2 after a metadata refresh.
+        brokers[0].set_leader("t", 0, 2);
+        let ack = producer.send_records("t", 0, &[record("y")]).await.unwrap();
+        assert_eq!(ack.base_offset, 2);
+        assert_eq!(brokers[0].produce_requests_by(1), 3, "one refused attempt");
+        assert_eq!(brokers[0].produce_requests_by(2), 3);
+        producer.close().await;
     }
 }

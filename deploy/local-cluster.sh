@@ -148,8 +148,10 @@ wait_for_broker() {
 demo() {
     local run total count_file=$STATE/demo-records output
     run=$(date +%Y%m%dT%H%M%S)-$$
-    log "demo: creating topic demo (3 partitions)"
-    if ! cli topics create demo --partitions 3; then
+    # Every broker holds a replica (up to 3); the controller spreads the leaders.
+    local rf=$((brokers < 3 ? brokers : 3))
+    log "demo: creating topic demo (3 partitions, replication factor $rf)"
+    if ! cli topics create demo --partitions 3 --replication-factor "$rf"; then
         cli topics describe demo >/dev/null || die "could not create topic demo"
         log "demo: topic demo already exists"
     fi

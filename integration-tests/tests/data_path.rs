@@ -336,13 +336,21 @@ async fn metadata_and_health_describe_the_broker() {
     let cluster_id = metadata.cluster_id.clone();
     let mut broker = broker;
     broker.restart().await.unwrap();
-    let again = broker
-        .broker_client()
-        .unwrap()
-        .metadata(tributary_proto::v1::MetadataRequest { topics: vec![] })
-        .await
-        .unwrap()
-        .into_inner();
+    // The metadata cache fills when the controller's UpdateMetadata arrives after the restart.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let again = loop {
+        let again = broker
+            .broker_client()
+            .unwrap()
+            .metadata(tributary_proto::v1::MetadataRequest { topics: vec![] })
+            .await
+            .unwrap()
+            .into_inner();
+        if !again.topics.is_empty() || std::time::Instant::now() > deadline {
+            break again;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
     assert_eq!(again.cluster_id, cluster_id);
     assert_eq!(again.topics.len(), 1, "topics survive a restart");
 }

@@ -1,6 +1,9 @@
 //! `DeleteTopics`: queue each topic in `/admin/delete_topics/<t>` (the controller stops and
 //! deletes the replicas, then removes the topic), then wait until this broker's metadata cache
-//! no longer lists it.
+//! no longer lists it and the controller has removed `/brokers/topics/<t>` (every replica
+//! deleted), so that a success means the name can be used again. A replica broker that is down
+//! holds the deletion up: the answer is then REQUEST_TIMED_OUT, and the deletion completes when
+//! the broker returns.
 
 use tonic::Status;
 use tributary_controller::zk::admin::request_topic_deletion;
@@ -10,6 +13,10 @@ use tributary_proto::v1::{
 
 use super::{admin_error, await_visible, duplicate_error, duplicated, request_timeout, session};
 use crate::server::errors::PartitionError;
+use tributary_zk_layout::paths;
+
+/// How often DeleteTopics checks whether the controller finished the deletion.
+const DELETION_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 use crate::state::BrokerState;
 
 /// Handles DeleteTopics: each topic succeeds or fails on its own.
@@ -32,17 +39,24 @@ pub async fn delete_topics(
     for (name, outcome) in request.topics.into_iter().zip(queued) {
         let outcome = match outcome {
             Ok(()) => {
-                await_visible(
+                let in_progress = || {
+                    format!(
+                        "topic {name:?} is queued for deletion; it is still being deleted (in progress)"
+                    )
+                };
+                match await_visible(
                     state,
                     deadline,
                     |snapshot| !snapshot.topics.contains_key(&name),
-                    || {
-                        format!(
-                            "topic {name:?} is queued for deletion; it is still being deleted (in progress)"
-                        )
-                    },
+                    in_progress,
                 )
                 .await
+                {
+                    Ok(()) => await_deleted(state, &name, deadline).await.map_err(|()| {
+                        PartitionError::new(ErrorCode::RequestTimedOut, in_progress())
+                    }),
+                    Err(error) => Err(error),
+                }
             }
             Err(error) => Err(error),
         };
@@ -74,4 +88,25 @@ async fn queue_one(state: &BrokerState, name: &str) -> Result<(), PartitionError
         tracing::info!(topic = %name, "queued topic for deletion");
     }
     Ok(())
+}
+
+/// Polls until `/brokers/topics/<name>` is gone; `Err` at `deadline`. A missing session or a
+/// ZooKeeper error counts as "not yet".
+async fn await_deleted(
+    state: &BrokerState,
+    name: &str,
+    deadline: tokio::time::Instant,
+) -> Result<(), ()> {
+    let path = paths::topic(name);
+    loop {
+        if let Some(client) = state.zk_client()
+            && let Ok(None) = client.exists(&path).await
+        {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(());
+        }
+        tokio::time::sleep(DELETION_POLL).await;
+    }
 }

@@ -242,9 +242,12 @@ pub async fn run(
     for task in background {
         let _ = task.await;
     }
-    let closed = tokio::task::spawn_blocking(move || logs.shutdown())
-        .await
-        .unwrap_or_else(|e| panic!("log shutdown task panicked: {e}"));
+    let hw_state = state.clone();
+    let closed = tokio::task::spawn_blocking(move || {
+        logs.shutdown(&move |tp: &TopicPartition| hw_state.replicas.high_watermark(tp))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("log shutdown task panicked: {e}"));
     served.map_err(BrokerError::Serve)?;
     closed?;
     tracing::info!("broker stopped cleanly");

@@ -42,6 +42,8 @@ impl Log {
     /// untrusted producer: exact lengths, magic, CRC, records, size ≤ `max.message.bytes` per
     /// batch, no trailing bytes), then assigns offsets from the log end offset, stamps
     /// `leader_epoch` (and the append time for `LogAppendTime` topics) and appends them.
+    /// When `leader_epoch` is not the log's latest epoch, it is recorded as starting at the
+    /// append's first offset and `leader-epoch-checkpoint` is rewritten.
     ///
     /// All or nothing: on a validation error nothing is appended; on an I/O error the segment
     /// is truncated back to its previous size, so the log stays consistent and usable.
@@ -98,8 +100,13 @@ impl Log {
         Ok(info)
     }
 
-    /// Appends batches that already carry offsets (follower replication): they must start at
-    /// the log end offset and be contiguous, and each batch's CRC is checked.
+    /// Appends batches fetched from the leader **unchanged** (offsets and leader epochs kept):
+    /// each batch's framing, magic and CRC are checked (`InvalidBatch`), and the first must
+    /// start at the log end offset with every next one starting where the previous ended
+    /// (`NonContiguousAppend`); nothing is appended otherwise. Every batch whose
+    /// `partition_leader_epoch` differs from the log's latest epoch updates the leader epoch
+    /// cache (the epoch starts at the batch's base offset), which is then checkpointed. Rolls
+    /// and indexes as for leader appends.
     pub fn append_as_follower(&self, batches: BytesMut) -> Result<AppendInfo, LogError> {
         let bytes = batches.freeze();
         let pending = frame(&bytes, &self.topic_partition, |index, _, batch| {
@@ -132,6 +139,7 @@ impl Log {
             });
         }
         let mut next_offset = state.log_end_offset();
+        let mut epochs = Vec::new();
         for batch in pending {
             let mut header = batch.header;
             if assign_offsets {
@@ -139,12 +147,21 @@ impl Log {
                 set_base_offset(slice, next_offset);
                 set_partition_leader_epoch(slice, leader_epoch);
                 header.base_offset = next_offset;
+                header.partition_leader_epoch = leader_epoch;
             } else if header.base_offset != next_offset {
                 return Err(LogError::NonContiguousAppend {
                     topic_partition: self.topic_partition.clone(),
                     expected: next_offset,
                     found: header.base_offset,
                 });
+            }
+            // Cheap on the hot path: only an epoch change is remembered.
+            let latest = epochs
+                .last()
+                .map(|&(epoch, _)| epoch)
+                .or(state.leader_epochs.latest_epoch());
+            if latest != Some(header.partition_leader_epoch) && header.partition_leader_epoch >= 0 {
+                epochs.push((header.partition_leader_epoch, header.base_offset));
             }
             metas.push(BatchMeta::from(&header));
             next_offset = header.next_offset();
@@ -158,6 +175,17 @@ impl Log {
             self.roll(&mut state, &config, now_ms)?;
         }
         state.active_mut().append(buf, &metas, &config)?;
+        let mut epochs_changed = false;
+        for (epoch, start_offset) in epochs {
+            let assigned = state.leader_epochs.assign(epoch, start_offset);
+            if assigned.displaced_data(start_offset) {
+                tracing::warn!(
+                    topic_partition = %self.topic_partition, epoch, start_offset, ?assigned,
+                    "a batch with an older leader epoch than the log's latest displaced epoch entries"
+                );
+            }
+            epochs_changed |= state.leader_epochs_changed(assigned.changed());
+        }
         state.unflushed_records += u64::from(records);
         self.publish_offsets(&state);
         let flush_now = state.unflushed_records >= config.flush_messages;
@@ -170,6 +198,12 @@ impl Log {
             bytes: buf.len(),
         };
         drop(state);
+        if epochs_changed && let Err(error) = self.persist_leader_epochs() {
+            // The batches are in the log; the next flush retries the file before it moves
+            // the recovery point past them, so failing the append would only cause a retry
+            // that duplicates them.
+            tracing::error!(%error, topic_partition = %self.topic_partition, "could not write the leader epoch checkpoint");
+        }
         if flush_now {
             self.flush()?;
         }

@@ -1,5 +1,6 @@
-//! Offset checkpoint files: `recovery-point-offset-checkpoint` and
-//! `log-start-offset-checkpoint` in each log directory.
+//! Offset checkpoint files: `recovery-point-offset-checkpoint`, `log-start-offset-checkpoint`
+//! and `replication-offset-checkpoint` (high watermarks) in each log directory, and the atomic
+//! write shared with `leader-epoch-checkpoint`.
 //!
 //! # File format (Kafka's `OffsetCheckpointFile`, version 0), UTF-8 text, `\n` line ends
 //!
@@ -32,6 +33,8 @@ use super::{LogError, TopicPartition};
 pub const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset-checkpoint";
 /// Name of the per-directory log start offset checkpoint.
 pub const LOG_START_OFFSET_CHECKPOINT: &str = "log-start-offset-checkpoint";
+/// Name of the per-directory high watermark checkpoint (Kafka's name).
+pub const REPLICATION_OFFSET_CHECKPOINT: &str = "replication-offset-checkpoint";
 
 const VERSION: u32 = 0;
 
@@ -103,11 +106,17 @@ pub fn read(path: &Path) -> Result<BTreeMap<TopicPartition, i64>, LogError> {
 
 /// Atomically replaces the checkpoint at `path` (tmp file, fsync, rename, fsync directory).
 pub fn write(path: &Path, entries: &BTreeMap<TopicPartition, i64>) -> Result<(), LogError> {
+    write_atomically(path, &encode(entries))
+}
+
+/// Replaces the file at `path` with `text` so that a crash leaves the old or the new
+/// content: writes `<path>.tmp`, fsyncs it, renames it over `path`, fsyncs the directory.
+pub(crate) fn write_atomically(path: &Path, text: &str) -> Result<(), LogError> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = std::path::PathBuf::from(tmp);
     let mut file = File::create(&tmp).map_err(|e| LogError::io("creating checkpoint", &tmp, e))?;
-    file.write_all(encode(entries).as_bytes())
+    file.write_all(text.as_bytes())
         .map_err(|e| LogError::io("writing checkpoint", &tmp, e))?;
     file.sync_all()
         .map_err(|e| LogError::io("fsync of checkpoint", &tmp, e))?;

@@ -1,5 +1,5 @@
 //! `Log`: one partition's segments: loading, read, flush, truncation and retention (the
-//! append path is in `append.rs`).
+//! append path is in `append.rs`, the leader epoch queries and file in `leader_epoch_file.rs`).
 //!
 //! # Concurrency
 //!
@@ -16,6 +16,8 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use bytes::Bytes;
 
+use super::leader_epoch::LeaderEpochCache;
+use super::leader_epoch_file::{self, LoadedEpochs};
 use super::load::{LoadedSegments, delete_segment_files, load_segments};
 use super::read::{find_offset_for_timestamp, read_batches};
 use super::retention::{RetentionPolicy, SegmentSummary, segments_to_delete};
@@ -51,6 +53,15 @@ pub(crate) struct LogState {
     pub(crate) pending_deletions: Vec<(i64, PathBuf)>,
     /// Set by `close`: no more appends.
     pub(crate) closed: bool,
+    /// Which leader epoch wrote which offsets. Invariant: every start offset is in
+    /// `[log_start_offset, log end offset]`.
+    pub(crate) leader_epochs: LeaderEpochCache,
+    /// Bumped on every change of `leader_epochs`.
+    pub(crate) leader_epochs_version: u64,
+    /// The version last written to `leader-epoch-checkpoint`. Invariant: when it differs from
+    /// `leader_epochs_version` the recovery point does not advance (flush writes the file
+    /// first).
+    pub(crate) leader_epochs_persisted: u64,
 }
 
 impl LogState {
@@ -66,6 +77,14 @@ impl LogState {
 
     pub(crate) fn log_end_offset(&self) -> i64 {
         self.active().next_offset()
+    }
+
+    /// Records a change of the leader epoch cache (`changed` as returned by its methods).
+    pub(crate) fn leader_epochs_changed(&mut self, changed: bool) -> bool {
+        if changed {
+            self.leader_epochs_version += 1;
+        }
+        changed
     }
 
     /// Index of the segment that holds `offset` (the last with base offset ≤ `offset`, or 0).
@@ -86,6 +105,9 @@ pub struct Log {
     /// Copies of the state's offsets for lock-free getters (written under the lock).
     pub(crate) log_end_offset: AtomicI64,
     pub(crate) log_start_offset: AtomicI64,
+    /// Serialises writes of `leader-epoch-checkpoint` (never taken on the append path unless
+    /// the append changed the cache).
+    pub(crate) leader_epoch_writer: Mutex<()>,
 }
 
 /// What a flush covers.
@@ -132,6 +154,14 @@ impl Log {
             now_ms,
         )?;
         let log_end = segments.last().map_or(0, Segment::next_offset);
+        let LoadedEpochs { cache, needs_write } = leader_epoch_file::load(
+            dir,
+            &topic_partition,
+            &segments,
+            log_start,
+            log_end,
+            (!clean_shutdown).then_some(recovery_point),
+        )?;
         let state = LogState {
             segments,
             log_start_offset: log_start,
@@ -140,15 +170,21 @@ impl Log {
             last_flush_ms: now_ms,
             pending_deletions: Vec::new(),
             closed: false,
+            leader_epochs: cache,
+            leader_epochs_version: u64::from(needs_write),
+            leader_epochs_persisted: 0,
         };
-        Ok(Log {
+        let log = Log {
             dir: dir.to_path_buf(),
             topic_partition,
             config: RwLock::new(config),
             log_end_offset: AtomicI64::new(log_end),
             log_start_offset: AtomicI64::new(log_start),
             state: Mutex::new(state),
-        })
+            leader_epoch_writer: Mutex::new(()),
+        };
+        log.persist_leader_epochs()?;
+        Ok(log)
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, LogState> {
@@ -167,6 +203,19 @@ impl Log {
         debug_assert!(
             state.recovery_point <= state.log_end_offset(),
             "recovery point beyond the log end"
+        );
+        debug_assert!(
+            state
+                .leader_epochs
+                .entries()
+                .first()
+                .is_none_or(|e| { e.start_offset >= state.log_start_offset })
+                && state
+                    .leader_epochs
+                    .entries()
+                    .last()
+                    .is_none_or(|e| { e.start_offset <= state.log_end_offset() }),
+            "leader epoch entries outside [log start, log end]"
         );
         self.log_end_offset
             .store(state.log_end_offset(), Ordering::Release);
@@ -249,6 +298,7 @@ impl Log {
 
     /// fsyncs every segment holding offsets at or above the recovery point (and their
     /// indexes), then advances the recovery point to the log end offset seen at the start.
+    /// A leader epoch cache change not yet in `leader-epoch-checkpoint` is written first.
     pub fn flush(&self) -> Result<(), LogError> {
         self.flush_scope(FlushScope::Everything)
     }
@@ -291,6 +341,9 @@ impl Log {
                 },
             )
         };
+        // The epoch file must describe the data before the recovery point passes it: unclean
+        // recovery only re-reads epochs from the recovery point on.
+        self.persist_leader_epochs()?;
         for (file, path) in &handles {
             file.sync_data()
                 .map_err(|e| LogError::io("fsync of", path, e))?;
@@ -310,6 +363,8 @@ impl Log {
     /// Removes every record at or after `offset` (the batch containing `offset` goes whole,
     /// so the log end may end up below `offset`). Used by replication; a no-op at or beyond
     /// the log end. Below the first segment the log is emptied and restarts at `offset`.
+    /// Leader epoch entries starting at or after the new log end go too (all of them when
+    /// the log is emptied), and `leader-epoch-checkpoint` is rewritten.
     pub fn truncate_to(&self, offset: i64) -> Result<(), LogError> {
         let config = self.config();
         let mut state = self.lock();
@@ -327,6 +382,8 @@ impl Log {
                 super::now_ms(),
             )?);
             state.log_start_offset = offset.max(0);
+            let changed = state.leader_epochs.clear();
+            state.leader_epochs_changed(changed);
         } else {
             let index = state.segment_index_for(offset);
             for segment in state.segments.drain(index + 1..) {
@@ -334,15 +391,20 @@ impl Log {
             }
             state.active_mut().truncate_to(offset, &config)?;
             state.log_start_offset = state.log_start_offset.min(state.log_end_offset());
+            let log_end = state.log_end_offset();
+            let changed = state.leader_epochs.truncate_from_end(log_end);
+            state.leader_epochs_changed(changed);
         }
         state.recovery_point = state.recovery_point.min(state.log_end_offset());
         self.publish_offsets(&state);
         tracing::info!(topic_partition = %self.topic_partition, offset, log_end = state.log_end_offset(), "truncated log");
-        Ok(())
+        drop(state);
+        self.persist_leader_epochs()
     }
 
     /// One retention pass (see [`segments_to_delete`]): deletes whole segments by time, size
-    /// and log start, never beyond `high_watermark`; rolls first if every segment goes.
+    /// and log start, never beyond `high_watermark`; rolls first if every segment goes. The
+    /// leader epoch cache follows the new log start.
     /// Deleted segments are renamed `*.deleted` and unlinked after `file.delete.delay.ms`.
     /// Returns the number of segments deleted.
     pub fn apply_retention(&self, now_ms: i64, high_watermark: i64) -> Result<usize, LogError> {
@@ -390,11 +452,16 @@ impl Log {
             }
         }
         state.log_start_offset = state.log_start_offset.max(state.segments[0].base_offset());
+        let log_start = state.log_start_offset;
+        let changed = state.leader_epochs.truncate_from_start(log_start);
+        state.leader_epochs_changed(changed);
         self.publish_offsets(&state);
         tracing::info!(
             topic_partition = %self.topic_partition, deleted = decision.delete_count,
             log_start = state.log_start_offset, "retention deleted segments"
         );
+        drop(state);
+        self.persist_leader_epochs()?;
         Ok(decision.delete_count)
     }
 
@@ -421,6 +488,7 @@ impl Log {
     /// refuse further appends.
     pub(crate) fn close(&self) -> Result<(), LogError> {
         self.flush()?;
+        self.persist_leader_epochs()?;
         let mut state = self.lock();
         state.active_mut().trim_indexes()?;
         state.active().flush_indexes()?;

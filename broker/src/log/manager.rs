@@ -7,7 +7,8 @@
 //! <log.dir>/.kafka_cleanshutdown               empty; written by a clean shutdown, removed at startup
 //! <log.dir>/recovery-point-offset-checkpoint   see checkpoint.rs
 //! <log.dir>/log-start-offset-checkpoint        see checkpoint.rs
-//! <log.dir>/<topic>-<partition>/               one Log
+//! <log.dir>/replication-offset-checkpoint      see checkpoint.rs (high watermarks)
+//! <log.dir>/<topic>-<partition>/               one Log (with its leader-epoch-checkpoint)
 //! <log.dir>/<topic>-<partition>.<32 hex>-delete/   a deleted partition being removed
 //! ```
 //!
@@ -18,12 +19,15 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use fs2::FileExt;
 
-use super::checkpoint::{self, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT, sync_dir};
+use super::checkpoint::{
+    self, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT, REPLICATION_OFFSET_CHECKPOINT,
+    sync_dir,
+};
 use super::{Log, LogConfig, LogError, TopicPartition, now_ms};
 
 /// Name of the clean-shutdown marker file in each log directory.
@@ -49,7 +53,14 @@ pub struct LogManager {
     /// Partition → (index into `dirs`, log). Only taken briefly to look up, create or delete a
     /// log, never on the append or read path of a `Log` already held.
     logs: RwLock<HashMap<TopicPartition, (usize, Arc<Log>)>>,
+    /// High watermarks read from `replication-offset-checkpoint` at open, for partitions the
+    /// replica layer has not taken over yet (and rewritten as they are until it does).
+    stored_high_watermarks: Mutex<HashMap<TopicPartition, i64>>,
 }
+
+/// The high watermark of a partition as the replica layer knows it; `None` when it does not
+/// host the partition (its checkpointed value, if any, is then kept).
+pub type HighWatermarkFn = dyn Fn(&TopicPartition) -> Option<i64> + Send + Sync;
 
 fn lock_dir(path: &Path) -> Result<LogDir, LogError> {
     std::fs::create_dir_all(path).map_err(|e| LogError::io("creating log directory", path, e))?;
@@ -81,12 +92,14 @@ impl LogManager {
             .map(|p| lock_dir(p))
             .collect::<Result<Vec<_>, _>>()?;
         let mut logs: HashMap<TopicPartition, (usize, Arc<Log>)> = HashMap::new();
+        let mut stored_high_watermarks = HashMap::new();
         let now = now_ms();
         for (dir_index, dir) in dirs.iter().enumerate() {
             let marker = dir.path.join(CLEAN_SHUTDOWN_MARKER);
             let clean = marker.exists();
             let recovery_points = checkpoint::read(&dir.path.join(RECOVERY_POINT_CHECKPOINT))?;
             let log_starts = checkpoint::read(&dir.path.join(LOG_START_OFFSET_CHECKPOINT))?;
+            let high_watermarks = checkpoint::read(&dir.path.join(REPLICATION_OFFSET_CHECKPOINT))?;
             tracing::info!(dir = %dir.path.display(), clean, "loading logs");
             let entries = std::fs::read_dir(&dir.path)
                 .map_err(|e| LogError::io("listing log directory", &dir.path, e))?;
@@ -99,8 +112,13 @@ impl LogManager {
                 }
                 let name = entry.file_name().to_string_lossy().into_owned();
                 if name.ends_with("-delete") {
-                    std::fs::remove_dir_all(&path)
-                        .map_err(|e| LogError::io("removing deleted log", &path, e))?;
+                    match std::fs::remove_dir_all(&path) {
+                        Ok(()) => {}
+                        // A deletion thread of an earlier manager in this process got there
+                        // first (seen in tests once partition dirs held one more file).
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(LogError::io("removing deleted log", &path, e)),
+                    }
                     continue;
                 }
                 let Some(tp) = TopicPartition::parse_dir_name(&name) else {
@@ -124,6 +142,9 @@ impl LogManager {
                     clean,
                     now,
                 )?;
+                if let Some(&high_watermark) = high_watermarks.get(&tp) {
+                    stored_high_watermarks.insert(tp.clone(), high_watermark);
+                }
                 logs.insert(tp, (dir_index, Arc::new(log)));
             }
             if clean {
@@ -136,7 +157,24 @@ impl LogManager {
             dirs,
             default_config,
             logs: RwLock::new(logs),
+            stored_high_watermarks: Mutex::new(stored_high_watermarks),
         })
+    }
+
+    fn stored_high_watermarks(&self) -> std::sync::MutexGuard<'_, HashMap<TopicPartition, i64>> {
+        self.stored_high_watermarks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The high watermark `replication-offset-checkpoint` held for `tp` when the manager
+    /// opened, clamped to the log's `[log start, log end]` (the checkpoint may be older than
+    /// a truncation, or newer than what survived a crash). `None` when the checkpoint had no
+    /// entry or the partition has no log.
+    pub fn stored_high_watermark(&self, tp: &TopicPartition) -> Option<i64> {
+        let stored = *self.stored_high_watermarks().get(tp)?;
+        let log = self.get(tp)?;
+        Some(stored.clamp(log.log_start_offset(), log.log_end_offset()))
     }
 
     fn read_logs(
@@ -202,6 +240,7 @@ impl LogManager {
         let Some((_, log)) = self.write_logs().remove(tp) else {
             return Ok(());
         };
+        self.stored_high_watermarks().remove(tp);
         log.mark_closed();
         let target = log.dir().with_file_name(format!(
             "{}.{:032x}-delete",
@@ -280,8 +319,10 @@ impl LogManager {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// Writes the recovery-point and log-start checkpoints of every log directory.
-    pub fn checkpoint(&self) -> Result<(), LogError> {
+    /// Writes the recovery-point, log-start and replication (high watermark) checkpoints of
+    /// every log directory. A partition's HW is `high_watermark(tp)`, or the value read at
+    /// open while that is `None`; a partition with neither has no entry.
+    pub fn checkpoint(&self, high_watermark: &HighWatermarkFn) -> Result<(), LogError> {
         let logs: Vec<(usize, TopicPartition, Arc<Log>)> = self
             .read_logs()
             .iter()
@@ -294,30 +335,50 @@ impl LogManager {
                 .map(|(_, tp, log)| (tp.clone(), log.recovery_point()))
                 .collect();
             let log_starts: BTreeMap<_, _> = in_dir
+                .clone()
                 .map(|(_, tp, log)| (tp.clone(), log.log_start_offset()))
                 .collect();
+            let high_watermarks: BTreeMap<_, _> = {
+                let stored = self.stored_high_watermarks();
+                in_dir
+                    .filter_map(|(_, tp, _)| {
+                        let hw = high_watermark(tp).or_else(|| stored.get(tp).copied())?;
+                        Some((tp.clone(), hw))
+                    })
+                    .collect()
+            };
             checkpoint::write(&dir.path.join(RECOVERY_POINT_CHECKPOINT), &recovery_points)?;
             checkpoint::write(&dir.path.join(LOG_START_OFFSET_CHECKPOINT), &log_starts)?;
+            checkpoint::write(
+                &dir.path.join(REPLICATION_OFFSET_CHECKPOINT),
+                &high_watermarks,
+            )?;
         }
         Ok(())
     }
 
     /// Spawns the background tasks: retention every `retention_check_interval_ms`
     /// (`log.retention.check.interval.ms`), the flush scheduler every second, and
-    /// checkpoints every `checkpoint_interval_ms` (`log.flush.offset.checkpoint.interval.ms`).
+    /// checkpoints every `checkpoint_interval_ms` (`log.flush.offset.checkpoint.interval.ms`;
+    /// the high watermarks too, where Kafka has a separate 5 s
+    /// `replica.high.watermark.checkpoint.interval.ms`). Retention treats a partition the
+    /// replica layer does not host (`high_watermark` is `None`) as having HW 0: nothing of
+    /// it is deleted.
     /// Each waits one interval before its first run and stops when `shutdown` becomes true
     /// (or its sender is dropped). File work runs on the blocking pool.
     pub fn spawn_background(
         self: &Arc<Self>,
         retention_check_interval_ms: u64,
         checkpoint_interval_ms: u64,
-        high_watermark: Arc<dyn Fn(&TopicPartition) -> i64 + Send + Sync>,
+        high_watermark: Arc<HighWatermarkFn>,
         shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> Vec<tokio::task::JoinHandle<()>> {
         let retention = {
             let manager = Arc::clone(self);
+            let high_watermark = Arc::clone(&high_watermark);
             periodic(retention_check_interval_ms, shutdown.clone(), move || {
-                let deleted = manager.run_retention(now_ms(), &*high_watermark);
+                let deleted =
+                    manager.run_retention(now_ms(), &|tp| high_watermark(tp).unwrap_or(0));
                 if deleted > 0 {
                     tracing::info!(deleted, "retention pass");
                 }
@@ -334,7 +395,7 @@ impl LogManager {
         let checkpoints = {
             let manager = Arc::clone(self);
             periodic(checkpoint_interval_ms, shutdown, move || {
-                if let Err(error) = manager.checkpoint() {
+                if let Err(error) = manager.checkpoint(&*high_watermark) {
                     tracing::error!(%error, "writing checkpoints");
                 }
             })
@@ -343,9 +404,10 @@ impl LogManager {
     }
 
     /// Clean shutdown: flushes and closes every log (indexes trimmed), writes the
-    /// checkpoints, then the clean-shutdown marker in every dir whose logs all closed
-    /// cleanly. Returns the first error.
-    pub fn shutdown(&self) -> Result<(), LogError> {
+    /// checkpoints (high watermarks from `high_watermark`, see [`LogManager::checkpoint`]),
+    /// then the clean-shutdown marker in every dir whose logs all closed cleanly. Returns the
+    /// first error.
+    pub fn shutdown(&self, high_watermark: &HighWatermarkFn) -> Result<(), LogError> {
         let mut failed_dirs = vec![false; self.dirs.len()];
         let mut first_error = None;
         let logs: Vec<(usize, Arc<Log>)> = self
@@ -360,7 +422,7 @@ impl LogManager {
                 first_error.get_or_insert(error);
             }
         }
-        if let Err(error) = self.checkpoint() {
+        if let Err(error) = self.checkpoint(high_watermark) {
             failed_dirs.iter_mut().for_each(|failed| *failed = true);
             first_error.get_or_insert(error);
         }

@@ -25,6 +25,10 @@
 //! * **Segment**: one `.log` file and its two indexes; the last one is *active* (takes
 //!   appends), the others are *sealed*.
 //! * **ISR**: the in-sync replicas (see `replica/`), mentioned here only through the HW.
+//! * **Leader epoch**: the controller's number for a leadership term of the partition; the
+//!   leader stamps it into every batch it appends. The log keeps, per epoch, the offset of
+//!   its first batch (`leader_epoch.rs`, `leader-epoch-checkpoint`) so that a follower can
+//!   truncate to the end of its last epoch as the leader saw it (KIP-101).
 
 mod append;
 mod batch;
@@ -32,6 +36,8 @@ mod checkpoint;
 mod config;
 mod error;
 mod index_file;
+mod leader_epoch;
+mod leader_epoch_file;
 mod load;
 #[allow(clippy::module_inception)]
 mod log;
@@ -49,11 +55,15 @@ mod tests;
 use std::fmt;
 
 pub use append::AppendInfo;
-pub use checkpoint::{LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT};
+pub use checkpoint::{
+    LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT, REPLICATION_OFFSET_CHECKPOINT,
+};
 pub use config::LogConfig;
 pub use error::LogError;
+pub use leader_epoch::{Assigned, EpochEntry, InvalidEntries, LeaderEpochCache};
+pub use leader_epoch_file::LEADER_EPOCH_CHECKPOINT;
 pub use log::{Log, ReadResult};
-pub use manager::{CLEAN_SHUTDOWN_MARKER, LOCK_FILE, LogManager};
+pub use manager::{CLEAN_SHUTDOWN_MARKER, HighWatermarkFn, LOCK_FILE, LogManager};
 
 /// A partition of a topic. Its log directory is named `<topic>-<partition>`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

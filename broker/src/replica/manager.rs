@@ -101,7 +101,14 @@ impl ReplicaManager {
         // the topic's overrides to them.
         let log = self.logs.get_or_create(tp, config.clone())?;
         log.set_config(config);
-        let partition = Arc::new(Partition::new(tp.clone(), log, role, state));
+        let stored_high_watermark = self.logs.stored_high_watermark(tp);
+        let partition = Arc::new(Partition::new(
+            tp.clone(),
+            log,
+            role,
+            state,
+            stored_high_watermark,
+        ));
         self.partitions
             .write()
             .expect("partition map lock")
@@ -138,10 +145,10 @@ impl ReplicaManager {
         self.logs.delete(tp)
     }
 
-    /// The high watermark of a hosted partition, for retention; 0 for a partition that is not
-    /// hosted (so retention deletes nothing of it).
-    pub fn high_watermark(&self, tp: &TopicPartition) -> i64 {
-        self.get(tp).map_or(0, |p| p.high_watermark())
+    /// The high watermark of a hosted partition (for retention and the HW checkpoint);
+    /// `None` for a partition that is not hosted.
+    pub fn high_watermark(&self, tp: &TopicPartition) -> Option<i64> {
+        self.get(tp).map(|p| p.high_watermark())
     }
 }
 
@@ -283,5 +290,33 @@ mod tests {
             .make_follower(&tp, state(2, 1), LogConfig::default())
             .unwrap();
         assert!(watcher.has_changed().unwrap());
+    }
+
+    #[test]
+    fn a_restarted_follower_starts_at_its_checkpointed_high_watermark() {
+        let dir = tempfile::tempdir().unwrap();
+        let (follower, leader) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
+        {
+            let logs = LogManager::open(&[dir.path().to_path_buf()], LogConfig::default()).unwrap();
+            for tp in [&follower, &leader] {
+                let log = logs.get_or_create(tp, LogConfig::default()).unwrap();
+                for _ in 0..3 {
+                    log.append_as_leader(one_batch(), 0, 0).unwrap();
+                }
+            }
+            logs.shutdown(&|_: &TopicPartition| Some(1)).unwrap();
+        }
+        let logs = LogManager::open(&[dir.path().to_path_buf()], LogConfig::default()).unwrap();
+        let replicas = ReplicaManager::new(Arc::new(logs));
+        replicas
+            .make_follower(&follower, state(2, 1), LogConfig::default())
+            .unwrap();
+        assert_eq!(replicas.high_watermark(&follower), Some(1));
+        // A leader applies the pre-replication rule: its HW is its log end offset.
+        replicas
+            .make_leader(&leader, state(1, 1), LogConfig::default())
+            .unwrap();
+        assert_eq!(replicas.high_watermark(&leader), Some(3));
+        assert_eq!(replicas.high_watermark(&TopicPartition::new("t", 9)), None);
     }
 }

@@ -19,8 +19,10 @@
 //! **Pre-replication high-watermark rule.** Until followers fetch, nothing tells a leader how
 //! far its followers have copied, so the leader's HW is its LEO: set when it becomes leader
 //! and after every append. `acks=-1` only checks the ISR size (as the controller last set it)
-//! against `min.insync.replicas`. A follower's HW is the LEO its log had when it was opened
-//! (or the HW it had as leader) and is used only by retention.
+//! against `min.insync.replicas`. A follower's HW is the HW checkpointed in
+//! `replication-offset-checkpoint` before the last restart (clamped to its log), else the LEO
+//! its log had when it was opened (or the HW it had as leader); it is used only by retention
+//! and the checkpoint.
 
 mod manager;
 mod partition;

@@ -70,20 +70,28 @@ pub struct Partition {
 
 impl Partition {
     /// Wraps an open log with the role and leadership LeaderAndIsr gave it. The high watermark
-    /// starts at the log end offset (the pre-replication rule).
+    /// starts at `stored_high_watermark` (the last checkpointed one, already clamped to the
+    /// log) or, without one, at the log end offset; a leader then moves it to its log end
+    /// offset (the pre-replication rule, as in [`Partition::change_role`]).
     pub fn new(
         topic_partition: TopicPartition,
         log: Arc<Log>,
         role: Role,
         state: LeaderAndIsrState,
+        stored_high_watermark: Option<i64>,
     ) -> Self {
-        let (high_watermark, _) = watch::channel(log.log_end_offset());
-        Self {
+        let initial = stored_high_watermark.unwrap_or_else(|| log.log_end_offset());
+        let (high_watermark, _) = watch::channel(initial);
+        let partition = Self {
             topic_partition,
             log,
             leadership: RwLock::new(Leadership { role, state }),
             high_watermark,
+        };
+        if role == Role::Leader {
+            partition.advance_high_watermark(partition.log.log_end_offset());
         }
+        partition
     }
 
     /// Which partition this is.

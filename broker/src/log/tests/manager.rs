@@ -7,8 +7,13 @@ use super::*;
 use crate::log::checkpoint;
 use crate::log::{
     CLEAN_SHUTDOWN_MARKER, LOG_START_OFFSET_CHECKPOINT, LogError, LogManager,
-    RECOVERY_POINT_CHECKPOINT, TopicPartition,
+    RECOVERY_POINT_CHECKPOINT, REPLICATION_OFFSET_CHECKPOINT, TopicPartition,
 };
+
+/// For managers whose partitions no replica layer hosts.
+fn no_high_watermarks(_: &TopicPartition) -> Option<i64> {
+    None
+}
 
 fn dirs(root: &Path, n: usize) -> Vec<PathBuf> {
     (0..n).map(|i| root.join(format!("data{i}"))).collect()
@@ -40,7 +45,7 @@ fn new_partitions_go_to_the_dir_with_the_fewest() {
         &manager.get(&TopicPartition::new("orders", 0)).unwrap()
     ));
     assert_eq!(manager.logs().len(), 5);
-    manager.shutdown().unwrap();
+    manager.shutdown(&no_high_watermarks).unwrap();
     drop(manager);
 
     // After a restart the counts include the loaded logs: dir 2 has the fewest.
@@ -115,7 +120,7 @@ fn clean_shutdown_writes_marker_and_checkpoints_and_startup_removes_the_marker()
                 .unwrap();
         }
     }
-    manager.shutdown().unwrap();
+    manager.shutdown(&no_high_watermarks).unwrap();
     for dir in &dirs {
         assert!(dir.join(CLEAN_SHUTDOWN_MARKER).exists());
     }
@@ -223,7 +228,7 @@ fn retention_and_flush_passes_cover_every_log() {
     });
     manager.flush_due(i64::MAX / 2).unwrap();
     assert_eq!(log.recovery_point(), 8);
-    manager.checkpoint().unwrap();
+    manager.checkpoint(&no_high_watermarks).unwrap();
     let recovery_points = checkpoint::read(&dirs[0].join(RECOVERY_POINT_CHECKPOINT)).unwrap();
     assert_eq!(recovery_points.get(&TopicPartition::new("t", 0)), Some(&8));
 }
@@ -239,8 +244,12 @@ async fn background_tasks_run_and_stop_on_shutdown() {
         .get_or_create(&TopicPartition::new("t", 0), LogConfig::default())
         .unwrap();
     let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let handles =
-        manager.spawn_background(20, 20, Arc::new(|_: &TopicPartition| i64::MAX), shutdown);
+    let handles = manager.spawn_background(
+        20,
+        20,
+        Arc::new(|_: &TopicPartition| Some(i64::MAX)),
+        shutdown,
+    );
     assert_eq!(handles.len(), 3);
     for _ in 0..500 {
         if dirs[0].join(RECOVERY_POINT_CHECKPOINT).exists() {
@@ -259,4 +268,80 @@ async fn background_tasks_run_and_stop_on_shutdown() {
             .expect("stops on shutdown")
             .unwrap();
     }
+}
+
+#[test]
+fn high_watermarks_round_trip_through_the_replication_checkpoint() {
+    let root = tempfile::tempdir().unwrap();
+    let dirs = dirs(root.path(), 2);
+    let manager = LogManager::open(&dirs, LogConfig::default()).unwrap();
+    for p in 0..3 {
+        let log = manager
+            .get_or_create(&TopicPartition::new("t", p), LogConfig::default())
+            .unwrap();
+        for _ in 0..5 {
+            log.append_as_leader(bytes_mut(&[&batch(2, 10, 0, 0)]), 0, 0)
+                .unwrap();
+        }
+    }
+    assert_eq!(
+        manager.stored_high_watermark(&TopicPartition::new("t", 0)),
+        None
+    );
+    // Partition 2 is not hosted by the replica layer: no entry.
+    let hosted = |tp: &TopicPartition| (tp.partition < 2).then_some(4 + i64::from(tp.partition));
+    manager.shutdown(&hosted).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dirs[0].join(REPLICATION_OFFSET_CHECKPOINT)).unwrap(),
+        "0\n1\nt 0 4\n",
+        "t-0 and t-2 live in dir 0, t-1 in dir 1"
+    );
+    drop(manager);
+
+    let manager = LogManager::open(&dirs, LogConfig::default()).unwrap();
+    assert_eq!(
+        manager.stored_high_watermark(&TopicPartition::new("t", 0)),
+        Some(4)
+    );
+    assert_eq!(
+        manager.stored_high_watermark(&TopicPartition::new("t", 1)),
+        Some(5)
+    );
+    assert_eq!(
+        manager.stored_high_watermark(&TopicPartition::new("t", 2)),
+        None
+    );
+    assert_eq!(
+        manager.stored_high_watermark(&TopicPartition::new("u", 0)),
+        None
+    );
+    // Clamped to the log: after a truncation below it, the log end.
+    manager
+        .get(&TopicPartition::new("t", 1))
+        .unwrap()
+        .truncate_to(2)
+        .unwrap();
+    assert_eq!(
+        manager.stored_high_watermark(&TopicPartition::new("t", 1)),
+        Some(2)
+    );
+    // Not hosted yet: the stored value is written back unchanged; hosted: the live one.
+    let only_t0 = |tp: &TopicPartition| (tp.partition == 0).then_some(9);
+    manager.checkpoint(&only_t0).unwrap();
+    let stored = checkpoint::read(&dirs[1].join(REPLICATION_OFFSET_CHECKPOINT)).unwrap();
+    assert_eq!(stored.get(&TopicPartition::new("t", 1)), Some(&5));
+    let stored = checkpoint::read(&dirs[0].join(REPLICATION_OFFSET_CHECKPOINT)).unwrap();
+    assert_eq!(stored.get(&TopicPartition::new("t", 0)), Some(&9));
+    // A deleted partition loses its stored value.
+    manager.delete(&TopicPartition::new("t", 1)).unwrap();
+    manager.checkpoint(&no_high_watermarks).unwrap();
+    let stored = checkpoint::read(&dirs[1].join(REPLICATION_OFFSET_CHECKPOINT)).unwrap();
+    assert!(stored.is_empty(), "{stored:?}");
+    manager
+        .get_or_create(&TopicPartition::new("t", 1), LogConfig::default())
+        .unwrap();
+    assert_eq!(
+        manager.stored_high_watermark(&TopicPartition::new("t", 1)),
+        None
+    );
 }

@@ -200,6 +200,7 @@ fn leftover_files_are_removed_at_load() {
         "x.swap",
         "00000000000000000999.index",
         "00000000000000000000.log.tmp",
+        "leader-epoch-checkpoint.tmp",
     ] {
         std::fs::write(dir.path().join("t-0").join(name), b"junk").unwrap();
     }
@@ -215,7 +216,8 @@ fn leftover_files_are_removed_at_load() {
         [
             "00000000000000000000.index",
             "00000000000000000000.log",
-            "00000000000000000000.timeindex"
+            "00000000000000000000.timeindex",
+            "leader-epoch-checkpoint"
         ]
     );
 }

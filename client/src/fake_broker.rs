@@ -481,6 +481,15 @@ impl Broker for FakeBroker {
         Ok(Response::new(pb::ListOffsetsResponse { topics }))
     }
 
+    async fn offset_for_leader_epoch(
+        &self,
+        _request: Request<pb::OffsetForLeaderEpochRequest>,
+    ) -> Result<Response<pb::OffsetForLeaderEpochResponse>, Status> {
+        Err(Status::unimplemented(
+            "the fake broker has no leader epochs",
+        ))
+    }
+
     async fn metadata(
         &self,
         request: Request<pb::MetadataRequest>,

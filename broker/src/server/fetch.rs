@@ -22,7 +22,7 @@ use tributary_proto::v1::{
 use tributary_record::{BatchIter, TimestampType, decode_records};
 
 use super::errors::{PartitionError, from_log_error, invalid_argument, record_error_code};
-use super::leadership::{check_leader, hosted_partition};
+use super::leadership::{check_current_epoch, check_leader, hosted_partition};
 use crate::log::TopicPartition;
 use crate::replica::Partition;
 use crate::state::BrokerState;
@@ -217,24 +217,7 @@ fn read_one(
 ) -> Result<PartitionRead, PartitionError> {
     let tp = partition.topic_partition();
     let epoch = partition.leader_epoch().0;
-    if request.current_leader_epoch >= 0 && request.current_leader_epoch < epoch {
-        return Err(PartitionError::new(
-            ErrorCode::FencedLeaderEpoch,
-            format!(
-                "{tp}: request leader epoch {} is older than the current {epoch}",
-                request.current_leader_epoch
-            ),
-        ));
-    }
-    if request.current_leader_epoch > epoch {
-        return Err(PartitionError::new(
-            ErrorCode::UnknownLeaderEpoch,
-            format!(
-                "{tp}: request leader epoch {} is newer than the current {epoch}",
-                request.current_leader_epoch
-            ),
-        ));
-    }
+    check_current_epoch(tp, request.current_leader_epoch, epoch)?;
     check_leader(state, partition)?;
     let log = partition.log();
     let high_watermark = partition.high_watermark();

@@ -84,6 +84,29 @@ pub fn leader_partition(
     Ok(partition)
 }
 
+/// The requester's idea of the current leader epoch against the partition's: older →
+/// FENCED_LEADER_EPOCH (it missed a leader change), newer → UNKNOWN_LEADER_EPOCH (this broker
+/// has not heard of it yet); -1 skips the check.
+pub fn check_current_epoch(
+    tp: &TopicPartition,
+    requested: i32,
+    current: i32,
+) -> Result<(), PartitionError> {
+    if requested >= 0 && requested < current {
+        return Err(PartitionError::new(
+            ErrorCode::FencedLeaderEpoch,
+            format!("{tp}: request leader epoch {requested} is older than the current {current}"),
+        ));
+    }
+    if requested > current {
+        return Err(PartitionError::new(
+            ErrorCode::UnknownLeaderEpoch,
+            format!("{tp}: request leader epoch {requested} is newer than the current {current}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Maps a refused or failed append.
 pub fn from_append_error(state: &BrokerState, error: &AppendError) -> PartitionError {
     match error {

@@ -13,6 +13,7 @@ mod fetch;
 mod leadership;
 mod list_offsets;
 mod metadata;
+mod offset_for_leader_epoch;
 mod produce;
 
 use std::future::Future;
@@ -37,8 +38,9 @@ use tributary_proto::v1::{
     CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, DescribeTopicsRequest,
     DescribeTopicsResponse, ElectPreferredLeadersRequest, ElectPreferredLeadersResponse,
     FetchRequest, FetchResponse, LeaderAndIsrRequest, LeaderAndIsrResponse, ListOffsetsRequest,
-    ListOffsetsResponse, MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse,
-    StopReplicaRequest, StopReplicaResponse, UpdateMetadataRequest, UpdateMetadataResponse,
+    ListOffsetsResponse, MetadataRequest, MetadataResponse, OffsetForLeaderEpochRequest,
+    OffsetForLeaderEpochResponse, ProduceRequest, ProduceResponse, StopReplicaRequest,
+    StopReplicaResponse, UpdateMetadataRequest, UpdateMetadataResponse,
 };
 
 pub use fetch::{DEFAULT_MAX_BYTES, DEFAULT_PARTITION_MAX_BYTES};
@@ -158,6 +160,14 @@ impl Broker for BrokerService {
         request: Request<MetadataRequest>,
     ) -> Result<Response<MetadataResponse>, Status> {
         metadata::metadata(&self.state, request.into_inner()).map(Response::new)
+    }
+
+    async fn offset_for_leader_epoch(
+        &self,
+        request: Request<OffsetForLeaderEpochRequest>,
+    ) -> Result<Response<OffsetForLeaderEpochResponse>, Status> {
+        offset_for_leader_epoch::offset_for_leader_epoch(&self.state, request.into_inner())
+            .map(Response::new)
     }
 }
 

@@ -178,6 +178,17 @@ impl ZooKeeper {
         Ok(())
     }
 
+    /// SIGSTOP: the server freezes; clients see their connection go quiet and, after two thirds
+    /// of their session timeout, disconnected.
+    pub fn pause(&mut self) -> Result<()> {
+        self.process.pause()
+    }
+
+    /// SIGCONT after [`pause`](Self::pause).
+    pub fn resume(&mut self) -> Result<()> {
+        self.process.resume()
+    }
+
     /// SIGKILL: a ZooKeeper crash.
     pub fn kill9(&mut self) -> Result<()> {
         self.process.kill9().map(drop)

@@ -505,3 +505,81 @@ async fn partition_state_opt(
     let (data, stat) = client.get_data(&path).await.ok()?;
     Some((PartitionState::decode(&data).ok()?, stat.version))
 }
+
+#[tokio::test]
+async fn the_controller_keeps_working_after_every_broker_lost_its_zookeeper_connection() {
+    let mut zookeeper = ZooKeeper::start().unwrap();
+    let mut brokers = start_cluster(&zookeeper, &[1, 2, 3]).await;
+    let client = zk_client(&zookeeper).await;
+    create(&brokers[0], "before", 1, 3).await;
+    let all: Vec<&Broker> = brokers.iter().collect();
+    agreed_partitions(&all, "before", 1, |p| p.leader >= 0).await;
+    let (controller, epoch) = controller_in_zk(&client).await;
+
+    // Freeze ZooKeeper for 2.5 s: with 3 s sessions every client goes Disconnected (after 2 s
+    // without a ping answer) and reconnects when it resumes, keeping its session. The
+    // controller re-reads the whole tree after the reconnection (watch events may be lost
+    // across it).
+    zookeeper.pause().unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    zookeeper.resume().unwrap();
+
+    // The same controller (or, if a session did expire, a new one) still acts: a new topic
+    // comes online, and a leader's death moves leadership.
+    create(&brokers[1], "after", 3, 3).await;
+    let all: Vec<&Broker> = brokers.iter().collect();
+    agreed_partitions(&all, "after", 3, |p| p.leader >= 0).await;
+    let (now_controller, now_epoch) = controller_in_zk(&client).await;
+    eprintln!(
+        "controller before the freeze: {controller} at epoch {epoch}; after: {now_controller} at epoch {now_epoch}"
+    );
+    // Brokers still hear of config changes (their watcher re-arms on the same session): lower
+    // max.message.bytes of "after" and its leaders refuse a 4 KiB batch.
+    let mut admin = brokers[2].admin_client().unwrap();
+    let altered = admin
+        .alter_configs(tributary_proto::v1::AlterConfigsRequest {
+            topics: vec![tributary_proto::v1::AlterConfigsTopic {
+                name: "after".into(),
+                set: [("max.message.bytes".to_string(), "1024".to_string())].into(),
+                delete: vec![],
+            }],
+            validate_only: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(altered.results[0].error_code, 0, "{:?}", altered.results[0]);
+    let big = batch(&records(&"x".repeat(4096), 1, t0()));
+    eventually(
+        "the leader applying the new max.message.bytes",
+        LIMIT,
+        || {
+            let big = big.clone();
+            let all = &all;
+            async move {
+                let meta = topic_metadata(all[0], "after").await?;
+                let leader = meta.partitions.iter().find(|p| p.partition == 0)?.leader;
+                let target = all.iter().find(|b| b.id() == leader)?;
+                let mut client = target.broker_client().ok()?;
+                let result = produce_raw(&mut client, "after", 0, big).await;
+                (result.error_code == ErrorCode::MessageTooLarge as i32).then_some(())
+            }
+        },
+    )
+    .await;
+
+    let victim = [1, 2, 3]
+        .into_iter()
+        .find(|id| *id != now_controller)
+        .unwrap();
+    let index = brokers.iter().position(|b| b.id() == victim).unwrap();
+    brokers[index].kill9().unwrap();
+    let survivors: Vec<&Broker> = brokers.iter().filter(|b| b.id() != victim).collect();
+    agreed_partitions(&survivors, "after", 3, |p| {
+        p.leader >= 0 && p.leader != victim
+    })
+    .await;
+    for p in 0..3 {
+        produce_to_leader(&survivors, "after", p, LIMIT).await;
+    }
+}

@@ -5,6 +5,7 @@
 //! the reply.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -61,7 +62,7 @@ pub(crate) async fn run(
     let client = writer.client().clone();
     let (signal_tx, mut signals) = mpsc::unbounded_channel();
     // Watch before loading, so no change between the load and the watch is missed.
-    let _watches = match watches::subscribe(&client, signal_tx).await {
+    let mut _watch_tasks = match watches::subscribe(&client, signal_tx.clone()).await {
         Ok(tasks) => WatchTasks(tasks),
         Err(error) => return Exit::Failed(error),
     };
@@ -109,12 +110,13 @@ pub(crate) async fn run(
             signal = signals.recv() => {
                 let Some(signal) = signal else { return Exit::SessionEnded };
                 let mut next = Some(signal);
+                let mut reconnected = false;
                 // Coalesce whatever else is already queued.
                 while let Some(signal) = next {
                     match signal {
                         WatchSignal::Changed(part) => { dirty.insert(part); }
                         WatchSignal::Reconnected => {
-                            tracing::info!("ZooKeeper connection restored; re-reading the cluster");
+                            reconnected = true;
                             dirty.extend(ALL_DIRTY);
                         }
                         WatchSignal::SessionEnded(state) => {
@@ -123,6 +125,16 @@ pub(crate) async fn run(
                         }
                     }
                     next = signals.try_recv().ok();
+                }
+                if reconnected {
+                    // Persistent watches were seen to deliver nothing more after the client
+                    // re-established its connection: add them again (the old ones are removed
+                    // as their tasks end), then re-read everything.
+                    tracing::info!("ZooKeeper connection restored; watching again and re-reading the cluster");
+                    _watch_tasks = match watches::subscribe(&client, signal_tx.clone()).await {
+                        Ok(tasks) => WatchTasks(tasks),
+                        Err(error) => return Exit::Failed(error),
+                    };
                 }
             }
             Some(event) = feedback.recv() => controller.pending.push_back(event),
@@ -144,15 +156,20 @@ impl Controller {
     /// Handles queued events, then re-reads and handles each dirty part of the tree (in a fixed
     /// order: brokers before topics, so new partitions are placed on current brokers).
     async fn drain(&mut self, dirty: &mut BTreeSet<Dirty>) -> Result<(), ZkError> {
+        // A ZooKeeper request must not hang the controller forever (one sent while the client
+        // re-established its connection was seen never to complete): a step that takes longer
+        // than twice the session timeout ends the loop, and the candidate resigns and reloads.
+        let limit = self.writer.client().session_timeout() * 2;
         loop {
             if let Some(event) = self.pending.pop_front() {
-                self.handle_and_apply(event).await?;
+                let name = event_name(&event);
+                within(limit, name, self.handle_and_apply(event)).await?;
                 continue;
             }
             let Some(part) = dirty.pop_first() else {
                 return Ok(());
             };
-            self.reread(part).await?;
+            within(limit, "re-read", self.reread(part)).await?;
         }
     }
 
@@ -280,6 +297,24 @@ impl Controller {
             self.pending.push_back(Event::IsrChanged { partitions });
         }
         Ok(decision.reply)
+    }
+}
+
+/// Runs one controller step with a time limit; running out is a retriable ZooKeeper error.
+async fn within<T>(
+    limit: Duration,
+    step: &'static str,
+    work: impl std::future::Future<Output = Result<T, ZkError>>,
+) -> Result<T, ZkError> {
+    match tokio::time::timeout(limit, work).await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::warn!(step, ?limit, "a controller step did not finish in time");
+            Err(ZkError::Retriable {
+                path: "/".into(),
+                source: zookeeper_client::Error::ConnectionLoss,
+            })
+        }
     }
 }
 

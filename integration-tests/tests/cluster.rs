@@ -583,3 +583,45 @@ async fn the_controller_keeps_working_after_every_broker_lost_its_zookeeper_conn
         produce_to_leader(&survivors, "after", p, LIMIT).await;
     }
 }
+
+#[tokio::test]
+async fn the_cluster_recovers_when_zookeeper_expires_every_session() {
+    let mut zookeeper = ZooKeeper::start().unwrap();
+    let brokers = start_cluster(&zookeeper, &[1, 2, 3]).await;
+    let client = zk_client(&zookeeper).await;
+    create(&brokers[0], "survivor", 3, 3).await;
+    let all: Vec<&Broker> = brokers.iter().collect();
+    agreed_partitions(&all, "survivor", 3, |p| p.leader >= 0).await;
+    let (_, epoch) = controller_in_zk(&client).await;
+    drop(client);
+
+    // Freeze ZooKeeper well past the 3 s sessions: when it resumes it expires every broker's
+    // session (registrations and /controller vanish); brokers register again with new
+    // sessions and elect a new controller, which reloads the cluster from ZooKeeper.
+    zookeeper.pause().unwrap();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    zookeeper.resume().unwrap();
+
+    let client = zk_client(&zookeeper).await;
+    let (controller, new_epoch) = eventually("a controller with a newer epoch", LIMIT, || async {
+        let (c, e) = controller_in_zk_opt(&client).await?;
+        (e > epoch).then_some((c, e))
+    })
+    .await;
+    eprintln!(
+        "after every session expired: controller {controller} at epoch {new_epoch} (was {epoch})"
+    );
+    let (ids, _) = client.get_children("/brokers/ids").await.unwrap();
+    let mut ids: Vec<String> = ids;
+    ids.sort();
+    assert_eq!(ids, ["1", "2", "3"], "every broker registered again");
+    agreed_partitions(&all, "survivor", 3, |p| {
+        p.leader >= 0 && p.offline_replicas.is_empty()
+    })
+    .await;
+    for p in 0..3 {
+        produce_to_leader(&all, "survivor", p, LIMIT).await;
+    }
+    create(&brokers[1], "newcomer", 2, 3).await;
+    agreed_partitions(&all, "newcomer", 2, |p| p.leader >= 0).await;
+}

@@ -174,6 +174,9 @@ pub async fn run(
         cluster_id,
         advertised_host: config.listener.advertised_host.clone(),
         advertised_port,
+        fetchers: crate::replica::FetcherManager::new(tributary_zk_layout::BrokerId(
+            config.broker_id,
+        )),
         replicas: ReplicaManager::new(logs.clone()),
         metadata: MetadataCache::new(),
         topic_configs: TopicConfigs::new(),
@@ -207,6 +210,19 @@ pub async fn run(
         config_watcher_stopped,
     ));
 
+    // Replication, leader side: one task writes ISR changes to ZooKeeper; another shrinks
+    // ISRs every replica.lag.time.max.ms / 2 (Kafka's period).
+    let (stop_replication, replication_stopped) = tokio::sync::watch::channel(false);
+    let isr_writer = tokio::spawn(crate::replica::isr_writer::run(
+        state
+            .replicas
+            .take_isr_changes()
+            .expect("the ISR change receiver is taken once"),
+        presence.sessions(),
+        replication_stopped.clone(),
+    ));
+    let isr_shrinker = tokio::spawn(shrink_isrs(state.clone(), replication_stopped));
+
     let (stop_background, background_shutdown) = tokio::sync::watch::channel(false);
     let hw_state = state.clone();
     let background = logs.spawn_background(
@@ -233,6 +249,10 @@ pub async fn run(
     let served = crate::server::serve(state.clone(), listener, shutdown).await;
 
     tracing::info!("shutting down");
+    state.fetchers.shutdown().await;
+    let _ = stop_replication.send(true);
+    let _ = isr_writer.await;
+    let _ = isr_shrinker.await;
     let _ = stop_candidate.send(true);
     let _ = candidate.await;
     let _ = stop_config_watcher.send(true);
@@ -252,4 +272,22 @@ pub async fn run(
     closed?;
     tracing::info!("broker stopped cleanly");
     Ok(())
+}
+
+/// The ISR shrink task: every `replica.lag.time.max.ms / 2`, each led partition drops the
+/// followers that have not caught up for longer than `replica.lag.time.max.ms`.
+async fn shrink_isrs(state: Arc<BrokerState>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let max_lag_ms = state.config.replica_lag_time_max_ms;
+    let mut ticks = tokio::time::interval(Duration::from_millis((max_lag_ms / 2).max(1)));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        state.replicas.shrink_isrs(
+            crate::state::now_ms(),
+            i64::try_from(max_lag_ms).unwrap_or(i64::MAX),
+        );
+    }
 }

@@ -12,7 +12,7 @@ use crate::config::{BrokerConfig, effective_log_config};
 use crate::controller_candidate::ControllerView;
 use crate::log::LogConfig;
 use crate::metadata_cache::MetadataCache;
-use crate::replica::ReplicaManager;
+use crate::replica::{FetcherManager, ReplicaManager};
 use crate::topic_configs::TopicConfigs;
 
 /// Shared broker state. Each piece has one owner: the replica manager owns the partitions, the
@@ -31,6 +31,8 @@ pub struct BrokerState {
     pub advertised_port: u16,
     /// Hosted partitions.
     pub replicas: ReplicaManager,
+    /// The fetch loops copying the leaders' logs into the partitions this broker follows.
+    pub fetchers: FetcherManager,
     /// The cluster as the controller last described it.
     pub metadata: MetadataCache,
     /// Topic-level configuration overrides.

@@ -275,9 +275,10 @@ async fn produce_follows_the_new_leader_after_the_old_one_is_killed() {
         .await
         .expect("produce through a client whose bootstrap broker died");
 
-    // Followers do not copy the leader's log yet (no replica fetcher), so only what was
-    // written to the new leader is checked.
+    // What was acknowledged with acks=all before the kill was on every ISR member, so the
+    // new leader has it, first and in order; then what was written to the new leader.
     let seen = read_all(&via_survivor, "failover", 0).await;
+    assert_eq!(seen[..2], ["before-0", "before-1"], "{seen:?}");
     for value in ["after-0", "after-1", "stream-after-0", "victim-bootstrap-0"] {
         assert!(
             seen.iter().any(|v| v == value),

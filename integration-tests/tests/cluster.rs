@@ -237,8 +237,9 @@ async fn a_controller_frozen_past_its_session_is_fenced_by_its_successor() {
     assert_eq!(controller_in_zk(&client).await, (new, new_epoch));
     for (p, (state, version)) in states_before.iter().enumerate() {
         let (now, now_version) = partition_state(&client, "fenced", p as i32).await;
-        // Only the new controller may have written since (the old broker rejoining changes
-        // nothing in the states without replication); nothing carries the old epoch again.
+        // Only the new controller may have written since, and the leaders that put the old
+        // broker back into their ISR once it caught up (they copy the controller epoch of
+        // their last LeaderAndIsr, the new controller's); nothing carries the old epoch again.
         assert!(now.controller_epoch.0 >= state.controller_epoch.0);
         assert_ne!(
             now.controller_epoch.0, old_epoch,

@@ -3,10 +3,9 @@
 //! election (ElectLeaders forwarded to the controller, the `/admin/preferred_replica_election`
 //! znode, and the automatic rebalance), and a rolling restart under continuous production.
 //!
-//! **Stand-in for replication.** Followers do not fetch yet, so a broker that was killed or shut
-//! down never re-enters the ISR by itself, and a preferred replica outside the ISR cannot be
-//! elected. [`rejoin_isr`] does what a Kafka partition leader does in ZooKeeper mode once the
-//! follower has caught up; it becomes a no-op when replication lands.
+//! A broker that was killed or shut down re-enters the ISR by itself once its fetchers have
+//! caught up (the leader writes the ISR change and notifies the controller), so the scenarios
+//! only wait for full ISRs ([`wait_for_full_isrs`]) where an operator would.
 
 mod support;
 
@@ -36,58 +35,9 @@ use support::{batch, produce_raw, records, t0};
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/// Puts `broker` back into the ISR of `topic`-`partition` as a Kafka partition leader does in
-/// ZooKeeper mode when a follower has caught up (`Partition.expandIsr`): a conditional write of
-/// the state znode keeping leader, leader epoch and controller epoch, then an
-/// `/isr_change_notification/isr_change_<seq>` so the controller re-reads the state and sends it
-/// to every broker. Does nothing when `broker` is already in the ISR.
-async fn rejoin_isr(client: &zk::Client, topic: &str, partition: i32, broker: i32) {
-    let path = format!("/brokers/topics/{topic}/partitions/{partition}/state");
-    loop {
-        let (mut state, version) = partition_state(client, topic, partition).await;
-        if state.isr.contains(&BrokerId(broker)) {
-            return;
-        }
-        state.isr.push(BrokerId(broker));
-        match client.set_data(&path, &state.encode(), Some(version)).await {
-            Ok(_) => break,
-            // The controller wrote in between: read again.
-            Err(zk::Error::BadVersion) => continue,
-            Err(error) => panic!("write {path}: {error}"),
-        }
-    }
-    let notification =
-        format!(r#"{{"version":1,"partitions":[{{"topic":"{topic}","partition":{partition}}}]}}"#);
-    client
-        .create(
-            "/isr_change_notification/isr_change_",
-            notification.as_bytes(),
-            &zk::CreateMode::PersistentSequential.with_acls(zk::Acls::anyone_all()),
-        )
-        .await
-        .expect("create the ISR change notification");
-}
-
-/// [`rejoin_isr`] for every partition of `topic` that `broker` hosts, then waits until every
-/// broker's metadata shows full ISRs (no under-replicated partition, as an operator checks
-/// before stopping the next broker).
-async fn rejoin_isr_everywhere(
-    client: &zk::Client,
-    brokers: &[&Broker],
-    topic: &str,
-    partitions: i32,
-    broker: i32,
-) {
-    let (data, _) = client
-        .get_data(&format!("/brokers/topics/{topic}"))
-        .await
-        .expect("topic assignment");
-    let assignment = TopicAssignment::decode(&data).expect("assignment payload");
-    for (partition, replicas) in &assignment.partitions {
-        if replicas.contains(&BrokerId(broker)) {
-            rejoin_isr(client, topic, partition.0, broker).await;
-        }
-    }
+/// Waits until every broker's metadata shows full ISRs for `topic` (no under-replicated
+/// partition, as an operator checks before stopping the next broker).
+async fn wait_for_full_isrs(brokers: &[&Broker], topic: &str, partitions: i32) {
     agreed_partitions(brokers, topic, partitions as usize, |p| {
         p.leader >= 0 && p.isr.len() == p.replicas.len() && p.offline_replicas.is_empty()
     })
@@ -537,25 +487,11 @@ async fn preferred_leaders_return_on_elect_leaders_and_on_the_admin_znode() {
         assert_ne!(state.leader.0, victim, "partition {p} moved back by itself");
     }
     let all: Vec<&Broker> = brokers.iter().collect();
-    // Back but out of the ISR (nothing replicated it), the victim cannot lead yet.
     let (controller, _) = controller_in_zk(&client).await;
     let asked = brokers.iter().find(|b| b.id() != controller).unwrap();
-    let early = elect_leaders(asked, "preferred", 3).await;
-    for &p in &moved {
-        let (state, _) = partition_state(&client, "preferred", p).await;
-        if state.isr.contains(&BrokerId(victim)) {
-            continue;
-        }
-        let result = early.partitions.iter().find(|r| r.partition == p).unwrap();
-        assert_eq!(
-            result.error_code,
-            ErrorCode::PreferredLeaderNotAvailable as i32,
-            "partition {p}: {}",
-            result.error_message
-        );
-        assert_ne!(state.leader.0, victim);
-    }
-    rejoin_isr_everywhere(&client, &all, "preferred", 3, victim).await;
+    // The victim catches up and rejoins the ISR by itself, but leadership stays away from it
+    // until asked (no automatic rebalance).
+    wait_for_full_isrs(&all, "preferred", 3).await;
     let partitions = topic_metadata(&brokers[0], "preferred")
         .await
         .unwrap()
@@ -625,7 +561,7 @@ async fn preferred_leaders_return_on_elect_leaders_and_on_the_admin_znode() {
     drop(all);
     let moved = bounce_leader(&mut brokers, victim, "preferred", 3).await;
     let all: Vec<&Broker> = brokers.iter().collect();
-    rejoin_isr_everywhere(&client, &all, "preferred", 3, victim).await;
+    wait_for_full_isrs(&all, "preferred", 3).await;
     let partition = moved[0];
     let (state, _) = partition_state(&client, "preferred", partition).await;
     assert_ne!(state.leader.0, victim);
@@ -693,9 +629,6 @@ async fn leaders_return_to_preferred_replicas_by_themselves_with_auto_rebalance(
         }
     }
     let started = Instant::now();
-    for &p in &moved {
-        rejoin_isr(&client, "balanced", p, victim).await;
-    }
     // No request: the controller's check (every second, 100 % > 10 % imbalance) does it.
     eventually(
         "preferred leaders everywhere in ZooKeeper",
@@ -925,7 +858,7 @@ async fn a_rolling_restart_under_production_only_costs_retriable_errors() {
         brokers[index].restart().await.expect("restart");
         let all: Vec<&Broker> = brokers.iter().collect();
         // Before the next broker: back in every ISR (no under-replicated partition).
-        rejoin_isr_everywhere(&client, &all, "rolling", 3, id).await;
+        wait_for_full_isrs(&all, "rolling", 3).await;
         down.lock().unwrap().remove(&id);
         progress(format!("produces after broker {id} is back")).await;
     }

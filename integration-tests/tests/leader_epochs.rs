@@ -11,7 +11,7 @@ use tributary_proto::v1::{
 };
 
 use support::cluster::{LIMIT, agreed_partitions, create, eventually, start_cluster};
-use support::{batch, fetch_raw, produce_ok, records, t0};
+use support::{batch, fetch_raw, raw_request, records, t0};
 
 async fn epoch_end(broker: &Broker, topic: &str, current: i32, epoch: i32) -> EpochEndOffset {
     let mut client = broker.broker_client().unwrap();
@@ -41,10 +41,17 @@ async fn each_epoch_ends_where_the_next_leader_started_writing() {
     let all: Vec<&Broker> = brokers.iter().collect();
     agreed_partitions(&all, "epochs", 1, |p| p.leader == 1).await;
 
-    // Epoch 0 on broker 1: three records, stamped with epoch 0.
+    // Epoch 0 on broker 1: three records, stamped with epoch 0, acknowledged once broker 2
+    // has copied them (acks=-1), so they are committed and visible.
     let mut leader = brokers[0].broker_client().unwrap();
-    let (base, last) = produce_ok(&mut leader, "epochs", 0, batch(&records("a", 3, t0()))).await;
-    assert_eq!((base, last), (0, 2));
+    let response = leader
+        .produce(raw_request("epochs", 0, -1, batch(&records("a", 3, t0()))))
+        .await
+        .unwrap()
+        .into_inner();
+    let result = &response.topics[0].partitions[0];
+    assert_eq!(result.error_code, 0, "{}", result.error_message);
+    assert_eq!((result.base_offset, result.last_offset), (0, 2));
     let fetched = fetch_raw(&mut leader, "epochs", 0, 0).await;
     let header = tributary_record::BatchHeader::parse(&fetched.batches).unwrap();
     assert_eq!(
@@ -77,9 +84,9 @@ async fn each_epoch_ends_where_the_next_leader_started_writing() {
     let unknown = epoch_end(&brokers[0], "epochs", -1, 5).await;
     assert_eq!((unknown.leader_epoch, unknown.end_offset), (-1, -1));
 
-    // Broker 1 dies; broker 2 leads at epoch 1. Without replication (the next issue) its log is
-    // empty, so epoch 1 starts at offset 0: broker 1's three epoch-0 records are exactly what
-    // a returning broker 1 must truncate, and OffsetForLeaderEpoch(0) says so.
+    // Broker 1 dies; broker 2 leads at epoch 1. It replicated the three epoch-0 records, so
+    // epoch 1 starts at offset 3, and OffsetForLeaderEpoch(0) says epoch 0 ends there: a
+    // returning broker 1 keeps its three records and truncates nothing.
     brokers[0].kill9().unwrap();
     let survivors: Vec<&Broker> = brokers.iter().filter(|b| b.id() == 2).collect();
     agreed_partitions(&survivors, "epochs", 1, |p| {
@@ -96,8 +103,8 @@ async fn each_epoch_ends_where_the_next_leader_started_writing() {
         }
     })
     .await;
-    assert_eq!(base, 0);
-    let fetched = fetch_raw(&mut new_leader, "epochs", 0, 0).await;
+    assert_eq!(base, 3);
+    let fetched = fetch_raw(&mut new_leader, "epochs", 0, 3).await;
     let header = tributary_record::BatchHeader::parse(&fetched.batches).unwrap();
     assert_eq!(header.partition_leader_epoch, 1);
 
@@ -109,11 +116,12 @@ async fn each_epoch_ends_where_the_next_leader_started_writing() {
         answer.error_message
     );
     assert_eq!(
-        answer.end_offset, 0,
+        (answer.leader_epoch, answer.end_offset),
+        (0, 3),
         "epoch 0 ends where epoch 1 started on the new leader: {answer:?}"
     );
     let latest = epoch_end(&brokers[1], "epochs", 1, 1).await;
-    assert_eq!((latest.leader_epoch, latest.end_offset), (1, 2));
+    assert_eq!((latest.leader_epoch, latest.end_offset), (1, 5));
     // A requester that missed the leader change is fenced.
     assert_eq!(
         epoch_end(&brokers[1], "epochs", 0, 0).await.error_code,

@@ -372,18 +372,7 @@ impl Log {
             return Ok(());
         }
         if offset <= state.segments[0].base_offset() || offset < state.log_start_offset {
-            for segment in state.segments.drain(..) {
-                drop_segment_now(&segment)?;
-            }
-            state.segments.push(Segment::create(
-                &self.dir,
-                offset.max(0),
-                &config,
-                super::now_ms(),
-            )?);
-            state.log_start_offset = offset.max(0);
-            let changed = state.leader_epochs.clear();
-            state.leader_epochs_changed(changed);
+            self.empty_and_start_at(&mut state, offset, &config)?;
         } else {
             let index = state.segment_index_for(offset);
             for segment in state.segments.drain(index + 1..) {
@@ -400,6 +389,43 @@ impl Log {
         tracing::info!(topic_partition = %self.topic_partition, offset, log_end = state.log_end_offset(), "truncated log");
         drop(state);
         self.persist_leader_epochs()
+    }
+
+    /// Deletes every record and restarts the log, empty, at `offset` (Kafka's
+    /// `truncateFullyAndStartAt`): for a follower whose LEO is below the leader's log start
+    /// (the leader deleted, by retention, what the follower would fetch next). The leader
+    /// epoch cache is emptied and `leader-epoch-checkpoint` rewritten.
+    pub fn truncate_fully_and_start_at(&self, offset: i64) -> Result<(), LogError> {
+        let config = self.config();
+        let mut state = self.lock();
+        self.empty_and_start_at(&mut state, offset, &config)?;
+        // An empty log has nothing to recover.
+        state.recovery_point = state.log_end_offset();
+        self.publish_offsets(&state);
+        tracing::info!(topic_partition = %self.topic_partition, offset, "emptied the log and restarted it");
+        drop(state);
+        self.persist_leader_epochs()
+    }
+
+    fn empty_and_start_at(
+        &self,
+        state: &mut LogState,
+        offset: i64,
+        config: &LogConfig,
+    ) -> Result<(), LogError> {
+        for segment in state.segments.drain(..) {
+            drop_segment_now(&segment)?;
+        }
+        state.segments.push(Segment::create(
+            &self.dir,
+            offset.max(0),
+            config,
+            super::now_ms(),
+        )?);
+        state.log_start_offset = offset.max(0);
+        let changed = state.leader_epochs.clear();
+        state.leader_epochs_changed(changed);
+        Ok(())
     }
 
     /// One retention pass (see [`segments_to_delete`]): deletes whole segments by time, size

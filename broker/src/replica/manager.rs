@@ -4,9 +4,11 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::{Mutex, MutexGuard, mpsc};
 use tributary_zk_layout::{ControllerEpoch, LeaderEpoch};
 
+use super::isr::IsrUpdate;
+use super::isr_writer::IsrChange;
 use super::role::{LeaderAndIsrState, Role, RoleChange};
 use crate::log::{LogConfig, LogError, LogManager, TopicPartition};
 use crate::replica::Partition;
@@ -22,15 +24,63 @@ pub struct ReplicaManager {
     /// first). Its lock also serialises control requests, so a fence check and the changes it
     /// admits cannot interleave with another request's.
     controller_epoch: Mutex<Option<ControllerEpoch>>,
+    /// ISR changes leaders decided, for the ISR writer (the only task that writes them to
+    /// ZooKeeper).
+    isr_changes: mpsc::UnboundedSender<IsrChange>,
+    /// The receiving end, until the ISR writer takes it.
+    isr_change_receiver: std::sync::Mutex<Option<mpsc::UnboundedReceiver<IsrChange>>>,
 }
 
 impl ReplicaManager {
     /// A manager over the given log manager, hosting nothing yet.
     pub fn new(logs: Arc<LogManager>) -> Self {
+        let (isr_changes, receiver) = mpsc::unbounded_channel();
         Self {
             logs,
             partitions: RwLock::new(HashMap::new()),
             controller_epoch: Mutex::new(None),
+            isr_changes,
+            isr_change_receiver: std::sync::Mutex::new(Some(receiver)),
+        }
+    }
+
+    /// The ISR changes to write, for the one ISR writer task (`None` once taken).
+    pub fn take_isr_changes(&self) -> Option<mpsc::UnboundedReceiver<IsrChange>> {
+        self.isr_change_receiver
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take()
+    }
+
+    /// Hands an ISR change a leader decided to the ISR writer.
+    pub fn submit_isr_change(&self, partition: Arc<Partition>, update: IsrUpdate) {
+        tracing::info!(
+            topic_partition = %partition.topic_partition(),
+            from = ?partition.isr(),
+            to = ?update.isr,
+            leader_epoch = update.leader_epoch.0,
+            "ISR change decided"
+        );
+        // Without a writer (unit tests, shutdown) the change stays pending, as when
+        // ZooKeeper is unreachable.
+        let _ = self.isr_changes.send(IsrChange { partition, update });
+    }
+
+    /// One ISR shrink pass over the partitions this broker leads (every
+    /// `replica.lag.time.max.ms / 2`, as Kafka).
+    pub fn shrink_isrs(&self, now_ms: i64, max_lag_ms: i64) {
+        let leaders: Vec<Arc<Partition>> = self
+            .partitions
+            .read()
+            .expect("partition map lock")
+            .values()
+            .filter(|p| p.is_leader())
+            .cloned()
+            .collect();
+        for partition in leaders {
+            if let Some(update) = partition.maybe_shrink_isr(now_ms, max_lag_ms) {
+                self.submit_isr_change(partition, update);
+            }
         }
     }
 
@@ -75,8 +125,8 @@ impl ReplicaManager {
     }
 
     /// Becomes a follower of `tp` as LeaderAndIsr decided, opening (or creating) its log with
-    /// `config` if it is not hosted yet. The log is kept but produce is refused. Seam: this is
-    /// where replication will start a fetcher from `state.leader` (not implemented yet).
+    /// `config` if it is not hosted yet. The log is kept but produce is refused; the caller
+    /// points a fetcher at `state.leader` ([`super::fetcher::FetcherManager`]).
     pub fn make_follower(
         &self,
         tp: &TopicPartition,
@@ -170,7 +220,7 @@ mod tests {
             controller_epoch: ControllerEpoch(1),
             leader: BrokerId(leader),
             leader_epoch: LeaderEpoch(leader_epoch),
-            isr: vec![BrokerId(1), BrokerId(2)],
+            isr: vec![BrokerId(leader)],
             replicas: vec![BrokerId(1), BrokerId(2)],
             zk_version: ZkVersion(leader_epoch),
         }
@@ -235,20 +285,103 @@ mod tests {
             .make_leader(&tp, state(1, 0), LogConfig::default())
             .unwrap();
         let partition = replicas.get(&tp).unwrap();
-        partition.append_as_leader(one_batch(), 0, Some(2)).unwrap();
-        let refused = partition.append_as_leader(one_batch(), 0, Some(3));
+        partition.append_as_leader(one_batch(), 0, Some(1)).unwrap();
+        let refused = partition.append_as_leader(one_batch(), 0, Some(2));
         assert!(
             matches!(
                 refused,
                 Err(AppendError::NotEnoughReplicas {
-                    isr: 2,
-                    min_insync_replicas: 3,
+                    isr: 1,
+                    min_insync_replicas: 2,
                     ..
                 })
             ),
             "{refused:?}"
         );
         assert_eq!(partition.log().log_end_offset(), 1, "nothing was written");
+    }
+
+    fn state_with_isr(leader: i32, leader_epoch: i32, isr: &[i32]) -> LeaderAndIsrState {
+        LeaderAndIsrState {
+            isr: isr.iter().copied().map(BrokerId).collect(),
+            replicas: vec![BrokerId(1), BrokerId(2), BrokerId(3)],
+            ..state(leader, leader_epoch)
+        }
+    }
+
+    #[test]
+    fn the_high_watermark_follows_the_slowest_isr_member_and_lagging_members_are_shrunk() {
+        let (_dir, replicas) = manager();
+        let tp = TopicPartition::new("t", 0);
+        replicas
+            .make_leader(&tp, state_with_isr(1, 0, &[1, 2, 3]), LogConfig::default())
+            .unwrap();
+        let partition = replicas.get(&tp).unwrap();
+        for _ in 0..3 {
+            partition.append_as_leader(one_batch(), 0, None).unwrap();
+        }
+        assert_eq!(partition.high_watermark(), 0, "no follower has fetched");
+        let now = crate::state::now_ms();
+        assert_eq!(partition.record_follower_fetch(BrokerId(2), 3, now), None);
+        assert_eq!(partition.high_watermark(), 0, "broker 3 holds it back");
+        partition.record_follower_fetch(BrokerId(3), 2, now);
+        assert_eq!(partition.high_watermark(), 2);
+        // A fetch behind the HW never moves it back.
+        partition.record_follower_fetch(BrokerId(3), 1, now);
+        assert_eq!(partition.high_watermark(), 2);
+
+        // Within the lag time nobody is out of sync; after it, broker 3 (behind) is, and
+        // broker 2 (at the LEO) is not.
+        assert_eq!(partition.maybe_shrink_isr(now + 1_000, 10_000), None);
+        let shrink = partition
+            .maybe_shrink_isr(now + 20_000, 10_000)
+            .expect("broker 3 lags");
+        assert_eq!(shrink.isr, vec![BrokerId(1), BrokerId(2)]);
+        assert_eq!(
+            partition.maybe_shrink_isr(now + 20_000, 10_000),
+            None,
+            "one change at a time"
+        );
+        partition.complete_isr_update(&shrink, Some(ZkVersion(3)));
+        assert_eq!(partition.isr_size(), 2);
+        assert_eq!(
+            partition.high_watermark(),
+            3,
+            "the smaller ISR commits more"
+        );
+
+        // Broker 3 catches up (LEO ≥ HW and ≥ the epoch start) and is proposed again; a
+        // write that was abandoned leaves the ISR as it was.
+        let expand = partition
+            .record_follower_fetch(BrokerId(3), 3, now + 21_000)
+            .expect("broker 3 caught up");
+        assert_eq!(expand.isr, vec![BrokerId(1), BrokerId(2), BrokerId(3)]);
+        partition.complete_isr_update(&expand, None);
+        assert_eq!(partition.isr_size(), 2);
+    }
+
+    #[test]
+    fn a_follower_joins_only_from_the_start_of_the_current_epoch() {
+        let (_dir, replicas) = manager();
+        let tp = TopicPartition::new("t", 0);
+        replicas
+            .make_leader(&tp, state_with_isr(1, 0, &[1]), LogConfig::default())
+            .unwrap();
+        let partition = replicas.get(&tp).unwrap();
+        for _ in 0..2 {
+            partition.append_as_leader(one_batch(), 0, None).unwrap();
+        }
+        // A new epoch starts at offset 2 (leader re-elected with a new epoch).
+        replicas
+            .make_leader(&tp, state_with_isr(1, 1, &[1]), LogConfig::default())
+            .unwrap();
+        let now = crate::state::now_ms();
+        assert_eq!(partition.record_follower_fetch(BrokerId(2), 1, now), None);
+        assert!(
+            partition
+                .record_follower_fetch(BrokerId(2), 2, now)
+                .is_some()
+        );
     }
 
     #[test]
@@ -312,7 +445,7 @@ mod tests {
             .make_follower(&follower, state(2, 1), LogConfig::default())
             .unwrap();
         assert_eq!(replicas.high_watermark(&follower), Some(1));
-        // A leader applies the pre-replication rule: its HW is its log end offset.
+        // A leader that is the only ISR member commits its whole log at once.
         replicas
             .make_leader(&leader, state(1, 1), LogConfig::default())
             .unwrap();

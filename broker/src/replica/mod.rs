@@ -7,27 +7,39 @@
 //! fencing of control requests (controller, broker and leader epochs) is in
 //! [`crate::control_fence`].
 //!
+//! ```text
+//!   replica/
+//!     role.rs        pure: what a LeaderAndIsr entry makes of this broker
+//!     isr.rs         pure: follower progress, HW = min LEO over the ISR, expand/shrink rules
+//!     partition.rs   one replica: role, HW, leader-side progress (applies isr.rs under a lock)
+//!     manager.rs     the hosted partitions; hands ISR changes to the writer; shrink pass
+//!     isr_writer.rs  the one task writing ISR changes to ZooKeeper (+ isr_change notification)
+//!     fetcher/       follower side: one fetch loop per leader broker, truncation by epoch
+//! ```
+//!
 //! * **Leader**: accepts produce, stamping its current leader epoch into every batch; serves
-//!   fetches and offset lookups.
-//! * **Follower**: keeps its log, refuses produce and fetches (NOT_LEADER_OR_FOLLOWER).
-//!   Replication — a fetcher per follower copying the leader's log, truncation on leader
-//!   change, ISR shrink and expand — is not implemented yet; [`ReplicaManager::make_follower`]
-//!   is where the fetcher will start.
+//!   consumer fetches below the HW and follower fetches up to its LEO. A follower's fetch
+//!   offset is its LEO; the HW is the minimum LEO over the ISR and only moves forward; a
+//!   follower that reaches the HW and the current epoch's start offset is added to the ISR,
+//!   one behind the LEO and not caught up for `replica.lag.time.max.ms` is removed.
+//! * **Follower**: refuses produce and fetches (NOT_LEADER_OR_FOLLOWER); a fetch loop
+//!   truncates its log by leader epoch, then copies the leader's batches unchanged. Its HW is
+//!   min(leader HW from the last fetch, own LEO).
 //! * **Stopped**: StopReplica without delete; the log and the leader epoch are kept so a later
 //!   LeaderAndIsr is still fenced.
 //!
-//! **Pre-replication high-watermark rule.** Until followers fetch, nothing tells a leader how
-//! far its followers have copied, so the leader's HW is its LEO: set when it becomes leader
-//! and after every append. `acks=-1` only checks the ISR size (as the controller last set it)
-//! against `min.insync.replicas`. A follower's HW is the HW checkpointed in
-//! `replication-offset-checkpoint` before the last restart (clamped to its log), else the LEO
-//! its log had when it was opened (or the HW it had as leader); it is used only by retention
-//! and the checkpoint.
+//! A replica's HW starts at the one checkpointed in `replication-offset-checkpoint` (clamped
+//! to its log), else at its log start offset. See `docs/replication.md` for the whole picture
+//! and the trade-offs.
 
+pub mod fetcher;
+pub mod isr;
+pub mod isr_writer;
 mod manager;
 mod partition;
 pub mod role;
 
+pub use fetcher::FetcherManager;
 pub use manager::ReplicaManager;
-pub use partition::{AppendError, Partition};
+pub use partition::{AppendError, FollowerError, Partition};
 pub use role::{LeaderAndIsrState, Role, RoleChange, RoleError, role_for};

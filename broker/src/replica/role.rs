@@ -18,8 +18,8 @@ pub struct LeaderAndIsrState {
     pub isr: Vec<BrokerId>,
     /// All replicas, in preference order.
     pub replicas: Vec<BrokerId>,
-    /// The version of the state znode after the decision: the leader's token for its own
-    /// conditional ISR updates (used once replication lands).
+    /// The version of the state znode after the decision (or after this leader's own last
+    /// ISR write): the token of the leader's conditional ISR updates.
     pub zk_version: ZkVersion,
 }
 
@@ -28,8 +28,8 @@ pub struct LeaderAndIsrState {
 pub enum Role {
     /// Accepts produce and serves fetches and offset lookups.
     Leader,
-    /// Keeps its log but refuses produce and consumer fetches (NOT_LEADER_OR_FOLLOWER). Seam:
-    /// once replication lands, a follower runs a fetcher that copies the leader's log.
+    /// Refuses produce and fetches (NOT_LEADER_OR_FOLLOWER); a fetch loop copies the
+    /// leader's log into it.
     Follower,
     /// StopReplica without delete: the log stays on disk and the leadership state is kept (so
     /// a later LeaderAndIsr is still fenced by its leader epoch), but nothing is served.
@@ -84,8 +84,8 @@ pub struct RoleChange {
 }
 
 impl RoleChange {
-    /// The replica starts leading: its high watermark is reset by the pre-replication rule
-    /// (HW = LEO).
+    /// The replica starts leading: its followers' progress is reset (ISR members count as
+    /// caught up now) and its leadership generation grows.
     pub fn gains_leadership(self) -> bool {
         self.to == Role::Leader && self.from != Some(Role::Leader)
     }
@@ -96,8 +96,8 @@ impl RoleChange {
         self.from == Some(Role::Leader) && self.to != Role::Leader
     }
 
-    /// The replica must (re)start fetching from the leader. Replication is not implemented
-    /// yet; this marks where the fetcher will be started.
+    /// The replica must (re)start fetching from the leader (truncating by leader epoch
+    /// first).
     pub fn starts_following(self) -> bool {
         self.to == Role::Follower
     }

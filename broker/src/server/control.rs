@@ -156,6 +156,13 @@ pub async fn leader_and_isr(
         });
     }
 
+    // Where the leaders named in the request listen, for the follower fetchers.
+    let leader_endpoints: BTreeMap<i32, String> = request
+        .live_leaders
+        .iter()
+        .map(|b| (b.id, format!("{}:{}", b.host, b.port)))
+        .collect();
+
     // Decide (pure) for every partition, then load topic configs and apply.
     let me = BrokerId(state.broker_id());
     let mut outcomes: Vec<(TopicPartition, Result<(), PartitionError>)> = Vec::new();
@@ -231,8 +238,14 @@ pub async fn leader_and_isr(
         let outcome = match change {
             Ok(change) => {
                 match a.role {
-                    Role::Leader => leaders += 1,
-                    _ => followers += 1,
+                    Role::Leader => {
+                        leaders += 1;
+                        state.fetchers.stop_following(&a.tp);
+                    }
+                    _ => {
+                        followers += 1;
+                        follow(state, &a, &leader_endpoints);
+                    }
                 }
                 tracing::info!(
                     topic_partition = %a.tp,
@@ -275,6 +288,25 @@ pub async fn leader_and_isr(
             .map(|(tp, o)| result(tp, o.clone()))
             .collect(),
     })
+}
+
+/// Points the fetcher for `a` (now a follower) at its leader: the endpoint from the request's
+/// live leaders, else from the metadata cache.
+fn follow(state: &BrokerState, a: &Admitted, leader_endpoints: &BTreeMap<i32, String>) {
+    let Some(partition) = state.replicas.get(&a.tp) else {
+        return;
+    };
+    let leader = a.state.leader;
+    let endpoint = leader_endpoints.get(&leader.0).cloned().or_else(|| {
+        state.metadata.read(|snapshot| {
+            snapshot
+                .broker(leader.0)
+                .map(|b| format!("{}:{}", b.host, b.port))
+        })
+    });
+    state
+        .fetchers
+        .follow(partition, leader, endpoint, a.state.leader_epoch);
 }
 
 fn role_error(error: &RoleError) -> PartitionError {
@@ -361,6 +393,7 @@ pub async fn update_metadata(
     // A topic being deleted stops taking writes and serving reads here at once; its data goes
     // with the StopReplica(delete) that follows.
     for tp in &deleted {
+        state.fetchers.stop_following(tp);
         if let Err(error) = state.replicas.stop(tp, false) {
             tracing::warn!(topic_partition = %tp, %error, "could not stop a replica of a deleted topic");
         }
@@ -407,6 +440,9 @@ pub async fn stop_replica(
         .iter()
         .map(|p| TopicPartition::new(p.topic.clone(), p.partition))
         .collect();
+    for tp in &partitions {
+        state.fetchers.stop_following(tp);
+    }
     let stopping = state.clone();
     let outcomes = tokio::task::spawn_blocking(move || {
         let outcomes: Vec<_> = partitions

@@ -40,6 +40,7 @@ fn broker(dir: &tempfile::TempDir) -> Arc<BrokerState> {
         cluster_id: "test".into(),
         advertised_host: "127.0.0.1".into(),
         advertised_port: 9092,
+        fetchers: crate::replica::FetcherManager::new(tributary_zk_layout::BrokerId(ME)),
         replicas: ReplicaManager::new(Arc::new(logs)),
         metadata: MetadataCache::new(),
         topic_configs: TopicConfigs::new(),
@@ -133,6 +134,110 @@ async fn fetch_one(state: &BrokerState, topic: &str, partition: i32, epoch: i32)
     ErrorCode::try_from(response.topics[0].partitions[0].error_code).unwrap()
 }
 
+/// A fetch by follower `replica` at `offset`: its acknowledgement of everything below.
+async fn follower_fetch(
+    state: &BrokerState,
+    topic: &str,
+    partition: i32,
+    replica: i32,
+    offset: i64,
+    epoch: i32,
+) -> ErrorCode {
+    let request = FetchRequest {
+        request_id: 1,
+        replica_id: replica,
+        max_wait_ms: 0,
+        min_bytes: 0,
+        max_bytes: 0,
+        format: 0,
+        topics: vec![TopicFetchData {
+            topic: topic.into(),
+            partitions: vec![FetchPartition {
+                partition,
+                fetch_offset: offset,
+                partition_max_bytes: 0,
+                current_leader_epoch: epoch,
+            }],
+        }],
+    };
+    let response = fetch::fetch(state, request).await.unwrap();
+    ErrorCode::try_from(response.topics[0].partitions[0].error_code).unwrap()
+}
+
+#[tokio::test]
+async fn acks_all_is_answered_when_the_follower_fetch_passes_the_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = broker(&dir);
+    control::leader_and_isr(
+        &state,
+        leader_and_isr(5, vec![partition_state("t", 0, ME, 0)]),
+    )
+    .await
+    .unwrap();
+    let producing = {
+        let state = state.clone();
+        tokio::spawn(async move { produce_one(&state, "t", 0, -1).await })
+    };
+    let leader = state.replicas.get(&TopicPartition::new("t", 0)).unwrap();
+    while leader.log().log_end_offset() == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    // The follower's fetch at 0 acknowledges nothing; at 1 it acknowledges the record.
+    assert_eq!(
+        follower_fetch(&state, "t", 0, 2, 0, 0).await,
+        ErrorCode::None
+    );
+    assert_eq!(leader.high_watermark(), 0);
+    assert!(!producing.is_finished());
+    assert_eq!(
+        follower_fetch(&state, "t", 0, 2, 1, 0).await,
+        ErrorCode::None
+    );
+    assert_eq!(producing.await.unwrap().0, ErrorCode::None);
+    assert_eq!(leader.high_watermark(), 1);
+}
+
+#[tokio::test]
+async fn a_follower_that_catches_up_is_proposed_for_the_isr() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = broker(&dir);
+    let mut changes = state.replicas.take_isr_changes().unwrap();
+    let mut entry = partition_state("t", 0, ME, 0);
+    entry.isr = vec![ME];
+    control::leader_and_isr(&state, leader_and_isr(5, vec![entry]))
+        .await
+        .unwrap();
+    assert_eq!(produce_one(&state, "t", 0, 1).await.0, ErrorCode::None);
+    let leader = state.replicas.get(&TopicPartition::new("t", 0)).unwrap();
+    assert_eq!(
+        leader.high_watermark(),
+        1,
+        "a lone ISR member commits at once"
+    );
+    // Behind the HW: not proposed.
+    follower_fetch(&state, "t", 0, 2, 0, 0).await;
+    assert!(changes.try_recv().is_err());
+    // At the HW: proposed once, while the write is pending.
+    follower_fetch(&state, "t", 0, 2, 1, 0).await;
+    let change = changes.try_recv().unwrap();
+    assert_eq!(
+        change.update.isr,
+        vec![
+            tributary_zk_layout::BrokerId(ME),
+            tributary_zk_layout::BrokerId(2)
+        ]
+    );
+    follower_fetch(&state, "t", 0, 2, 1, 0).await;
+    assert!(changes.try_recv().is_err());
+    // The writer reports success: the leader adopts the ISR and its new version.
+    leader.complete_isr_update(&change.update, Some(tributary_zk_layout::ZkVersion(7)));
+    assert_eq!(leader.isr_size(), 2);
+    assert_eq!(
+        leader.leader_and_isr().zk_version,
+        tributary_zk_layout::ZkVersion(7)
+    );
+}
+
 fn list_latest(state: &BrokerState, topic: &str, partition: i32) -> ErrorCode {
     let request = ListOffsetsRequest {
         topics: vec![ListOffsetsTopic {
@@ -176,7 +281,19 @@ async fn leader_and_isr_brings_partitions_online_in_their_roles() {
         [ErrorCode::None, ErrorCode::None]
     );
 
-    assert_eq!(produce_one(&state, "t", 0, -1).await.0, ErrorCode::None);
+    // acks=-1 waits for every ISR member: broker 2 never fetches, so the HW stays at 0 and
+    // the produce times out (after 1 s); its fetch at offset 1 then commits the record.
+    assert_eq!(
+        produce_one(&state, "t", 0, -1).await.0,
+        ErrorCode::RequestTimedOut
+    );
+    let leader = state.replicas.get(&TopicPartition::new("t", 0)).unwrap();
+    assert_eq!(leader.high_watermark(), 0);
+    assert_eq!(
+        follower_fetch(&state, "t", 0, 2, 1, 0).await,
+        ErrorCode::None
+    );
+    assert_eq!(leader.high_watermark(), 1);
     let (code, message) = produce_one(&state, "t", 1, 1).await;
     assert_eq!(code, ErrorCode::NotLeaderOrFollower);
     assert!(message.contains("broker 2"), "{message}");

@@ -1,7 +1,12 @@
 //! `Fetch` / `FetchStream`: read batches (or decoded records) from partitions, long-polling
 //! until `min_bytes` are available or `max_wait_ms` passes.
 //!
-//! Only the leader serves fetches, consumers' (`replica_id < 0`) and followers' alike: a
+//! Consumers (`replica_id < 0`) read below the high watermark and their long polls wake when
+//! it moves; followers (`replica_id` = their broker id) read up to the log end, their long
+//! polls wake on appends, and their fetch offset is recorded as their log end offset (see
+//! [`crate::replica::Partition::record_follower_fetch`]).
+//!
+//! Only the leader serves fetches, consumers' and followers' alike: a
 //! request with the current leader epoch to a broker that does not lead the partition gets
 //! NOT_LEADER_OR_FOLLOWER naming the leader. As in Kafka, the leader epoch is checked first
 //! (an older one is FENCED_LEADER_EPOCH, a newer one UNKNOWN_LEADER_EPOCH), and the role is
@@ -25,7 +30,8 @@ use super::errors::{PartitionError, from_log_error, invalid_argument, record_err
 use super::leadership::{check_current_epoch, check_leader, hosted_partition};
 use crate::log::TopicPartition;
 use crate::replica::Partition;
-use crate::state::BrokerState;
+use crate::state::{BrokerState, now_ms};
+use tributary_zk_layout::BrokerId;
 
 /// Response size limit when the request says 0 (Kafka's fetch.max.bytes default).
 pub const DEFAULT_MAX_BYTES: usize = 52_428_800;
@@ -76,10 +82,22 @@ pub async fn fetch(state: &BrokerState, request: FetchRequest) -> Result<FetchRe
         }
         topic_names.push(topic.topic);
     }
-    // Subscribe before the first read so an append between the read and the wait still wakes us.
+    if !consumer {
+        record_follower_fetches(state, BrokerId(request.replica_id), &slots);
+    }
+    // Subscribe before the first read so an append between the read and the wait still wakes
+    // us: consumers wait for the high watermark to move, followers for appends.
     let mut watchers: Vec<watch::Receiver<i64>> = slots
         .iter()
-        .filter_map(|s| s.partition.as_ref().ok().map(|p| p.subscribe()))
+        .filter_map(|s| {
+            s.partition.as_ref().ok().map(|p| {
+                if consumer {
+                    p.subscribe()
+                } else {
+                    p.subscribe_log_end()
+                }
+            })
+        })
         .collect();
 
     loop {
@@ -95,7 +113,35 @@ pub async fn fetch(state: &BrokerState, request: FetchRequest) -> Result<FetchRe
     }
 }
 
-/// Waits until any watched high watermark moves or the deadline passes; false on timeout.
+/// A follower's fetch offset acknowledges everything below it: the leader records it (which
+/// may advance the high watermark) and writes the ISR expansion it may allow. Done once per
+/// request, when it arrives (as Kafka), and only for partitions this broker leads at the
+/// follower's epoch.
+fn record_follower_fetches(state: &BrokerState, replica: BrokerId, slots: &[Slot]) {
+    let now = now_ms();
+    for slot in slots {
+        let Ok(partition) = &slot.partition else {
+            continue;
+        };
+        let tp = partition.topic_partition();
+        if check_current_epoch(
+            tp,
+            slot.request.current_leader_epoch,
+            partition.leader_epoch().0,
+        )
+        .is_err()
+        {
+            continue;
+        }
+        if let Some(update) =
+            partition.record_follower_fetch(replica, slot.request.fetch_offset, now)
+        {
+            state.replicas.submit_isr_change(partition.clone(), update);
+        }
+    }
+}
+
+/// Waits until any watched value (HW or LEO) moves or the deadline passes; false on timeout.
 async fn wait_for_change(watchers: &mut [watch::Receiver<i64>], deadline: Instant) -> bool {
     let woke = {
         let changes =

@@ -51,7 +51,7 @@ async fn leader_with_isr(brokers: &[&Broker], topic: &str, isr_size: usize) -> i
         .leader
 }
 
-fn by_id<'a>(brokers: &'a [Broker], id: i32) -> &'a Broker {
+fn by_id(brokers: &[Broker], id: i32) -> &Broker {
     brokers.iter().find(|b| b.id() == id).unwrap()
 }
 

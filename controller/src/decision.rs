@@ -28,6 +28,9 @@ pub struct Decision {
     pub requests: Vec<BrokerRequest>,
     /// The answer to the RPC that caused the event, if any.
     pub reply: Option<Reply>,
+    /// Partitions whose new leader came from an unclean election (an out-of-sync replica):
+    /// the loop logs each one as a warning, since records the old ISR acknowledged may be lost.
+    pub unclean_elections: Vec<TopicPartition>,
 }
 
 /// One fenced ZooKeeper write.
@@ -187,6 +190,7 @@ impl Decision {
     pub(crate) fn append(&mut self, other: Decision) {
         self.zk_writes.extend(other.zk_writes);
         self.requests.extend(other.requests);
+        self.unclean_elections.extend(other.unclean_elections);
         if other.reply.is_some() {
             self.reply = other.reply;
         }

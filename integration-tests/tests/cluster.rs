@@ -482,6 +482,13 @@ async fn with_no_live_isr_member_the_leader_is_none_unless_the_topic_allows_uncl
         },
     )
     .await;
+    // The controller says so in its log (whichever broker it is now).
+    assert!(
+        brokers
+            .iter()
+            .any(|b| b.log_tail(2000).contains("unclean leader election")),
+        "no broker logged the unclean election"
+    );
     let (state, _) = partition_state(&client, "clean", 0).await;
     assert_eq!(
         state.leader,

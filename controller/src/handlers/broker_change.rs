@@ -148,7 +148,12 @@ pub(crate) fn repair_partitions(
                 controller_epoch,
             };
             match offline_election(input, model.unclean_allowed(&tp.topic)) {
-                Ok(elected) => Some(elected.leader_and_isr),
+                Ok(elected) => {
+                    if elected.unclean {
+                        decision.unclean_elections.push(tp.clone());
+                    }
+                    Some(elected.leader_and_isr)
+                }
                 Err(_) => {
                     if current.leader != BrokerId::NONE {
                         gone.insert(current.leader);
@@ -287,6 +292,13 @@ mod tests {
             assert_eq!(
                 describe(&decision)[0],
                 expected,
+                "{default} {topic_override:?}"
+            );
+            // An unclean election is reported, so the loop can warn that data may be lost.
+            let unclean = expected.starts_with("set t-0 = {3");
+            assert_eq!(
+                decision.unclean_elections,
+                if unclean { vec![tp("t", 0)] } else { vec![] },
                 "{default} {topic_override:?}"
             );
         }

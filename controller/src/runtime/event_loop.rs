@@ -287,6 +287,16 @@ impl Controller {
             tracing::info!(partitions = ?lost, "partition state changed under the controller; re-reading it");
             decision.drop_partitions(&lost);
         }
+        for tp in &decision.unclean_elections {
+            if let Some(state) = self.model.partition_states.get(tp) {
+                tracing::warn!(
+                    topic_partition = %tp,
+                    leader = %state.leader_and_isr.leader,
+                    leader_epoch = %state.leader_and_isr.leader_epoch,
+                    "unclean leader election: an out-of-sync replica now leads; records the previous in-sync replicas acknowledged may be lost"
+                );
+            }
+        }
         self.channels.sync(&self.model.live_brokers);
         for request in decision.requests {
             self.channels.send(request);

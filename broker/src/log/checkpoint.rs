@@ -40,59 +40,91 @@ const VERSION: u32 = 0;
 
 /// Renders the checkpoint text for `entries`.
 pub fn encode(entries: &BTreeMap<TopicPartition, i64>) -> String {
-    let mut text = format!("{VERSION}\n{}\n", entries.len());
-    for (tp, offset) in entries {
-        text.push_str(&format!("{} {} {offset}\n", tp.topic, tp.partition));
-    }
-    text
+    encode_lines(
+        entries
+            .iter()
+            .map(|(tp, offset)| format!("{} {} {offset}", tp.topic, tp.partition)),
+    )
 }
 
 /// Parses checkpoint text; `path` is only used in errors.
 pub fn decode(path: &Path, text: &str) -> Result<BTreeMap<TopicPartition, i64>, LogError> {
-    let corrupt = |line: usize, reason| LogError::CorruptCheckpoint {
-        path: path.to_path_buf(),
-        line,
-        reason,
-    };
-    let mut lines = text.lines();
-    match lines.next() {
-        Some(version) if version.trim() == "0" => {}
-        Some(_) => return Err(corrupt(1, "unsupported version (expected 0)")),
-        None => return Err(corrupt(1, "empty file")),
-    }
-    let count: usize = lines
-        .next()
-        .ok_or(corrupt(2, "missing entry count"))?
-        .trim()
-        .parse()
-        .map_err(|_| corrupt(2, "entry count is not a number"))?;
     let mut entries = BTreeMap::new();
-    for index in 0..count {
-        let line_no = index + 3;
-        let line = lines
-            .next()
-            .ok_or(corrupt(line_no, "fewer entries than the count says"))?;
+    for (line_no, line) in entry_lines(path, text)? {
         let mut fields = line.split(' ');
         let (Some(topic), Some(partition), Some(offset), None) =
             (fields.next(), fields.next(), fields.next(), fields.next())
         else {
-            return Err(corrupt(line_no, "expected `<topic> <partition> <offset>`"));
+            return Err(corrupt(
+                path,
+                line_no,
+                "expected `<topic> <partition> <offset>`",
+            ));
         };
         let partition = partition
             .parse()
-            .map_err(|_| corrupt(line_no, "partition is not a number"))?;
+            .map_err(|_| corrupt(path, line_no, "partition is not a number"))?;
         let offset = offset
             .parse()
-            .map_err(|_| corrupt(line_no, "offset is not a number"))?;
+            .map_err(|_| corrupt(path, line_no, "offset is not a number"))?;
         if topic.is_empty() {
-            return Err(corrupt(line_no, "empty topic"));
+            return Err(corrupt(path, line_no, "empty topic"));
         }
         entries.insert(TopicPartition::new(topic, partition), offset);
     }
+    Ok(entries)
+}
+
+/// The text of a version-0 checkpoint (Kafka's `CheckpointFile` framing: the version, the
+/// number of entries, then one entry per line) whose entries are `lines`.
+pub(crate) fn encode_lines(lines: impl ExactSizeIterator<Item = String>) -> String {
+    let mut text = format!("{VERSION}\n{}\n", lines.len());
+    for line in lines {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    text
+}
+
+/// The entry lines of a version-0 checkpoint with their 1-based line numbers, after checking
+/// the version, the count, and that nothing but blank lines follows the entries.
+pub(crate) fn entry_lines<'a>(
+    path: &Path,
+    text: &'a str,
+) -> Result<Vec<(usize, &'a str)>, LogError> {
+    let mut lines = text.lines();
+    match lines.next() {
+        Some(version) if version.trim() == "0" => {}
+        Some(_) => return Err(corrupt(path, 1, "unsupported version (expected 0)")),
+        None => return Err(corrupt(path, 1, "empty file")),
+    }
+    let count: usize = lines
+        .next()
+        .ok_or_else(|| corrupt(path, 2, "missing entry count"))?
+        .trim()
+        .parse()
+        .map_err(|_| corrupt(path, 2, "entry count is not a number"))?;
+    let mut entries = Vec::with_capacity(count.min(4096));
+    for index in 0..count {
+        let line_no = index + 3;
+        let line = lines
+            .next()
+            .ok_or_else(|| corrupt(path, line_no, "fewer entries than the count says"))?;
+        entries.push((line_no, line));
+    }
     if lines.any(|line| !line.trim().is_empty()) {
-        return Err(corrupt(count + 3, "more entries than the count says"));
+        return Err(corrupt(path, count + 3, "more entries than the count says"));
     }
     Ok(entries)
+}
+
+/// A [`LogError::CorruptCheckpoint`] for `path` at `line`.
+pub(crate) fn corrupt(path: &Path, line: usize, reason: &'static str) -> LogError {
+    LogError::CorruptCheckpoint {
+        path: path.to_path_buf(),
+        line,
+        reason,
+    }
 }
 
 /// Reads the checkpoint at `path`; a missing file is empty.

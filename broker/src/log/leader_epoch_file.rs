@@ -30,7 +30,7 @@
 
 use std::path::Path;
 
-use super::checkpoint::write_atomically;
+use super::checkpoint::{corrupt, encode_lines, entry_lines, write_atomically};
 use super::leader_epoch::{EpochEntry, LeaderEpochCache};
 use super::recovery::{ScanEnd, scan_batches};
 use super::segment::Segment;
@@ -39,61 +39,35 @@ use super::{Log, LogError, TopicPartition};
 /// Name of the leader epoch checkpoint in each partition directory.
 pub const LEADER_EPOCH_CHECKPOINT: &str = "leader-epoch-checkpoint";
 
-const VERSION: u32 = 0;
-
 /// Renders the checkpoint text for `entries`.
 pub(crate) fn encode(entries: &[EpochEntry]) -> String {
-    let mut text = format!("{VERSION}\n{}\n", entries.len());
-    for entry in entries {
-        text.push_str(&format!("{} {}\n", entry.epoch, entry.start_offset));
-    }
-    text
+    encode_lines(
+        entries
+            .iter()
+            .map(|entry| format!("{} {}", entry.epoch, entry.start_offset)),
+    )
 }
 
 /// Parses checkpoint text; `path` is only used in errors.
 pub(crate) fn decode(path: &Path, text: &str) -> Result<LeaderEpochCache, LogError> {
-    let corrupt = |line: usize, reason| LogError::CorruptCheckpoint {
-        path: path.to_path_buf(),
-        line,
-        reason,
-    };
-    let mut lines = text.lines();
-    match lines.next() {
-        Some(version) if version.trim() == "0" => {}
-        Some(_) => return Err(corrupt(1, "unsupported version (expected 0)")),
-        None => return Err(corrupt(1, "empty file")),
-    }
-    let count: usize = lines
-        .next()
-        .ok_or(corrupt(2, "missing entry count"))?
-        .trim()
-        .parse()
-        .map_err(|_| corrupt(2, "entry count is not a number"))?;
-    let mut entries = Vec::with_capacity(count.min(1024));
-    for index in 0..count {
-        let line_no = index + 3;
-        let line = lines
-            .next()
-            .ok_or(corrupt(line_no, "fewer entries than the count says"))?;
+    let mut entries = Vec::new();
+    for (line_no, line) in entry_lines(path, text)? {
         let mut fields = line.split(' ');
         let (Some(epoch), Some(start_offset), None) = (fields.next(), fields.next(), fields.next())
         else {
-            return Err(corrupt(line_no, "expected `<epoch> <start offset>`"));
+            return Err(corrupt(path, line_no, "expected `<epoch> <start offset>`"));
         };
         entries.push(EpochEntry {
             epoch: epoch
                 .parse()
-                .map_err(|_| corrupt(line_no, "epoch is not a number"))?,
+                .map_err(|_| corrupt(path, line_no, "epoch is not a number"))?,
             start_offset: start_offset
                 .parse()
-                .map_err(|_| corrupt(line_no, "start offset is not a number"))?,
+                .map_err(|_| corrupt(path, line_no, "start offset is not a number"))?,
         });
     }
-    if lines.any(|line| !line.trim().is_empty()) {
-        return Err(corrupt(count + 3, "more entries than the count says"));
-    }
     LeaderEpochCache::from_entries(entries)
-        .map_err(|invalid| corrupt(invalid.index + 3, invalid.reason))
+        .map_err(|invalid| corrupt(path, invalid.index + 3, invalid.reason))
 }
 
 /// Reads the checkpoint at `path`; `None` when the file does not exist.

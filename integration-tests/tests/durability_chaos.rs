@@ -20,7 +20,7 @@
 mod support;
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -33,7 +33,8 @@ use tributary_proto::v1::{ErrorCode, MetadataRequest, RecordFormat};
 use tributary_record::Record;
 
 use support::cluster::{
-    LIMIT, agreed_partitions, controller_in_zk_opt, eventually, start_cluster_with, zk_client,
+    LIMIT, agreed_partitions, controller_in_zk_opt, eventually, segment_bytes, start_cluster_with,
+    zk_client,
 };
 use support::{batch, decode_all, fetch_request, raw_request, read_all, t0, try_create_topic};
 
@@ -240,37 +241,6 @@ async fn consumer(clients: Clients, shared: Arc<Mutex<Shared>>, stop: Arc<Atomic
             next.insert(partition, expected);
         }
     }
-}
-
-fn partition_log_bytes(data_dir: &Path, topic: &str, partition: i32) -> Vec<u8> {
-    fn find(dir: &Path, name: &str) -> Option<PathBuf> {
-        for entry in std::fs::read_dir(dir).ok()?.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                if path.file_name().is_some_and(|n| n == name) {
-                    return Some(path);
-                }
-                if let Some(found) = find(&path, name) {
-                    return Some(found);
-                }
-            }
-        }
-        None
-    }
-    let Some(dir) = find(data_dir, &format!("{topic}-{partition}")) else {
-        return Vec::new();
-    };
-    let mut segments: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    segments.sort();
-    segments
-        .iter()
-        .flat_map(|p| std::fs::read(p).unwrap_or_default())
-        .collect()
 }
 
 fn index_of(brokers: &[Broker], id: i32) -> usize {
@@ -497,7 +467,7 @@ async fn acknowledged_records_survive_kills_and_pauses() {
         for _ in 0..100 {
             let logs: Vec<Vec<u8>> = brokers
                 .iter()
-                .map(|b| partition_log_bytes(&b.data_dir(), TOPIC, partition))
+                .map(|b| segment_bytes(&b.data_dir(), TOPIC, partition))
                 .collect();
             lens = logs.iter().map(|l| l.len()).collect();
             if logs.iter().all(|l| *l == logs[0]) && !logs[0].is_empty() {

@@ -8,15 +8,14 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
 
 use tributary_integration_tests::{Broker, ZooKeeper};
 use tributary_proto::v1::{ErrorCode, PartitionProduceResponse, RecordFormat};
 use tributary_zk_layout::BrokerId;
 
 use support::cluster::{
-    LIMIT, agreed_partitions, eventually, partition_state, start_cluster_with, topic_metadata,
-    zk_client,
+    LIMIT, agreed_partitions, eventually, partition_state, segment_bytes, start_cluster_with,
+    topic_metadata, zk_client,
 };
 use support::{batch, fetch_request, raw_request, records, try_create_topic};
 
@@ -97,47 +96,15 @@ async fn consume(broker: &Broker, topic: &str) -> Vec<(i64, Vec<u8>)> {
     }
 }
 
-/// The concatenated `.log` segment files of `topic`-0 under a broker's data directory.
-fn log_bytes(data_dir: &Path, topic: &str) -> Vec<u8> {
-    fn find(dir: &Path, name: &str) -> Option<PathBuf> {
-        for entry in std::fs::read_dir(dir).ok()?.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                if path.file_name().is_some_and(|n| n == name) {
-                    return Some(path);
-                }
-                if let Some(found) = find(&path, name) {
-                    return Some(found);
-                }
-            }
-        }
-        None
-    }
-    let Some(dir) = find(data_dir, &format!("{topic}-0")) else {
-        return Vec::new();
-    };
-    let mut segments: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    segments.sort();
-    segments
-        .iter()
-        .flat_map(|p| std::fs::read(p).unwrap_or_default())
-        .collect()
-}
-
 /// Waits until the logs of `topic`-0 on every broker are byte-identical and `expected_len`
 /// long (when given); returns the length.
 async fn identical_logs(brokers: &[&Broker], topic: &str) -> usize {
     eventually("byte-identical replica logs", LIMIT, || async {
-        let first = log_bytes(&brokers[0].data_dir(), topic);
+        let first = segment_bytes(&brokers[0].data_dir(), topic, 0);
         let same = !first.is_empty()
             && brokers[1..]
                 .iter()
-                .all(|b| log_bytes(&b.data_dir(), topic) == first);
+                .all(|b| segment_bytes(&b.data_dir(), topic, 0) == first);
         same.then_some(first.len())
     })
     .await

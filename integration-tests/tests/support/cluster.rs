@@ -175,3 +175,36 @@ pub async fn controller_in_zk_opt(client: &zk::Client) -> Option<(i32, i32)> {
     let (epoch, _) = client.get_data("/controller_epoch").await.ok()?;
     Some((controller, decode_controller_epoch(&epoch).ok()?.0))
 }
+
+/// The concatenated `.log` segment files of `topic`-`partition` under a broker's data
+/// directory (empty if it has none): replicas that copied the leader's batches unchanged
+/// compare equal byte for byte.
+pub fn segment_bytes(data_dir: &std::path::Path, topic: &str, partition: i32) -> Vec<u8> {
+    use std::path::{Path, PathBuf};
+    fn find(dir: &Path, name: &str) -> Option<PathBuf> {
+        for entry in std::fs::read_dir(dir).ok()?.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                if path.file_name().is_some_and(|n| n == name) {
+                    return Some(path);
+                }
+                if let Some(found) = find(&path, name) {
+                    return Some(found);
+                }
+            }
+        }
+        None
+    }
+    let Some(dir) = find(data_dir, &format!("{topic}-{partition}")) else {
+        return Vec::new();
+    };
+    let mut segments: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|entries| entries.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    segments.retain(|p| p.extension().is_some_and(|e| e == "log"));
+    segments.sort();
+    segments
+        .iter()
+        .flat_map(|p| std::fs::read(p).unwrap_or_default())
+        .collect()
+}

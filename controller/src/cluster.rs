@@ -13,6 +13,7 @@ use std::fmt;
 
 use tributary_zk_layout::{BrokerEpoch, BrokerId, ControllerEpoch, PartitionId, ZkVersion};
 
+use crate::last_replica::ReplicaLog;
 use crate::model::LeaderAndIsr;
 use crate::placement::Assignment;
 
@@ -112,6 +113,11 @@ pub struct ClusterModel {
     pub unclean_default: bool,
     /// Topic-level `unclean.leader.election.enable` overrides (`/config/topics/<t>`).
     pub unclean_overrides: BTreeMap<String, bool>,
+    /// Logs described by replicas of leaderless partitions (DescribeReplicaLogs), kept only
+    /// while the partition is leaderless and the broker registered (see [`crate::last_replica`]).
+    pub replica_logs: BTreeMap<TopicPartition, BTreeMap<BrokerId, ReplicaLog>>,
+    /// DescribeReplicaLogs requests sent and not answered yet, so they are not repeated.
+    pub replica_logs_asked: BTreeSet<(TopicPartition, BrokerId)>,
 }
 
 impl ClusterModel {
@@ -126,6 +132,8 @@ impl ClusterModel {
             topics_to_delete: BTreeMap::new(),
             unclean_default: false,
             unclean_overrides: BTreeMap::new(),
+            replica_logs: BTreeMap::new(),
+            replica_logs_asked: BTreeSet::new(),
         }
     }
 
@@ -185,6 +193,25 @@ impl ClusterModel {
         if let Some(state) = self.partition_states.get_mut(&tp) {
             state.zk_version = new_version;
         }
+    }
+
+    /// Forgets log descriptions of partitions that have a leader (or no longer exist) and of
+    /// brokers that are not registered.
+    pub fn forget_stale_replica_logs(&mut self) {
+        let leaderless =
+            |tp: &TopicPartition, states: &BTreeMap<TopicPartition, PartitionModel>| {
+                states
+                    .get(tp)
+                    .is_some_and(|s| s.leader_and_isr.leader == BrokerId::NONE)
+            };
+        let states = &self.partition_states;
+        let brokers = &self.live_brokers;
+        self.replica_logs.retain(|tp, logs| {
+            logs.retain(|b, _| brokers.contains_key(b));
+            !logs.is_empty() && leaderless(tp, states)
+        });
+        self.replica_logs_asked
+            .retain(|(tp, b)| brokers.contains_key(b) && leaderless(tp, states));
     }
 
     /// Asserts the invariants documented on the type (debug builds only).

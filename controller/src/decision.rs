@@ -17,6 +17,7 @@ use tributary_zk_layout::{BrokerEpoch, BrokerId, PartitionId, ZkVersion};
 use crate::cluster::{ClusterModel, LiveBroker, TopicPartition};
 use crate::handlers::controlled_shutdown::ControlledShutdownError;
 use crate::handlers::preferred_leader::ElectLeaderError;
+use crate::last_replica::Comparison;
 use crate::model::LeaderAndIsr;
 
 /// The outcome of handling one event. Empty when nothing is to be done.
@@ -31,6 +32,32 @@ pub struct Decision {
     /// Partitions whose new leader came from an unclean election (an out-of-sync replica):
     /// the loop logs each one as a warning, since records the old ISR acknowledged may be lost.
     pub unclean_elections: Vec<TopicPartition>,
+    /// What happened to leaderless partitions whose last in-sync replica needed verification
+    /// (see [`crate::last_replica`]): the loop logs each one.
+    pub last_replica_notes: Vec<LastReplicaNote>,
+}
+
+/// A leaderless partition whose candidate leader was recovered after an unclean shutdown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LastReplicaNote {
+    /// It stays offline until these replicas return and describe their logs.
+    Waiting {
+        /// The partition.
+        partition: TopicPartition,
+        /// The last in-sync replica, which needs verification.
+        candidate: BrokerId,
+        /// The replicas not live.
+        missing: Vec<BrokerId>,
+    },
+    /// Every replica's log was compared and the most advanced one now leads.
+    Elected {
+        /// The partition.
+        partition: TopicPartition,
+        /// The comparison.
+        comparison: Comparison,
+        /// The new leader.
+        leader: BrokerId,
+    },
 }
 
 /// One fenced ZooKeeper write.
@@ -95,6 +122,15 @@ pub enum BrokerRequest {
         /// Partitions of topics being deleted: to drop from the cache (Kafka's leader -2).
         deleted: Vec<TopicPartition>,
     },
+    /// Describe these partitions' logs (for a leaderless partition's election).
+    DescribeReplicaLogs {
+        /// The recipient, a replica of every partition listed.
+        to: BrokerId,
+        /// The recipient's broker epoch.
+        broker_epoch: BrokerEpoch,
+        /// The partitions, in order.
+        partitions: Vec<TopicPartition>,
+    },
     /// Stop serving and fetching these partitions, and delete them if `delete`.
     StopReplica {
         /// The recipient.
@@ -114,6 +150,7 @@ impl BrokerRequest {
         match self {
             Self::LeaderAndIsr { to, .. }
             | Self::UpdateMetadata { to, .. }
+            | Self::DescribeReplicaLogs { to, .. }
             | Self::StopReplica { to, .. } => *to,
         }
     }
@@ -163,7 +200,10 @@ pub enum Reply {
 impl Decision {
     /// Whether there is nothing to apply.
     pub fn is_empty(&self) -> bool {
-        self.zk_writes.is_empty() && self.requests.is_empty() && self.reply.is_none()
+        self.zk_writes.is_empty()
+            && self.requests.is_empty()
+            && self.reply.is_none()
+            && self.last_replica_notes.is_empty()
     }
 
     /// Removes `failed` partitions from LeaderAndIsr and UpdateMetadata requests (their state
@@ -178,7 +218,7 @@ impl Decision {
                 BrokerRequest::UpdateMetadata { partitions, .. } => {
                     partitions.retain(|p| !failed.contains(&p.partition));
                 }
-                BrokerRequest::StopReplica { .. } => {}
+                BrokerRequest::DescribeReplicaLogs { .. } | BrokerRequest::StopReplica { .. } => {}
             }
         }
         self.requests.retain(|r| {
@@ -191,8 +231,41 @@ impl Decision {
         self.zk_writes.extend(other.zk_writes);
         self.requests.extend(other.requests);
         self.unclean_elections.extend(other.unclean_elections);
+        self.last_replica_notes.extend(other.last_replica_notes);
         if other.reply.is_some() {
             self.reply = other.reply;
+        }
+    }
+
+    /// Asks `to` (a registered replica) to describe `tp`'s log, unless it was already asked
+    /// and has not answered; joins an earlier DescribeReplicaLogs of this decision to `to`.
+    pub(crate) fn describe_replica_log(
+        &mut self,
+        model: &mut ClusterModel,
+        to: BrokerId,
+        tp: &TopicPartition,
+    ) {
+        let Some(broker) = model.live_brokers.get(&to) else {
+            return;
+        };
+        if !model.replica_logs_asked.insert((tp.clone(), to)) {
+            return;
+        }
+        let existing = self.requests.iter_mut().find_map(|r| match r {
+            BrokerRequest::DescribeReplicaLogs {
+                to: recipient,
+                partitions,
+                ..
+            } if *recipient == to => Some(partitions),
+            _ => None,
+        });
+        match existing {
+            Some(partitions) => partitions.push(tp.clone()),
+            None => self.requests.push(BrokerRequest::DescribeReplicaLogs {
+                to,
+                broker_epoch: broker.epoch,
+                partitions: vec![tp.clone()],
+            }),
         }
     }
 

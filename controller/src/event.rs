@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use tributary_zk_layout::{BrokerEpoch, BrokerId};
 
 use crate::cluster::{LiveBroker, PartitionModel, TopicModel, TopicPartition};
+use crate::last_replica::ReplicaLog;
 
 /// One unit of controller work (Kafka's `ControllerEvent`s, minus those handled by the loop
 /// itself: `Reelect`, `Expire`, resignation).
@@ -61,6 +62,16 @@ pub enum Event {
     AutoRebalanceTick {
         /// `leader.imbalance.per.broker.percentage` (default 10).
         imbalance_percentage: u32,
+    },
+    /// A broker answered DescribeReplicaLogs (or could not: `logs` is `None` after an error
+    /// answer; an undeliverable request ends with the broker's death instead).
+    ReplicaLogsDescribed {
+        /// The broker that described its replicas' logs.
+        broker: BrokerId,
+        /// The partitions that were asked.
+        asked: Vec<TopicPartition>,
+        /// Each partition's log as the broker has it, or `None` if the request was refused.
+        logs: Option<BTreeMap<TopicPartition, ReplicaLog>>,
     },
     /// A ControlledShutdown request from a stopping broker.
     ControlledShutdown {

@@ -25,6 +25,8 @@
 //! - [`election`]: leader election strategies (offline and unclean, preferred, controlled
 //!   shutdown, reassignment), first leader of a new partition, ISR shrink on replica failure.
 //! - [`partition_state`]: the partition and replica state machines' legal transitions.
+//! - [`last_replica`]: electing a leader for a partition whose last in-sync replica returns
+//!   after an unclean shutdown (compare every replica's log first).
 //! - [`rebalance`]: the auto leader rebalance decision (`leader.imbalance.per.broker.percentage`).
 //! - [`model`]: [`LeaderAndIsr`](model::LeaderAndIsr), the value elections produce.
 //! - [`cluster`], [`event`], [`decision`], [`handlers`]: the controller's model of the cluster,
@@ -50,6 +52,7 @@ pub mod decision;
 pub mod election;
 pub mod event;
 pub mod handlers;
+pub mod last_replica;
 pub mod model;
 pub mod partition_state;
 pub mod placement;

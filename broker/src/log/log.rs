@@ -11,7 +11,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use bytes::Bytes;
@@ -22,6 +22,7 @@ use super::load::{LoadedSegments, delete_segment_files, load_segments};
 use super::read::{find_offset_for_timestamp, read_batches};
 use super::retention::{RetentionPolicy, SegmentSummary, segments_to_delete};
 use super::segment::Segment;
+use super::verification;
 use super::{LogConfig, LogError, TopicPartition};
 
 /// What a read returned.
@@ -108,6 +109,9 @@ pub struct Log {
     /// Serialises writes of `leader-epoch-checkpoint` (never taken on the append path unless
     /// the append changed the cache).
     pub(crate) leader_epoch_writer: Mutex<()>,
+    /// Recovered after an unclean shutdown and not yet checked against the other replicas
+    /// (mirrors the `needs-verification` file; see `verification.rs`).
+    pub(crate) needs_verification: AtomicBool,
 }
 
 /// What a flush covers.
@@ -154,6 +158,7 @@ impl Log {
             now_ms,
         )?;
         let log_end = segments.last().map_or(0, Segment::next_offset);
+        let needs_verification = verification::load(dir, clean_shutdown)?;
         let LoadedEpochs { cache, needs_write } = leader_epoch_file::load(
             dir,
             &topic_partition,
@@ -182,6 +187,7 @@ impl Log {
             log_start_offset: AtomicI64::new(log_start),
             state: Mutex::new(state),
             leader_epoch_writer: Mutex::new(()),
+            needs_verification: AtomicBool::new(needs_verification),
         };
         log.persist_leader_epochs()?;
         Ok(log)
@@ -535,6 +541,23 @@ impl Log {
         flush_ms != u64::MAX
             && now_ms.saturating_sub(self.lock().last_flush_ms)
                 >= flush_ms.min(i64::MAX as u64) as i64
+    }
+
+    /// Whether this log was recovered after an unclean shutdown and has not been checked
+    /// against the partition's other replicas since (see `verification.rs`).
+    pub fn needs_verification(&self) -> bool {
+        self.needs_verification.load(Ordering::Acquire)
+    }
+
+    /// Records that the partition has a leader again, chosen by the controller with this
+    /// replica's state known: removes the `needs-verification` mark.
+    pub fn mark_verified(&self) -> Result<(), LogError> {
+        if self.needs_verification.load(Ordering::Acquire) {
+            verification::clear(&self.dir)?;
+            self.needs_verification.store(false, Ordering::Release);
+            tracing::info!(topic_partition = %self.topic_partition, "log verified: the partition has a leader again");
+        }
+        Ok(())
     }
 
     /// The recovery point (everything below it is fsync'd).

@@ -48,6 +48,7 @@ mod recovery;
 pub mod retention;
 mod segment;
 mod time_index;
+mod verification;
 
 #[cfg(test)]
 mod tests;
@@ -64,6 +65,7 @@ pub use leader_epoch::{Assigned, EpochEntry, InvalidEntries, LeaderEpochCache};
 pub use leader_epoch_file::LEADER_EPOCH_CHECKPOINT;
 pub use log::{Log, ReadResult};
 pub use manager::{CLEAN_SHUTDOWN_MARKER, HighWatermarkFn, LOCK_FILE, LogManager};
+pub use verification::NEEDS_VERIFICATION_FILE;
 
 /// A partition of a topic. Its log directory is named `<topic>-<partition>`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -5,12 +5,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use tokio::sync::{Mutex, MutexGuard, mpsc};
-use tributary_zk_layout::{ControllerEpoch, LeaderEpoch};
+use tributary_zk_layout::{BrokerId, ControllerEpoch, LeaderEpoch};
 
 use super::isr::IsrUpdate;
 use super::isr_writer::IsrChange;
 use super::role::{LeaderAndIsrState, Role, RoleChange};
-use crate::log::{LogConfig, LogError, LogManager, TopicPartition};
+use crate::log::{Log, LogConfig, LogError, LogManager, TopicPartition};
 use crate::replica::Partition;
 
 /// Owns the map of hosted partitions. Lookups take a short read lock; the map changes only
@@ -143,14 +143,21 @@ impl ReplicaManager {
         state: LeaderAndIsrState,
         config: LogConfig,
     ) -> Result<RoleChange, LogError> {
+        let has_leader = state.leader != BrokerId::NONE;
         if let Some(existing) = self.get(tp) {
             existing.log().set_config(config);
+            if has_leader {
+                mark_verified(existing.log());
+            }
             return Ok(existing.change_role(role, Some(state)));
         }
         // Logs found on disk at start-up were opened with the broker defaults; this applies
         // the topic's overrides to them.
         let log = self.logs.get_or_create(tp, config.clone())?;
         log.set_config(config);
+        if has_leader {
+            mark_verified(&log);
+        }
         let stored_high_watermark = self.logs.stored_high_watermark(tp);
         let partition = Arc::new(Partition::new(
             tp.clone(),
@@ -193,6 +200,19 @@ impl ReplicaManager {
             partition.wake_waiters();
         }
         self.logs.delete(tp)
+    }
+
+    /// What the controller compares before electing the last in-sync replica after an unclean
+    /// shutdown (DescribeReplicaLogs): the latest leader epoch, the log end offset and whether
+    /// the log still needs verification, for any log on this broker's disks (hosted or not);
+    /// `None` when there is no log.
+    pub fn describe_log(&self, tp: &TopicPartition) -> Option<ReplicaLogState> {
+        let log = self.logs.get(tp)?;
+        Some(ReplicaLogState {
+            last_leader_epoch: log.latest_epoch(),
+            log_end_offset: log.log_end_offset(),
+            needs_verification: log.needs_verification(),
+        })
     }
 
     /// The high watermark of a hosted partition (for retention and the HW checkpoint);
@@ -451,5 +471,25 @@ mod tests {
             .unwrap();
         assert_eq!(replicas.high_watermark(&leader), Some(3));
         assert_eq!(replicas.high_watermark(&TopicPartition::new("t", 9)), None);
+    }
+}
+
+/// A replica's log as DescribeReplicaLogs reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicaLogState {
+    /// The latest leader epoch in the log's epoch cache, if any.
+    pub last_leader_epoch: Option<i32>,
+    /// The log end offset.
+    pub log_end_offset: i64,
+    /// Recovered after an unclean shutdown and not checked since.
+    pub needs_verification: bool,
+}
+
+/// The partition has a leader again, chosen by a controller that knew this replica's state:
+/// the log no longer needs verification. A failure to remove the mark only means the check
+/// is repeated after the next restart, so it is logged, not returned.
+fn mark_verified(log: &Log) {
+    if let Err(error) = log.mark_verified() {
+        tracing::warn!(topic_partition = %log.topic_partition(), %error, "cannot remove the needs-verification mark; it will be checked again after a restart");
     }
 }

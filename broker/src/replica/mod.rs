@@ -40,6 +40,6 @@ mod partition;
 pub mod role;
 
 pub use fetcher::FetcherManager;
-pub use manager::ReplicaManager;
+pub use manager::{ReplicaLogState, ReplicaManager};
 pub use partition::{AppendError, FollowerError, Partition};
 pub use role::{LeaderAndIsrState, Role, RoleChange, RoleError, role_for};

@@ -42,7 +42,10 @@ fn fence_code(error: &FenceError) -> ErrorCode {
 }
 
 /// The header of a control request; a request without one is malformed.
-fn header_of(header: Option<ControlHeader>, request: &str) -> Result<RequestHeader, Status> {
+pub(super) fn header_of(
+    header: Option<ControlHeader>,
+    request: &str,
+) -> Result<RequestHeader, Status> {
     let header = header.ok_or_else(|| invalid_argument(format!("{request}: header is missing")))?;
     Ok(RequestHeader {
         controller_id: BrokerId(header.controller_id),
@@ -52,7 +55,7 @@ fn header_of(header: Option<ControlHeader>, request: &str) -> Result<RequestHead
 }
 
 /// Refuses a request naming a partition without a topic, with a negative id, or twice.
-fn check_partitions<'a>(
+pub(super) fn check_partitions<'a>(
     request: &str,
     partitions: impl IntoIterator<Item = (&'a str, i32)>,
 ) -> Result<(), Status> {
@@ -74,7 +77,7 @@ fn check_partitions<'a>(
 
 /// Checks the header while holding the control lock (`highest`) and, if admitted, raises the
 /// highest controller epoch seen.
-fn admit(
+pub(super) fn admit(
     state: &BrokerState,
     highest: &mut Option<ControllerEpoch>,
     header: &RequestHeader,

@@ -5,6 +5,7 @@
 
 pub mod admin;
 mod control;
+mod control_describe_logs;
 mod control_forward;
 #[cfg(test)]
 mod control_tests;
@@ -35,12 +36,13 @@ use tributary_proto::v1::{
 };
 use tributary_proto::v1::{
     ControlledShutdownRequest, ControlledShutdownResponse, CreateTopicsRequest,
-    CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, DescribeTopicsRequest,
-    DescribeTopicsResponse, ElectPreferredLeadersRequest, ElectPreferredLeadersResponse,
-    FetchRequest, FetchResponse, LeaderAndIsrRequest, LeaderAndIsrResponse, ListOffsetsRequest,
-    ListOffsetsResponse, MetadataRequest, MetadataResponse, OffsetForLeaderEpochRequest,
-    OffsetForLeaderEpochResponse, ProduceRequest, ProduceResponse, StopReplicaRequest,
-    StopReplicaResponse, UpdateMetadataRequest, UpdateMetadataResponse,
+    CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, DescribeReplicaLogsRequest,
+    DescribeReplicaLogsResponse, DescribeTopicsRequest, DescribeTopicsResponse,
+    ElectPreferredLeadersRequest, ElectPreferredLeadersResponse, FetchRequest, FetchResponse,
+    LeaderAndIsrRequest, LeaderAndIsrResponse, ListOffsetsRequest, ListOffsetsResponse,
+    MetadataRequest, MetadataResponse, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse,
+    ProduceRequest, ProduceResponse, StopReplicaRequest, StopReplicaResponse,
+    UpdateMetadataRequest, UpdateMetadataResponse,
 };
 
 pub use fetch::{DEFAULT_MAX_BYTES, DEFAULT_PARTITION_MAX_BYTES};
@@ -303,6 +305,18 @@ impl Control for ControlService {
         control_forward::elect_preferred_leaders(&self.state, request.into_inner())
             .await
             .map(Response::new)
+    }
+
+    async fn describe_replica_logs(
+        &self,
+        request: Request<DescribeReplicaLogsRequest>,
+    ) -> Result<Response<DescribeReplicaLogsResponse>, Status> {
+        let state = self.state.clone();
+        run_to_completion("DescribeReplicaLogs", async move {
+            control_describe_logs::describe_replica_logs(&state, request.into_inner()).await
+        })
+        .await
+        .map(Response::new)
     }
 }
 

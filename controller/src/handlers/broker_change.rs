@@ -22,9 +22,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use tributary_zk_layout::BrokerId;
 
 use crate::cluster::{ClusterModel, LiveBroker, TopicPartition};
-use crate::decision::{Decision, RequestBatch};
+use crate::decision::{Decision, LastReplicaNote, RequestBatch};
 use crate::election::{ElectionInput, offline_election, remove_replicas_from_isr};
 use crate::handlers::{topic_change, topic_deletion};
+use crate::last_replica::{LeaderlessOutcome, leaderless_election};
 
 /// Compares `live` with the model's registered brokers and handles deaths, then joins.
 pub fn handle_brokers_changed(
@@ -68,6 +69,11 @@ pub fn on_brokers_failed(model: &mut ClusterModel, dead: &BTreeSet<BrokerId>) ->
     for id in dead {
         model.live_brokers.remove(id);
         model.shutting_down.remove(id);
+        // A bounced broker re-registers within this event: what it described before is stale.
+        for logs in model.replica_logs.values_mut() {
+            logs.remove(id);
+        }
+        model.replica_logs_asked.retain(|(_, b)| b != id);
         for deletion in model.topics_to_delete.values_mut() {
             deletion.started.remove(id);
         }
@@ -127,6 +133,7 @@ pub(crate) fn repair_partitions(
 ) {
     let electable = model.electable_brokers();
     let controller_epoch = model.controller_epoch;
+    let mut describe = Vec::new();
     for tp in tps {
         let Some(state) = model.partition_states.get(tp) else {
             continue;
@@ -138,8 +145,44 @@ pub(crate) fn repair_partitions(
             .copied()
             .filter(|b| !model.is_registered(*b))
             .collect();
+        let unclean_allowed = model.unclean_allowed(&tp.topic);
         let next = if model.is_registered(current.leader) {
             remove_replicas_from_isr(current, &gone, controller_epoch)
+        } else if current.leader == BrokerId::NONE && !unclean_allowed {
+            let input = ElectionInput {
+                assignment: model.replicas(tp),
+                current,
+                live_brokers: &electable,
+                controller_epoch,
+            };
+            let logs = model.replica_logs.get(tp).cloned().unwrap_or_default();
+            match leaderless_election(input, &logs) {
+                LeaderlessOutcome::Elect { elected, compared } => {
+                    if let Some(comparison) = compared {
+                        decision.last_replica_notes.push(LastReplicaNote::Elected {
+                            partition: tp.clone(),
+                            comparison,
+                            leader: elected.leader_and_isr.leader,
+                        });
+                    }
+                    Some(elected.leader_and_isr)
+                }
+                LeaderlessOutcome::Describe(brokers) => {
+                    describe.push((tp.clone(), brokers));
+                    None
+                }
+                LeaderlessOutcome::Wait { candidate, missing } => {
+                    decision.last_replica_notes.push(LastReplicaNote::Waiting {
+                        partition: tp.clone(),
+                        candidate,
+                        missing,
+                    });
+                    None
+                }
+                LeaderlessOutcome::Unelectable(_) => {
+                    remove_replicas_from_isr(current, &gone, controller_epoch)
+                }
+            }
         } else {
             let input = ElectionInput {
                 assignment: model.replicas(tp),
@@ -147,7 +190,7 @@ pub(crate) fn repair_partitions(
                 live_brokers: &electable,
                 controller_epoch,
             };
-            match offline_election(input, model.unclean_allowed(&tp.topic)) {
+            match offline_election(input, unclean_allowed) {
                 Ok(elected) => {
                     if elected.unclean {
                         decision.unclean_elections.push(tp.clone());
@@ -167,6 +210,11 @@ pub(crate) fn repair_partitions(
             batch.partition_changed(model, tp);
         }
     }
+    for (tp, brokers) in describe {
+        for broker in brokers {
+            decision.describe_replica_log(model, broker, &tp);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -178,6 +226,7 @@ mod tests {
     use crate::event::Event;
     use crate::handlers::fixtures::*;
     use crate::handlers::handle;
+    use crate::last_replica::ReplicaLog;
 
     fn brokers_changed(model: &mut ClusterModel, live: &[i32]) -> Decision {
         handle(
@@ -261,8 +310,30 @@ mod tests {
             ],
         );
 
-        // The last ISR member returns: a clean election makes it leader again.
+        // The last ISR member returns: the controller first asks the replicas to describe
+        // their logs (it may have lost records in an unclean shutdown)...
         let decision = brokers_changed(&mut model, &[1, 2]);
+        assert_decision(
+            &decision,
+            &[
+                "DescribeReplicaLogs → 1: t-0",
+                "DescribeReplicaLogs → 2: t-0",
+                "LeaderAndIsr → 1: t-0 {-1 e4 [1]} v11",
+                "UpdateMetadata → 1: brokers [1, 2]; t-0 {-1 e4 [1]} v11",
+                "UpdateMetadata → 2: brokers [1, 2]; t-0 {-1 e4 [1]} v11",
+            ],
+        );
+        // ... and asks nothing twice while waiting for the answers.
+        let decision = handle(
+            &mut model,
+            Event::IsrChanged {
+                partitions: BTreeMap::new(),
+            },
+        );
+        assert!(describe(&decision).is_empty());
+
+        // Its log was shut down cleanly: a clean election makes it leader again.
+        let decision = described(&mut model, 1, &[("t", 0, 3, 80, false)]);
         assert_decision(
             &decision,
             &[
@@ -272,6 +343,101 @@ mod tests {
                 "UpdateMetadata → 1: brokers [1, 2]; t-0 {1 e5 [1]} v12",
                 "UpdateMetadata → 2: brokers [1, 2]; t-0 {1 e5 [1]} v12",
             ],
+        );
+        // The late answer of broker 2 is about a partition that has a leader now: dropped.
+        assert!(describe(&described(&mut model, 2, &[("t", 0, 3, 90, false)])).is_empty());
+        assert!(model.replica_logs.is_empty() && model.replica_logs_asked.is_empty());
+    }
+
+    /// Broker `broker` answers DescribeReplicaLogs with (topic, partition, last epoch, log end,
+    /// needs verification) for each partition.
+    fn described(
+        model: &mut ClusterModel,
+        broker: i32,
+        logs: &[(&str, i32, i32, i64, bool)],
+    ) -> Decision {
+        let logs: BTreeMap<TopicPartition, ReplicaLog> = logs
+            .iter()
+            .map(|&(t, p, epoch, end, needs_verification)| {
+                (
+                    tp(t, p),
+                    ReplicaLog {
+                        last_leader_epoch: epoch,
+                        log_end_offset: end,
+                        needs_verification,
+                    },
+                )
+            })
+            .collect();
+        handle(
+            model,
+            Event::ReplicaLogsDescribed {
+                broker: BrokerId(broker),
+                asked: logs.keys().cloned().collect(),
+                logs: Some(logs),
+            },
+        )
+    }
+
+    #[test]
+    fn an_unclean_last_isr_member_waits_for_every_replica_then_the_most_advanced_log_leads() {
+        let mut model = cluster(&[2]);
+        add_topic(&mut model, "t", &[(&[1, 2, 3], -1, 4, &[1])]);
+        // Broker 1 (the last ISR member) returns after an unclean shutdown; broker 3 is down.
+        brokers_changed(&mut model, &[1, 2]);
+        assert!(describe(&described(&mut model, 2, &[("t", 0, 4, 130, false)])).is_empty());
+        let decision = described(&mut model, 1, &[("t", 0, 4, 100, true)]);
+        assert!(describe(&decision).is_empty());
+        assert_eq!(
+            decision.last_replica_notes,
+            [LastReplicaNote::Waiting {
+                partition: tp("t", 0),
+                candidate: BrokerId(1),
+                missing: ids(&[3]),
+            }]
+        );
+        // Broker 3 returns: only it is asked; the logs already described are kept.
+        let decision = brokers_changed(&mut model, &[1, 2, 3]);
+        assert_eq!(describe(&decision)[0], "DescribeReplicaLogs → 3: t-0");
+        let decision = described(&mut model, 3, &[("t", 0, 3, 140, false)]);
+        // Broker 2 has the most advanced log (epoch 4, end 130): it leads alone.
+        assert_eq!(describe(&decision)[0], "set t-0 = {2 e5 [2]} if v10");
+        assert!(matches!(
+            &decision.last_replica_notes[..],
+            [LastReplicaNote::Elected {
+                leader: BrokerId(2),
+                ..
+            }]
+        ));
+        assert!(decision.unclean_elections.is_empty());
+    }
+
+    #[test]
+    fn a_bounce_forgets_what_the_broker_described() {
+        let mut model = cluster(&[2]);
+        add_topic(&mut model, "t", &[(&[1, 2], -1, 4, &[1])]);
+        brokers_changed(&mut model, &[1, 2]);
+        described(&mut model, 2, &[("t", 0, 4, 130, false)]);
+        assert_eq!(model.replica_logs[&tp("t", 0)].len(), 1);
+        // Broker 2 bounces (new epoch) before broker 1 answers: asked again.
+        let mut live = registrations(&[1, 2]);
+        live.insert(BrokerId(2), broker(2, 999).1);
+        let decision = handle(&mut model, Event::BrokersChanged { live });
+        assert!(model.replica_logs.is_empty());
+        assert!(describe(&decision).contains(&"DescribeReplicaLogs → 2: t-0".to_string()));
+        // A refused request is forgotten, so the next change asks again.
+        handle(
+            &mut model,
+            Event::ReplicaLogsDescribed {
+                broker: BrokerId(2),
+                asked: vec![tp("t", 0)],
+                logs: None,
+            },
+        );
+        assert!(
+            !model
+                .replica_logs_asked
+                .contains(&(tp("t", 0), BrokerId(2)))
         );
     }
 

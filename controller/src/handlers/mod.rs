@@ -12,6 +12,7 @@
 //! | [`Event::IsrChanged`] | [`isr_change::handle_isr_changed`] | `IsrChangeNotification` |
 //! | [`Event::PreferredElection`], [`Event::AutoRebalanceTick`] | [`preferred_leader`] | `ReplicaLeaderElection`, `AutoPreferredReplicaLeaderElection` |
 //! | [`Event::ControlledShutdown`] | [`controlled_shutdown::handle_controlled_shutdown`] | `ControlledShutdown` |
+//! | [`Event::ReplicaLogsDescribed`] | [`replica_logs::handle_replica_logs_described`] | none (KIP-966's idea for ZooKeeper mode; see [`crate::last_replica`]) |
 //!
 //! Not handled (yet): partition reassignment, log dir failures, topic config changes (the loop
 //! updates [`ClusterModel::unclean_overrides`] directly), `delete.topic.enable = false`.
@@ -20,6 +21,7 @@ pub mod broker_change;
 pub mod controlled_shutdown;
 pub mod isr_change;
 pub mod preferred_leader;
+pub mod replica_logs;
 pub mod startup;
 pub mod topic_change;
 pub mod topic_deletion;
@@ -52,7 +54,13 @@ pub fn handle(model: &mut ClusterModel, event: Event) -> Decision {
             broker,
             broker_epoch,
         } => controlled_shutdown::handle_controlled_shutdown(model, broker, broker_epoch),
+        Event::ReplicaLogsDescribed {
+            broker,
+            asked,
+            logs,
+        } => replica_logs::handle_replica_logs_described(model, broker, &asked, logs),
     };
+    model.forget_stale_replica_logs();
     model.debug_check_invariants();
     decision
 }
@@ -236,6 +244,14 @@ pub(crate) mod fixtures {
                         items.join(", ")
                     )
                 }
+                BrokerRequest::DescribeReplicaLogs { to, partitions, .. } => format!(
+                    "DescribeReplicaLogs → {to}: {}",
+                    partitions
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
                 BrokerRequest::StopReplica {
                     to,
                     partitions,
@@ -385,6 +401,12 @@ mod tests {
                         BrokerRequest::UpdateMetadata { to, .. } => {
                             // Startup and bounces send two rounds (announce / death, then join).
                             metadata_to.insert(*to);
+                        }
+                        BrokerRequest::DescribeReplicaLogs { to, partitions, .. } => {
+                            for tp in partitions {
+                                prop_assert!(model.replicas(tp).contains(to));
+                                prop_assert!(model.is_registered(*to));
+                            }
                         }
                         BrokerRequest::StopReplica { .. } => {}
                     }

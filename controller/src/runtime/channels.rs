@@ -20,6 +20,7 @@ use tributary_zk_layout::{BrokerId, ControllerEpoch, ZkVersion};
 use crate::cluster::{LiveBroker, TopicPartition};
 use crate::decision::{BrokerRequest, PartitionLeadership, PartitionMetadata};
 use crate::event::Event;
+use crate::last_replica::ReplicaLog;
 use crate::model::LeaderAndIsr;
 
 /// How long one control RPC may take (Kafka's `controller.socket.timeout.ms`).
@@ -212,6 +213,27 @@ async fn send_one(
             );
             Ok(Vec::new())
         }
+        BrokerRequest::DescribeReplicaLogs {
+            broker_epoch,
+            partitions,
+            ..
+        } => {
+            let response = client
+                .describe_replica_logs(pb::DescribeReplicaLogsRequest {
+                    header: Some(header(me, epoch, broker_epoch.0)),
+                    partitions: partitions.iter().map(partition_ref).collect(),
+                })
+                .await?
+                .into_inner();
+            log_errors(
+                to,
+                "DescribeReplicaLogs",
+                response.error_code,
+                &response.error_message,
+                &[],
+            );
+            Ok(vec![described_event(to, partitions, &response)])
+        }
         BrokerRequest::StopReplica {
             broker_epoch,
             partitions,
@@ -264,6 +286,37 @@ fn deletion_events(
             broker,
         })
         .collect()
+}
+
+/// The event a DescribeReplicaLogs response makes: the logs of the asked partitions, or
+/// `None` if the broker refused the request or left an asked partition out.
+fn described_event(
+    broker: BrokerId,
+    asked: &[TopicPartition],
+    response: &pb::DescribeReplicaLogsResponse,
+) -> Event {
+    let logs = (response.error_code == pb::ErrorCode::None as i32).then(|| {
+        response
+            .partitions
+            .iter()
+            .map(|p| {
+                (
+                    TopicPartition::new(p.topic.clone(), p.partition),
+                    ReplicaLog {
+                        last_leader_epoch: p.last_leader_epoch,
+                        log_end_offset: p.log_end_offset,
+                        needs_verification: p.needs_verification || !p.has_log,
+                    },
+                )
+            })
+            .collect::<BTreeMap<_, _>>()
+    });
+    let logs = logs.filter(|logs| asked.iter().all(|tp| logs.contains_key(tp)));
+    Event::ReplicaLogsDescribed {
+        broker,
+        asked: asked.to_vec(),
+        logs,
+    }
 }
 
 fn log_errors(
@@ -403,5 +456,55 @@ mod tests {
             ..response
         };
         assert!(deletion_events(BrokerId(2), true, &partitions, &refused).is_empty());
+    }
+
+    #[test]
+    fn described_logs_become_an_event_and_a_refusal_or_gap_becomes_none() {
+        let asked = vec![TopicPartition::new("a", 0), TopicPartition::new("a", 1)];
+        let state = |partition, has_log, needs_verification| pb::ReplicaLogState {
+            topic: "a".into(),
+            partition,
+            has_log,
+            last_leader_epoch: if has_log { 4 } else { -1 },
+            log_end_offset: if has_log { 50 } else { 0 },
+            needs_verification,
+        };
+        let response = pb::DescribeReplicaLogsResponse {
+            error_code: pb::ErrorCode::None as i32,
+            error_message: String::new(),
+            partitions: vec![state(0, true, false), state(1, false, false)],
+        };
+        let Event::ReplicaLogsDescribed { broker, logs, .. } =
+            described_event(BrokerId(3), &asked, &response)
+        else {
+            panic!("wrong event");
+        };
+        assert_eq!(broker, BrokerId(3));
+        let logs = logs.expect("logs");
+        assert_eq!(
+            logs[&asked[0]],
+            ReplicaLog {
+                last_leader_epoch: 4,
+                log_end_offset: 50,
+                needs_verification: false
+            }
+        );
+        // No log at all cannot vouch for anything.
+        assert!(logs[&asked[1]].needs_verification);
+
+        let partial = pb::DescribeReplicaLogsResponse {
+            partitions: vec![state(0, true, false)],
+            ..response.clone()
+        };
+        let refused = pb::DescribeReplicaLogsResponse {
+            error_code: pb::ErrorCode::StaleBrokerEpoch as i32,
+            ..response
+        };
+        for response in [partial, refused] {
+            assert!(matches!(
+                described_event(BrokerId(3), &asked, &response),
+                Event::ReplicaLogsDescribed { logs: None, .. }
+            ));
+        }
     }
 }

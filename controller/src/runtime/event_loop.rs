@@ -18,9 +18,10 @@ use super::load;
 use super::watches::{self, Dirty, WatchSignal};
 use super::{Exit, RuntimeConfig};
 use crate::cluster::{ClusterModel, TopicPartition};
-use crate::decision::Reply;
+use crate::decision::{LastReplicaNote, Reply};
 use crate::event::Event;
 use crate::handlers::handle;
+use crate::model::broker_list;
 use crate::zk::{FencedWriter, ZkError};
 
 /// Every part of the tree, re-read after a reconnection.
@@ -297,6 +298,7 @@ impl Controller {
                 );
             }
         }
+        log_last_replica_notes(&decision.last_replica_notes);
         self.channels.sync(&self.model.live_brokers);
         for request in decision.requests {
             self.channels.send(request);
@@ -307,6 +309,35 @@ impl Controller {
             self.pending.push_back(Event::IsrChanged { partitions });
         }
         Ok(decision.reply)
+    }
+}
+
+/// Logs what happened to leaderless partitions whose last in-sync replica needed verification.
+fn log_last_replica_notes(notes: &[LastReplicaNote]) {
+    for note in notes {
+        match note {
+            LastReplicaNote::Waiting {
+                partition,
+                candidate,
+                missing,
+            } => tracing::warn!(
+                topic_partition = %partition,
+                last_in_sync_replica = %candidate,
+                missing = %broker_list(missing),
+                "partition stays offline: its last in-sync replica was recovered after an unclean shutdown and may have lost acknowledged records; waiting for the missing replicas to compare logs (or allow an unclean election)"
+            ),
+            LastReplicaNote::Elected {
+                partition,
+                comparison,
+                leader,
+            } => tracing::warn!(
+                topic_partition = %partition,
+                last_in_sync_replica = %comparison.candidate,
+                %leader,
+                logs = ?comparison.logs,
+                "leader elected after comparing every replica's log: the last in-sync replica was recovered after an unclean shutdown"
+            ),
+        }
     }
 }
 
@@ -339,5 +370,6 @@ fn event_name(event: &Event) -> &'static str {
         Event::PreferredElection { .. } => "preferred election",
         Event::AutoRebalanceTick { .. } => "auto rebalance",
         Event::ControlledShutdown { .. } => "controlled shutdown",
+        Event::ReplicaLogsDescribed { .. } => "replica logs described",
     }
 }

@@ -176,10 +176,13 @@ pub async fn controller_in_zk_opt(client: &zk::Client) -> Option<(i32, i32)> {
     Some((controller, decode_controller_epoch(&epoch).ok()?.0))
 }
 
-/// The concatenated `.log` segment files of `topic`-`partition` under a broker's data
-/// directory (empty if it has none): replicas that copied the leader's batches unchanged
-/// compare equal byte for byte.
-pub fn segment_bytes(data_dir: &std::path::Path, topic: &str, partition: i32) -> Vec<u8> {
+/// The `.log` segment files of `topic`-`partition` under a broker's data directory, in
+/// offset order (none if it has no such log).
+pub fn segment_files(
+    data_dir: &std::path::Path,
+    topic: &str,
+    partition: i32,
+) -> Vec<std::path::PathBuf> {
     use std::path::{Path, PathBuf};
     fn find(dir: &Path, name: &str) -> Option<PathBuf> {
         for entry in std::fs::read_dir(dir).ok()?.flatten() {
@@ -204,6 +207,13 @@ pub fn segment_bytes(data_dir: &std::path::Path, topic: &str, partition: i32) ->
     segments.retain(|p| p.extension().is_some_and(|e| e == "log"));
     segments.sort();
     segments
+}
+
+/// The concatenated `.log` segment files of `topic`-`partition` under a broker's data
+/// directory (empty if it has none): replicas that copied the leader's batches unchanged
+/// compare equal byte for byte.
+pub fn segment_bytes(data_dir: &std::path::Path, topic: &str, partition: i32) -> Vec<u8> {
+    segment_files(data_dir, topic, partition)
         .iter()
         .flat_map(|p| std::fs::read(p).unwrap_or_default())
         .collect()

@@ -217,9 +217,12 @@ fn leftover_files_are_removed_at_load() {
             "00000000000000000000.index",
             "00000000000000000000.log",
             "00000000000000000000.timeindex",
-            "leader-epoch-checkpoint"
+            "leader-epoch-checkpoint",
+            // An unclean load marks the log until the controller has checked it.
+            "needs-verification"
         ]
     );
+    assert!(log.needs_verification());
 }
 
 /// Regression (found by the cut-at-any-byte property test): a sealed segment cut exactly at a

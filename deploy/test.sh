@@ -3,7 +3,8 @@
 #
 #   ./deploy/test.sh [extra cargo test args...]     e.g. ./deploy/test.sh -- --nocapture
 #
-# 1. Installs ZooKeeper and Java if missing (deploy/install-deps.sh; needs root or sudo).
+# 1. Installs ZooKeeper and Java, and Python gRPC and protoc for the Python example, if missing
+#    (deploy/install-deps.sh; needs root or sudo).
 # 2. Builds every binary first: the integration tests run the real `broker` and `tributary`
 #    binaries from target/debug/, and `cargo test` alone would not build them.
 # 3. Runs the whole workspace's tests, all of them even after a failure.

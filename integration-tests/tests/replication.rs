@@ -186,16 +186,30 @@ async fn a_paused_follower_holds_the_high_watermark_until_the_leader_shrinks_the
         .unwrap()
         .pause()
         .unwrap();
-    // The paused follower cannot acknowledge: the write is in the leader's log but not
-    // committed, so it times out and consumers do not see it.
-    let held = produce(by_id(&brokers, leader), "held", -1, 1_000, "held-").await;
+    // The paused follower cannot acknowledge: a write with a short timeout is in the leader's
+    // log but not committed, so it times out and consumers do not see it. A write with a long
+    // timeout is still waiting when the leader shrinks the ISR below min.insync.replicas:
+    // NOT_ENOUGH_REPLICAS_AFTER_APPEND (its records are in the log).
+    let (waiting, held) = tokio::join!(
+        produce(by_id(&brokers, leader), "held", -1, 30_000, "waiting-"),
+        async {
+            let held = produce(by_id(&brokers, leader), "held", -1, 1_000, "held-").await;
+            assert_eq!(consume(by_id(&brokers, leader), "held").await.len(), 3);
+            held
+        }
+    );
     assert_eq!(
         held.error_code,
         ErrorCode::RequestTimedOut as i32,
         "{}",
         held.error_message
     );
-    assert_eq!(consume(by_id(&brokers, leader), "held").await.len(), 3);
+    assert_eq!(
+        waiting.error_code,
+        ErrorCode::NotEnoughReplicasAfterAppend as i32,
+        "{}",
+        waiting.error_message
+    );
 
     // After replica.lag.time.max.ms the leader drops it from the ISR (in ZooKeeper); with
     // min.insync.replicas=3 writes are now refused, and the held records are committed by
@@ -213,10 +227,10 @@ async fn a_paused_follower_holds_the_high_watermark_until_the_leader_shrinks_the
     );
     let visible = eventually("the held records committed", LIMIT, || async {
         let records = consume(by_id(&brokers, leader), "held").await;
-        (records.len() == 6).then_some(records)
+        (records.len() == 9).then_some(records)
     })
     .await;
-    assert_eq!(visible.last().unwrap().0, 5);
+    assert_eq!(visible.last().unwrap().0, 8);
 
     brokers
         .iter_mut()
@@ -241,7 +255,7 @@ async fn a_paused_follower_holds_the_high_watermark_until_the_leader_shrinks_the
         accepted.error_message
     );
     assert_eq!(
-        accepted.base_offset, 6,
+        accepted.base_offset, 9,
         "the refused write appended nothing"
     );
     identical_logs(&all, "held").await;

@@ -174,9 +174,10 @@ pub async fn run(
         cluster_id,
         advertised_host: config.listener.advertised_host.clone(),
         advertised_port,
-        fetchers: crate::replica::FetcherManager::new(tributary_zk_layout::BrokerId(
-            config.broker_id,
-        )),
+        fetchers: crate::replica::FetcherManager::new(
+            tributary_zk_layout::BrokerId(config.broker_id),
+            config.replica_fetch,
+        ),
         replicas: ReplicaManager::new(logs.clone()),
         metadata: MetadataCache::new(),
         topic_configs: TopicConfigs::new(),

@@ -44,7 +44,11 @@ async fn unclean_election_trades_the_lone_leaders_writes_for_availability_only_w
     let mut brokers = start_cluster_with(
         &zookeeper,
         &[1, 2, 3],
-        &[("replica.lag.time.max.ms", "2000")],
+        // Two fetch loops per leader: the two topics replicate over separate loops.
+        &[
+            ("replica.lag.time.max.ms", "2000"),
+            ("num.replica.fetchers", "2"),
+        ],
     )
     .await;
     let client = zk_client(&zookeeper).await;

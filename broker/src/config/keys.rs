@@ -214,7 +214,37 @@ pub const SUPPORTED_KEYS: &[KeySpec] = &[
     key(
         "replica.lag.time.max.ms",
         Some("30000"),
-        "Replication lag before a follower leaves the ISR (used from the replication milestone).",
+        "A follower that has not caught up with the leader's log end for this long leaves the ISR.",
+    ),
+    key(
+        "replica.fetch.wait.max.ms",
+        Some("500"),
+        "Long poll of a follower's fetch: how long the leader holds it when there is nothing new.",
+    ),
+    key(
+        "replica.fetch.max.bytes",
+        Some("1048576"),
+        "Bytes a follower asks for per partition per fetch (soft: a larger first batch still comes).",
+    ),
+    key(
+        "replica.fetch.response.max.bytes",
+        Some("10485760"),
+        "Bytes a follower asks for per fetch response, all partitions together (soft).",
+    ),
+    key(
+        "replica.fetch.backoff.ms",
+        Some("500"),
+        "Pause of a follower's fetch loop after an error (Kafka: 1000).",
+    ),
+    key(
+        "replica.socket.timeout.ms",
+        Some("10000"),
+        "Longest wait for a leader's answer to a follower, long poll included; must be above replica.fetch.wait.max.ms (Kafka: 30000).",
+    ),
+    key(
+        "num.replica.fetchers",
+        Some("1"),
+        "Fetch loops (each one connection and task) per leader broker.",
     ),
 ];
 

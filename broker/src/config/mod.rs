@@ -10,6 +10,7 @@ mod topic;
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub use keys::{IGNORED_KAFKA_KEYS, KeySpec, SUPPORTED_KEYS};
 pub use topic::{
@@ -17,6 +18,7 @@ pub use topic::{
 };
 
 use crate::log::LogConfig;
+use crate::replica::FetchSettings;
 
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +118,8 @@ pub struct BrokerConfig {
     pub log_flush_offset_checkpoint_interval_ms: u64,
     /// `replica.lag.time.max.ms`.
     pub replica_lag_time_max_ms: u64,
+    /// `replica.fetch.*`, `replica.socket.timeout.ms` and `num.replica.fetchers`.
+    pub replica_fetch: FetchSettings,
     /// The broker-wide defaults of every topic's log settings.
     pub log_defaults: LogConfig,
     /// Keys that were given but ignored (Kafka keys with no meaning here), for a warning.
@@ -232,6 +236,7 @@ impl BrokerConfig {
             log_flush_offset_checkpoint_interval_ms: p
                 .parse_positive("log.flush.offset.checkpoint.interval.ms")?,
             replica_lag_time_max_ms: p.parse_positive("replica.lag.time.max.ms")?,
+            replica_fetch: parse_fetch_settings(&p)?,
             log_defaults,
             ignored_keys,
         })
@@ -309,6 +314,29 @@ fn broker_key_for(topic_key: &str) -> &str {
         "cleanup.policy" => "log.cleanup.policy",
         other => other,
     }
+}
+
+fn parse_fetch_settings(p: &Props<'_>) -> Result<FetchSettings, ConfigError> {
+    let positive_i32 = |key: &str| {
+        i32::try_from(p.parse_positive(key)?)
+            .map_err(|_| p.invalid(key, "must be at most 2147483647"))
+    };
+    let settings = FetchSettings {
+        wait_max_ms: positive_i32("replica.fetch.wait.max.ms")?,
+        max_bytes: positive_i32("replica.fetch.max.bytes")?,
+        response_max_bytes: positive_i32("replica.fetch.response.max.bytes")?,
+        backoff: Duration::from_millis(p.parse("replica.fetch.backoff.ms")?),
+        socket_timeout: Duration::from_millis(p.parse_positive("replica.socket.timeout.ms")?),
+        fetchers_per_leader: u32::try_from(p.parse_positive("num.replica.fetchers")?)
+            .map_err(|_| p.invalid("num.replica.fetchers", "too large"))?,
+    };
+    if settings.socket_timeout <= Duration::from_millis(settings.wait_max_ms as u64) {
+        return Err(p.invalid(
+            "replica.socket.timeout.ms",
+            "must be greater than replica.fetch.wait.max.ms",
+        ));
+    }
+    Ok(settings)
 }
 
 fn parse_listener(p: &Props<'_>) -> Result<Listener, ConfigError> {

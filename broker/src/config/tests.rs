@@ -144,3 +144,48 @@ fn zookeeper_connection_timeout_defaults_to_the_session_timeout() {
         BrokerConfig::from_properties(&props(&[("zookeeper.connection.timeout.ms", "0")])).is_err()
     );
 }
+
+#[test]
+fn replica_fetch_settings_default_and_parse_and_refuse_a_timeout_below_the_long_poll() {
+    let cfg = BrokerConfig::from_properties(&props(&[])).unwrap();
+    assert_eq!(cfg.replica_fetch, FetchSettings::default());
+    assert_eq!(cfg.replica_fetch.wait_max_ms, 500);
+    assert_eq!(cfg.replica_fetch.fetchers_per_leader, 1);
+    let cfg = BrokerConfig::from_properties(&props(&[
+        ("replica.fetch.wait.max.ms", "50"),
+        ("replica.fetch.max.bytes", "65536"),
+        ("replica.fetch.response.max.bytes", "1048576"),
+        ("replica.fetch.backoff.ms", "0"),
+        ("replica.socket.timeout.ms", "2000"),
+        ("num.replica.fetchers", "4"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        cfg.replica_fetch,
+        FetchSettings {
+            wait_max_ms: 50,
+            max_bytes: 65_536,
+            response_max_bytes: 1_048_576,
+            backoff: Duration::ZERO,
+            socket_timeout: Duration::from_secs(2),
+            fetchers_per_leader: 4,
+        }
+    );
+    for bad in [
+        [
+            ("replica.socket.timeout.ms", "500"),
+            ("replica.fetch.wait.max.ms", "500"),
+        ],
+        [
+            ("num.replica.fetchers", "0"),
+            ("replica.fetch.wait.max.ms", "500"),
+        ],
+        [
+            ("replica.fetch.max.bytes", "4294967296"),
+            ("num.replica.fetchers", "1"),
+        ],
+    ] {
+        let error = BrokerConfig::from_properties(&props(&bad)).unwrap_err();
+        assert!(error.to_string().contains(bad[0].0), "{error}");
+    }
+}

@@ -39,7 +39,7 @@ mod manager;
 mod partition;
 pub mod role;
 
-pub use fetcher::FetcherManager;
+pub use fetcher::{FetchSettings, FetcherManager};
 pub use manager::{ReplicaLogState, ReplicaManager};
 pub use partition::{AppendError, FollowerError, Partition};
 pub use role::{LeaderAndIsrState, Role, RoleChange, RoleError, role_for};

@@ -40,7 +40,10 @@ fn broker(dir: &tempfile::TempDir) -> Arc<BrokerState> {
         cluster_id: "test".into(),
         advertised_host: "127.0.0.1".into(),
         advertised_port: 9092,
-        fetchers: crate::replica::FetcherManager::new(tributary_zk_layout::BrokerId(ME)),
+        fetchers: crate::replica::FetcherManager::new(
+            tributary_zk_layout::BrokerId(ME),
+            crate::replica::FetchSettings::default(),
+        ),
         replicas: ReplicaManager::new(Arc::new(logs)),
         metadata: MetadataCache::new(),
         topic_configs: TopicConfigs::new(),

@@ -3,19 +3,19 @@
 //! Each partition goes through: **truncating** (OffsetForLeaderEpoch for the follower's
 //! latest epoch, then truncation; see [`super::truncation`]) → **fetching** (one `Fetch` per
 //! round for all fetching partitions, `replica_id` = this broker, the partition's leader
-//! epoch, a 500 ms long poll; batches are appended unchanged and the follower's HW becomes
+//! epoch, a `replica.fetch.wait.max.ms` long poll; batches are appended unchanged and the follower's HW becomes
 //! min(leader HW, own LEO)). On errors:
 //!
-//! * transport failure or timeout: every partition waits [`BACKOFF`] and retries;
+//! * transport failure or timeout: every partition waits `replica.fetch.backoff.ms` and retries;
 //! * FENCED_LEADER_EPOCH (this broker's epoch is older than the leader's): the partition is
 //!   **fenced** and waits for the LeaderAndIsr that is on its way;
 //! * UNKNOWN_LEADER_EPOCH, NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION (the leader has
-//!   not applied its own LeaderAndIsr yet) and other errors: wait [`BACKOFF`] and retry until
+//!   not applied its own LeaderAndIsr yet) and other errors: wait the backoff and retry until
 //!   a LeaderAndIsr re-points the partition;
 //! * OFFSET_OUT_OF_RANGE: truncate to the leader's log end if beyond it, or restart the log
 //!   at the leader's log start if below it (retention deleted what was next);
-//! * an append the log refuses (not contiguous, corrupt): back to truncating after
-//!   [`BACKOFF`].
+//! * an append the log refuses (not contiguous, corrupt): back to truncating after the
+//!   backoff.
 //!
 //! A command (partition added or removed) interrupts whatever is in flight, so a re-pointed
 //! partition does not wait for a long poll or a backoff to end.
@@ -36,22 +36,11 @@ use tributary_proto::v1::{
 };
 use tributary_zk_layout::{BrokerId, LeaderEpoch};
 
-use super::Command;
 use super::truncation::{self, Step};
+use super::{Command, FetchSettings};
 use crate::log::TopicPartition;
 use crate::replica::{FollowerError, Partition};
 
-/// `replica.fetch.wait.max.ms` (Kafka's default).
-const FETCH_MAX_WAIT_MS: i32 = 500;
-/// `replica.fetch.max.bytes` (Kafka's default): per partition, soft.
-const PARTITION_MAX_BYTES: i32 = 1_048_576;
-/// `replica.fetch.response.max.bytes` (Kafka's default).
-const RESPONSE_MAX_BYTES: i32 = 10_485_760;
-/// Pause after an error (`replica.fetch.backoff.ms` is 1000 in Kafka; half of it here so a
-/// partition whose leader has not applied its LeaderAndIsr yet starts replicating sooner).
-pub(super) const BACKOFF: Duration = Duration::from_millis(500);
-/// Longest wait for any answer, long poll included (a paused leader must not hold the loop).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +58,8 @@ struct Followed {
     state: State,
     /// Not before this instant (after an error).
     retry_at: Option<Instant>,
+    /// `replica.fetch.backoff.ms`.
+    backoff: Duration,
 }
 
 impl Followed {
@@ -77,7 +68,7 @@ impl Followed {
     }
 
     fn back_off(&mut self) {
-        self.retry_at = Some(Instant::now() + BACKOFF);
+        self.retry_at = Some(Instant::now() + self.backoff);
     }
 }
 
@@ -88,6 +79,7 @@ pub(super) async fn run(
     me: BrokerId,
     leader: BrokerId,
     endpoint: String,
+    settings: FetchSettings,
     mut commands: mpsc::UnboundedReceiver<Command>,
 ) {
     let channel = match Endpoint::from_shared(format!("http://{endpoint}")) {
@@ -102,13 +94,13 @@ pub(super) async fn run(
         }
     };
     let client = BrokerClient::new(channel).max_decoding_message_size(
-        usize::try_from(RESPONSE_MAX_BYTES).unwrap_or(0) * 2 + (1 << 20),
+        usize::try_from(settings.response_max_bytes).unwrap_or(0) * 2 + (1 << 20),
     );
     let mut partitions = Partitions::new();
     loop {
         loop {
             match commands.try_recv() {
-                Ok(command) => apply(&mut partitions, command),
+                Ok(command) => apply(&mut partitions, command, settings.backoff),
                 Err(mpsc::error::TryRecvError::Empty) => break,
                 Err(mpsc::error::TryRecvError::Disconnected) => return,
             }
@@ -126,9 +118,9 @@ pub(super) async fn run(
             .collect();
         let work = async {
             if !truncating.is_empty() {
-                Work::Truncated(truncate(&client, me, &truncating).await)
+                Work::Truncated(truncate(&client, me, settings, &truncating).await)
             } else if !fetching.is_empty() {
-                Work::Fetched(fetch(&client, me, &fetching).await)
+                Work::Fetched(fetch(&client, me, settings, &fetching).await)
             } else {
                 let next = partitions.values().filter_map(|f| f.retry_at).min();
                 match next {
@@ -141,7 +133,7 @@ pub(super) async fn run(
         let done = tokio::select! {
             command = commands.recv() => match command {
                 Some(command) => {
-                    apply(&mut partitions, command);
+                    apply(&mut partitions, command, settings.backoff);
                     continue;
                 }
                 None => return,
@@ -189,7 +181,7 @@ enum Outcome {
     Retry,
 }
 
-fn apply(partitions: &mut Partitions, command: Command) {
+fn apply(partitions: &mut Partitions, command: Command, backoff: Duration) {
     match command {
         Command::Add {
             partition,
@@ -202,6 +194,7 @@ fn apply(partitions: &mut Partitions, command: Command) {
                     leader_epoch,
                     state: State::Truncating,
                     retry_at: None,
+                    backoff,
                 },
             );
         }
@@ -244,6 +237,7 @@ fn settle(
 async fn truncate(
     client: &BrokerClient<Channel>,
     me: BrokerId,
+    settings: FetchSettings,
     truncating: &[(TopicPartition, Arc<Partition>, LeaderEpoch)],
 ) -> Vec<(TopicPartition, LeaderEpoch, Outcome)> {
     let mut outcomes = Vec::new();
@@ -284,7 +278,7 @@ async fn truncate(
     };
     let mut client = client.clone();
     let response: Result<OffsetForLeaderEpochResponse, String> = match tokio::time::timeout(
-        REQUEST_TIMEOUT,
+        settings.socket_timeout,
         client.offset_for_leader_epoch(request),
     )
     .await
@@ -386,6 +380,7 @@ async fn apply_step(
 async fn fetch(
     client: &BrokerClient<Channel>,
     me: BrokerId,
+    settings: FetchSettings,
     fetching: &[(TopicPartition, Arc<Partition>, LeaderEpoch)],
 ) -> Result<FetchResponse, String> {
     let mut topics: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
@@ -396,16 +391,16 @@ async fn fetch(
             .push(FetchPartition {
                 partition: tp.partition,
                 fetch_offset: partition.log().log_end_offset(),
-                partition_max_bytes: PARTITION_MAX_BYTES,
+                partition_max_bytes: settings.max_bytes,
                 current_leader_epoch: epoch.0,
             });
     }
     let request = FetchRequest {
         request_id: 0,
         replica_id: me.0,
-        max_wait_ms: FETCH_MAX_WAIT_MS,
+        max_wait_ms: settings.wait_max_ms,
         min_bytes: 1,
-        max_bytes: RESPONSE_MAX_BYTES,
+        max_bytes: settings.response_max_bytes,
         format: RecordFormat::Raw as i32,
         topics: topics
             .into_iter()
@@ -416,7 +411,7 @@ async fn fetch(
             .collect(),
     };
     let mut client = client.clone();
-    match tokio::time::timeout(REQUEST_TIMEOUT, client.fetch(request)).await {
+    match tokio::time::timeout(settings.socket_timeout, client.fetch(request)).await {
         Ok(Ok(response)) => Ok(response.into_inner()),
         Ok(Err(status)) => Err(status.to_string()),
         Err(_) => Err("timed out".to_owned()),

@@ -1,6 +1,7 @@
-//! Follower fetchers: one fetch loop per leader broker, copying the leader's log for every
-//! partition this broker follows from it (Kafka's `ReplicaFetcherManager` with
-//! `num.replica.fetchers=1`).
+//! Follower fetchers: `num.replica.fetchers` fetch loops per leader broker (1 by default),
+//! copying the leader's log for every partition this broker follows from it (Kafka's
+//! `ReplicaFetcherManager`). A partition goes to loop `abs(31 * javaHash(topic) + partition)
+//! mod num.replica.fetchers` of its leader, as in Kafka.
 //!
 //! ```text
 //!   LeaderAndIsr (control.rs)
@@ -21,6 +22,7 @@ pub mod truncation;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -29,8 +31,61 @@ use tributary_zk_layout::{BrokerId, LeaderEpoch};
 use super::Partition;
 use crate::log::TopicPartition;
 
-/// Which fetch loop a partition belongs to: the leader and where to reach it.
-type FetcherKey = (BrokerId, String);
+/// Which fetch loop a partition belongs to: the leader, where to reach it, and the loop's
+/// index among that leader's `num.replica.fetchers`.
+type FetcherKey = (BrokerId, String, u32);
+
+/// How the fetch loops fetch (the `replica.fetch.*` broker keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchSettings {
+    /// `replica.fetch.wait.max.ms`: the long poll of each fetch.
+    pub wait_max_ms: i32,
+    /// `replica.fetch.max.bytes`: per partition, soft (a larger first batch still comes).
+    pub max_bytes: i32,
+    /// `replica.fetch.response.max.bytes`: per fetch response, soft.
+    pub response_max_bytes: i32,
+    /// `replica.fetch.backoff.ms`: pause after an error.
+    pub backoff: Duration,
+    /// `replica.socket.timeout.ms`: longest wait for any answer, long poll included.
+    pub socket_timeout: Duration,
+    /// `num.replica.fetchers`: fetch loops per leader broker.
+    pub fetchers_per_leader: u32,
+}
+
+impl Default for FetchSettings {
+    /// Kafka's defaults, except a 500 ms backoff (Kafka: 1000) so a partition whose leader has
+    /// not applied its LeaderAndIsr yet starts replicating sooner, and a 10 s socket timeout
+    /// (Kafka: 30000) so a paused leader holds its followers' loops for less long.
+    fn default() -> Self {
+        Self {
+            wait_max_ms: 500,
+            max_bytes: 1_048_576,
+            response_max_bytes: 10_485_760,
+            backoff: Duration::from_millis(500),
+            socket_timeout: Duration::from_secs(10),
+            fetchers_per_leader: 1,
+        }
+    }
+}
+
+/// Java's `String.hashCode` (UTF-16 code units), which Kafka uses to spread partitions over
+/// fetchers.
+fn java_string_hash(text: &str) -> i32 {
+    text.encode_utf16().fold(0i32, |hash, unit| {
+        hash.wrapping_mul(31).wrapping_add(i32::from(unit))
+    })
+}
+
+/// The fetch loop (of `fetchers` per leader) that fetches `tp`: Kafka's
+/// `abs(31 * topic.hashCode + partition) % numFetchers`.
+fn fetcher_index(tp: &TopicPartition, fetchers: u32) -> u32 {
+    let hash = java_string_hash(&tp.topic)
+        .wrapping_mul(31)
+        .wrapping_add(tp.partition);
+    // Kafka's Utils.abs maps i32::MIN to 0.
+    let positive = if hash == i32::MIN { 0 } else { hash.abs() };
+    positive as u32 % fetchers.max(1)
+}
 
 /// A request to a fetch loop.
 #[derive(Debug)]
@@ -62,14 +117,16 @@ struct Fetchers {
 #[derive(Debug)]
 pub struct FetcherManager {
     me: BrokerId,
+    settings: FetchSettings,
     fetchers: Mutex<Fetchers>,
 }
 
 impl FetcherManager {
     /// No fetch loops yet; `me` is this broker (the `replica_id` of its fetches).
-    pub fn new(me: BrokerId) -> Self {
+    pub fn new(me: BrokerId, settings: FetchSettings) -> Self {
         Self {
             me,
+            settings,
             fetchers: Mutex::new(Fetchers::default()),
         }
     }
@@ -100,12 +157,19 @@ impl FetcherManager {
                 return;
             }
         };
-        let key = (leader, endpoint);
-        let me = self.me;
+        let index = fetcher_index(&tp, self.settings.fetchers_per_leader);
+        let key = (leader, endpoint, index);
+        let (me, settings) = (self.me, self.settings);
         let fetcher = fetchers.running.entry(key.clone()).or_insert_with(|| {
             let (commands, receiver) = mpsc::unbounded_channel();
-            tracing::info!(leader = leader.0, endpoint = %key.1, "starting a fetcher");
-            let task = tokio::spawn(leader_fetcher::run(me, key.0, key.1.clone(), receiver));
+            tracing::info!(leader = leader.0, endpoint = %key.1, fetcher = index, "starting a fetcher");
+            let task = tokio::spawn(leader_fetcher::run(
+                me,
+                key.0,
+                key.1.clone(),
+                settings,
+                receiver,
+            ));
             Fetcher {
                 commands,
                 partitions: 0,
@@ -127,7 +191,7 @@ impl FetcherManager {
 
     /// The leader `tp` is fetched from, if any (for tests and logs).
     pub fn fetching_from(&self, tp: &TopicPartition) -> Option<BrokerId> {
-        self.lock().assigned.get(tp).map(|(leader, _)| *leader)
+        self.lock().assigned.get(tp).map(|(leader, _, _)| *leader)
     }
 
     /// Stops every fetch loop (before the logs are closed at shutdown).
@@ -153,9 +217,33 @@ fn remove(fetchers: &mut Fetchers, tp: &TopicPartition) {
         let _ = fetcher.commands.send(Command::Remove(tp.clone()));
         fetcher.partitions -= 1;
         if fetcher.partitions == 0 {
-            tracing::info!(leader = key.0.0, endpoint = %key.1, "stopping an idle fetcher");
+            tracing::info!(leader = key.0.0, endpoint = %key.1, fetcher = key.2, "stopping an idle fetcher");
             // Dropping the sender ends the loop once it has read the queued commands.
             fetchers.running.remove(&key);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn java_string_hash_matches_java() {
+        // Printed by Java 17's jshell: "topic".hashCode() and so on.
+        assert_eq!(java_string_hash(""), 0);
+        assert_eq!(java_string_hash("a"), 97);
+        assert_eq!(java_string_hash("topic"), 110_546_223);
+        assert_eq!(java_string_hash("__consumer_offsets"), -970_371_369);
+        assert_eq!(java_string_hash("héllo"), 103_094_734);
+    }
+
+    #[test]
+    fn partitions_spread_over_the_fetchers_of_a_leader_as_in_kafka() {
+        let tp = |p| TopicPartition::new("topic", p);
+        assert!((0..8).all(|p| fetcher_index(&tp(p), 1) == 0));
+        // Math.abs(31 * "topic".hashCode() + p) % 3 in jshell, for p = 0..3.
+        let indexes: Vec<u32> = (0..4).map(|p| fetcher_index(&tp(p), 3)).collect();
+        assert_eq!(indexes, [1, 0, 2, 1]);
     }
 }

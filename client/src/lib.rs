@@ -7,7 +7,8 @@
 //!   [`Client::list_topics`], [`Client::metadata`], [`Client::create_partitions`];
 //!   configuration: [`Client::describe_configs`], [`Client::alter_configs`]; preferred leader
 //!   elections: [`Client::elect_leaders`];
-//! * produce: [`Client::produce`] (builds one batch client-side and sends the raw bytes),
+//! * produce: [`Client::produce`] (builds one batch client-side and sends the raw bytes;
+//!   [`Client::produce_compressed`] compresses it with a [`Compression`] codec),
 //!   [`Client::produce_structured`] (the broker encodes), and the pipelined [`Producer`] over the
 //!   `ProduceStream` RPC, which keeps several requests in flight on one stream;
 //! * fetch: [`Client::fetch`] (raw batches decoded here), [`Client::fetch_decoded`] (decoded by
@@ -60,4 +61,4 @@ pub use producer::{Acks, ProduceAck, Producer, ProducerOptions};
 pub use routing::{DEFAULT_RETRY_TIMEOUT, PartitionLeader};
 
 /// The record codec types used in this API.
-pub use tributary_record::{BatchBuilder, DecodedRecord, Header, Record};
+pub use tributary_record::{BatchBuilder, Compression, DecodedRecord, Header, Record};

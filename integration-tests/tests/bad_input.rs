@@ -58,10 +58,14 @@ async fn corrupt_truncated_oversized_and_garbage_batches_are_refused() {
         .collect();
     let mut garbage_magic2 = garbage.clone();
     garbage_magic2[16] = 2;
-    let mut compressed = valid.to_vec();
-    compressed[22] |= 1; // gzip codec bit; CRC recomputed so only the codec is wrong
-    let crc = crc32fast::hash(&compressed[21..]);
-    compressed[17..21].copy_from_slice(&crc.to_be_bytes());
+    let mut not_gzip = valid.to_vec();
+    not_gzip[22] |= 1; // gzip codec bit; CRC recomputed so only the codec is wrong
+    let crc = crc32fast::hash(&not_gzip[21..]);
+    not_gzip[17..21].copy_from_slice(&crc.to_be_bytes());
+    let mut unassigned_codec = valid.to_vec();
+    unassigned_codec[22] |= 5; // codec 5 does not exist
+    let crc = crc32fast::hash(&unassigned_codec[21..]);
+    unassigned_codec[17..21].copy_from_slice(&crc.to_be_bytes());
 
     let cases: Vec<(&str, Vec<u8>, &[ErrorCode])> = vec![
         (
@@ -92,8 +96,13 @@ async fn corrupt_truncated_oversized_and_garbage_batches_are_refused() {
             &[ErrorCode::CorruptMessage],
         ),
         (
-            "compressed batch",
-            compressed,
+            "gzip codec bits on records that are not gzip",
+            not_gzip,
+            &[ErrorCode::CorruptMessage],
+        ),
+        (
+            "unassigned codec",
+            unassigned_codec,
             &[ErrorCode::UnsupportedCompressionType],
         ),
         ("a few bytes", vec![1, 2, 3], &[ErrorCode::CorruptMessage]),

@@ -49,10 +49,11 @@ pub(crate) const PRODUCER_EPOCH_AT: usize = 51;
 pub(crate) const BASE_SEQUENCE_AT: usize = 53;
 pub(crate) const RECORDS_COUNT_AT: usize = 57;
 
-/// Compression codec named by attribute bits 0-2.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Compression codec named by attribute bits 0-2 (see [`crate::compression`] for the framing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Compression {
     /// 0: records stored as they are.
+    #[default]
     None,
     /// 1: gzip.
     Gzip,
@@ -77,6 +78,28 @@ impl Compression {
         }
     }
 
+    /// Every codec, in attribute-bit order.
+    pub const ALL: [Compression; 5] = [Self::None, Self::Gzip, Self::Snappy, Self::Lz4, Self::Zstd];
+
+    /// The codec's name as Kafka spells it in `compression.type`: `none`, `gzip`, `snappy`,
+    /// `lz4` or `zstd`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Gzip => "gzip",
+            Self::Snappy => "snappy",
+            Self::Lz4 => "lz4",
+            Self::Zstd => "zstd",
+        }
+    }
+
+    /// The codec called `name` (see [`Compression::name`]; case-insensitive).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|codec| codec.name().eq_ignore_ascii_case(name.trim()))
+    }
+
     /// The attribute bits of this codec.
     pub fn bits(self) -> u8 {
         match self {
@@ -86,6 +109,12 @@ impl Compression {
             Self::Lz4 => 3,
             Self::Zstd => 4,
         }
+    }
+}
+
+impl std::fmt::Display for Compression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 

@@ -51,6 +51,15 @@ pub enum RecordError {
         /// The value of attribute bits 0-2.
         codec: u8,
     },
+    /// The records section of a compressed batch could not be decompressed: it is corrupt,
+    /// not a stream of the codec the attributes name, or larger than
+    /// [`crate::MAX_DECOMPRESSED_RECORDS_SIZE`].
+    #[error("cannot decompress the records of the batch")]
+    Decompression {
+        /// What the codec reported.
+        #[source]
+        source: crate::CompressionError,
+    },
     /// A header field is inconsistent (negative count, negative offset delta, ...).
     #[error("invalid record batch header: {reason}")]
     InvalidHeader {

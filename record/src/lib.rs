@@ -5,16 +5,20 @@
 //! than CRC-32C. The CRC covers the bytes from the attributes to the end, so a leader stamps the
 //! base offset and its leader epoch in place without recomputing it.
 //!
-//! * [`BatchBuilder`] encodes records into a batch (producers, and the broker for structured
-//!   records).
+//! * [`BatchBuilder`] encodes records into a batch, compressed if asked (producers, and the
+//!   broker for structured records).
 //! * [`BatchHeader::parse`], [`validate_batch`] and [`validate_records`] check untrusted bytes
 //!   and never panic: every problem is a [`RecordError`].
-//! * [`BatchIter`] walks concatenated batches; [`decode_records`] decodes one batch.
+//! * [`BatchIter`] walks concatenated batches; [`decode_records`] decodes one batch,
+//!   decompressing its records first when the attributes name a codec ([`compression`]:
+//!   gzip, snappy, lz4, zstd, with Kafka's framing; bounded by
+//!   [`MAX_DECOMPRESSED_RECORDS_SIZE`]).
 //! * [`set_base_offset`] and [`set_partition_leader_epoch`] stamp a batch in place (outside
 //!   the CRC); [`set_log_append_time`] stamps the max timestamp and recomputes the CRC.
 
 mod batch;
 mod builder;
+pub mod compression;
 mod error;
 mod iter;
 mod record;
@@ -26,6 +30,7 @@ pub use batch::{
     validate_batch,
 };
 pub use builder::BatchBuilder;
+pub use compression::{CompressionError, MAX_DECOMPRESSED_RECORDS_SIZE};
 pub use error::RecordError;
 pub use iter::BatchIter;
 pub use record::{

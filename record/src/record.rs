@@ -1,4 +1,4 @@
-//! Records inside an uncompressed v2 batch.
+//! Records inside a v2 batch (after decompressing its records section, if it is compressed).
 //!
 //! ```text
 //! length            varint  bytes of the record after this field
@@ -15,11 +15,11 @@
 
 use bytes::Bytes;
 
-use crate::RecordError;
-use crate::batch::{BatchHeader, HEADER_SIZE};
+use crate::batch::{BatchHeader, Compression, HEADER_SIZE};
 use crate::varint::{
     VarintError, get_varint, get_varlong, put_varint, put_varlong, varint_len, varlong_len,
 };
+use crate::{MAX_DECOMPRESSED_RECORDS_SIZE, RecordError};
 
 /// Smallest possible encoded record: seven one-byte fields.
 pub const MIN_RECORD_SIZE: usize = 7;
@@ -116,60 +116,78 @@ fn put_opt(out: &mut Vec<u8>, field: &Option<Bytes>) {
     }
 }
 
-/// Decodes every record of one complete, uncompressed batch.
+/// Decodes every record of one complete batch, decompressing the records section first when
+/// the attributes name a codec.
 ///
 /// `batch` must be exactly one batch (as returned by a fetch or [`crate::BatchIter`]); the CRC
 /// is checked here too, so a caller can hand it untrusted bytes. Key, value and header values
-/// are zero-copy slices of `batch`.
+/// are zero-copy slices of `batch` (of the decompressed records for a compressed batch).
 pub fn decode_records(batch: &Bytes) -> Result<Vec<DecodedRecord>, RecordError> {
     let header = crate::batch::validate_batch(batch)?;
-    // Refuse compressed batches before trusting records_count for an allocation: for them
-    // validate_batch cannot bound the count by the bytes, and a 61-byte batch claiming
-    // i32::MAX records must not reserve ~240 GB.
-    check_uncompressed(&header)?;
-    // For uncompressed batches validate_batch has bounded the count by the bytes (7 bytes a
-    // record), so this reserves at most ~16 bytes of DecodedRecord per input byte.
-    let mut records = Vec::with_capacity(header.records_count as usize);
-    walk_records(batch, &header, |record| records.push(record))?;
-    Ok(records)
+    let records = records_section(batch, &header)?;
+    // records_section has bounded the count by the (decompressed) bytes, 7 bytes a record, so
+    // this reserves at most ~16 bytes of DecodedRecord per record byte: a 61-byte batch
+    // claiming i32::MAX records must not reserve ~240 GB.
+    let mut decoded = Vec::with_capacity(header.records_count as usize);
+    walk_records(&records, &header, |record| decoded.push(record))?;
+    Ok(decoded)
 }
 
-/// Checks that the records of one complete, uncompressed batch are well formed: each record
-/// parses and fills exactly its length, offset deltas run 0, 1, 2, ... and the header's
-/// `records_count` and `last_offset_delta` agree with them.
-///
-/// Compressed batches are refused with [`RecordError::UnsupportedCompression`] (this build has
-/// no codecs yet).
+/// Checks that the records of one complete batch are well formed: each record parses and
+/// fills exactly its length, offset deltas run 0, 1, 2, ... and the header's `records_count`
+/// and `last_offset_delta` agree with them. A compressed batch is decompressed first (at most
+/// [`MAX_DECOMPRESSED_RECORDS_SIZE`] bytes); a stream that does not decompress is
+/// [`RecordError::Decompression`].
 pub fn validate_records(batch: &Bytes) -> Result<BatchHeader, RecordError> {
     let header = crate::batch::validate_batch(batch)?;
-    walk_records(batch, &header, |_| ())?;
+    let records = records_section(batch, &header)?;
+    walk_records(&records, &header, |_| ())?;
     Ok(header)
 }
 
-fn check_uncompressed(header: &BatchHeader) -> Result<(), RecordError> {
-    match header.attributes.compression_bits() {
-        0 => Ok(()),
-        codec => Err(RecordError::UnsupportedCompression { codec }),
+/// The records of a batch that passed `validate_batch`: the bytes after the header, or what
+/// they decompress to. Also bounds `records_count` by those bytes (7 bytes a record), which
+/// `validate_batch` can do only for uncompressed batches.
+fn records_section(batch: &Bytes, header: &BatchHeader) -> Result<Bytes, RecordError> {
+    let section = batch.slice(HEADER_SIZE..);
+    let codec = header.attributes.compression()?;
+    if codec == Compression::None {
+        return Ok(section);
     }
+    let too_many = |bytes: usize| header.records_count as usize > bytes / MIN_RECORD_SIZE;
+    // Cheap refusal before decompressing anything.
+    if too_many(MAX_DECOMPRESSED_RECORDS_SIZE) {
+        return Err(RecordError::InvalidHeader {
+            reason: "records_count is larger than a compressed batch can hold",
+        });
+    }
+    let records = crate::compression::decompress(codec, &section, MAX_DECOMPRESSED_RECORDS_SIZE)
+        .map_err(|source| RecordError::Decompression { source })?;
+    if too_many(records.len()) {
+        return Err(RecordError::InvalidHeader {
+            reason: "records_count is larger than the decompressed records can hold",
+        });
+    }
+    Ok(Bytes::from(records))
 }
 
+/// Walks the `records_count` records of `records` (a batch's records section, decompressed).
 fn walk_records(
-    batch: &Bytes,
+    records: &Bytes,
     header: &BatchHeader,
     mut visit: impl FnMut(DecodedRecord),
 ) -> Result<(), RecordError> {
-    check_uncompressed(header)?;
     let log_append_time =
         header.attributes.timestamp_type() == crate::batch::TimestampType::LogAppendTime;
-    let mut pos = HEADER_SIZE;
+    let mut pos = 0;
     let count = header.records_count as usize;
     for index in 0..count {
         // The length prefix may run to the end of the batch; every later field must stay
         // inside the record it declares.
         let mut reader = Reader {
-            buf: batch,
+            buf: records,
             pos,
-            end: batch.len(),
+            end: records.len(),
             index,
         };
         let length = reader.varint()?;
@@ -182,7 +200,7 @@ fn walk_records(
         let end = reader
             .pos
             .checked_add(length as usize)
-            .filter(|&end| end <= batch.len())
+            .filter(|&end| end <= records.len())
             .ok_or(RecordError::InvalidRecord {
                 index,
                 reason: "record extends past the batch",
@@ -243,7 +261,7 @@ fn walk_records(
             headers,
         });
     }
-    if pos != batch.len() {
+    if pos != records.len() {
         return Err(RecordError::InvalidHeader {
             reason: "bytes left over after records_count records",
         });
@@ -371,8 +389,66 @@ mod tests {
         reseal(&mut batch);
         assert_eq!(
             decode_records(&Bytes::from(batch)),
-            Err(RecordError::UnsupportedCompression { codec: 1 })
+            Err(RecordError::InvalidHeader {
+                reason: "records_count is larger than a compressed batch can hold"
+            })
         );
+    }
+
+    /// A batch of `count` records compressed with `codec`, whose count is then raised to
+    /// `claimed` (CRC resealed).
+    fn compressed_batch_claiming(codec: Compression, count: i32, claimed: i32) -> Vec<u8> {
+        let mut builder = BatchBuilder::new().compression(codec);
+        for _ in 0..count {
+            builder.push(&Record {
+                value: Some(Bytes::from_static(b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")),
+                ..Record::default()
+            });
+        }
+        let mut batch = builder.build_vec();
+        assert_eq!(batch[ATTRIBUTES_AT + 1] & 7, codec.bits(), "{codec} kept");
+        batch[RECORDS_COUNT_AT..RECORDS_COUNT_AT + 4].copy_from_slice(&claimed.to_be_bytes());
+        batch[LAST_OFFSET_DELTA_AT..LAST_OFFSET_DELTA_AT + 4]
+            .copy_from_slice(&(claimed - 1).to_be_bytes());
+        reseal(&mut batch);
+        batch
+    }
+
+    #[test]
+    fn compressed_count_must_fit_the_decompressed_records() {
+        for codec in Compression::ALL.into_iter().skip(1) {
+            // 40 records of 39 bytes decompress to 1,560 bytes: room for at most 222 records.
+            let batch = compressed_batch_claiming(codec, 40, 1000);
+            assert_eq!(
+                validate_records(&Bytes::from(batch)),
+                Err(RecordError::InvalidHeader {
+                    reason: "records_count is larger than the decompressed records can hold"
+                }),
+                "{codec}"
+            );
+            // A count the bytes could hold but the records do not match.
+            let batch = compressed_batch_claiming(codec, 40, 41);
+            assert!(
+                matches!(
+                    validate_records(&Bytes::from(batch)),
+                    Err(RecordError::InvalidRecord { index: 40, .. })
+                ),
+                "{codec}"
+            );
+        }
+    }
+
+    #[test]
+    fn unassigned_codec_bits_are_refused() {
+        for bits in 5..=7u8 {
+            let mut batch = one_record_batch();
+            batch[ATTRIBUTES_AT + 1] = bits;
+            reseal(&mut batch);
+            assert_eq!(
+                decode_records(&Bytes::from(batch)),
+                Err(RecordError::UnsupportedCompression { codec: bits })
+            );
+        }
     }
 
     #[test]

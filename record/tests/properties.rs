@@ -4,8 +4,9 @@ use bytes::Bytes;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use tributary_record::{
-    BatchBuilder, BatchHeader, BatchIter, DecodedRecord, HEADER_SIZE, Header, Record, compute_crc,
-    decode_records, set_base_offset, set_partition_leader_epoch, validate_batch, validate_records,
+    BatchBuilder, BatchHeader, BatchIter, Compression, DecodedRecord, HEADER_SIZE, Header, Record,
+    RecordError, compute_crc, decode_records, set_base_offset, set_partition_leader_epoch,
+    validate_batch, validate_records,
 };
 
 const CRC_AT: usize = 17;
@@ -66,6 +67,22 @@ fn small_batch() -> impl Strategy<Value = Vec<u8>> {
     vec(small, 0..4).prop_map(|records| build(&records))
 }
 
+fn codec() -> impl Strategy<Value = Compression> {
+    prop::sample::select(Compression::ALL.to_vec())
+}
+
+/// Records that compress (repeated keys and values), so the builder keeps the codec.
+fn compressible_records() -> impl Strategy<Value = Vec<Record>> {
+    (vec(record(), 1..6), 2usize..40).prop_map(|(records, times)| {
+        records
+            .iter()
+            .cycle()
+            .take(records.len() * times)
+            .cloned()
+            .collect()
+    })
+}
+
 fn valid_batch() -> impl Strategy<Value = Vec<u8>> {
     vec(record(), 0..8).prop_map(|records| build(&records))
 }
@@ -122,6 +139,55 @@ proptest! {
             headers: r.headers.clone(),
         }).collect();
         prop_assert_eq!(decoded, want);
+    }
+
+    #[test]
+    fn compressed_batches_round_trip(records in compressible_records(), codec in codec()) {
+        let mut builder = BatchBuilder::new().compression(codec);
+        for r in &records {
+            builder.push(r);
+        }
+        let upper_bound = builder.size_in_bytes();
+        let batch = builder.build();
+        prop_assert!(batch.len() <= upper_bound);
+        let header = validate_records(&batch).unwrap();
+        prop_assert_eq!(header.records_count as usize, records.len());
+        let decoded = decode_records(&batch).unwrap();
+        prop_assert_eq!(decoded.len(), records.len());
+        for (i, (got, want)) in decoded.iter().zip(&records).enumerate() {
+            prop_assert_eq!(got.offset, i as i64);
+            prop_assert_eq!(got.timestamp, want.timestamp);
+            prop_assert_eq!(&got.key, &want.key);
+            prop_assert_eq!(&got.value, &want.value);
+            prop_assert_eq!(&got.headers, &want.headers);
+        }
+    }
+
+    #[test]
+    fn resealed_mutations_of_compressed_records_are_errors_or_whole_batches(
+        records in compressible_records(),
+        codec in codec(),
+        edits in vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+    ) {
+        // Corrupt the compressed stream and fix the CRC, so the codec sees the damage.
+        let mut builder = BatchBuilder::new().compression(codec);
+        for r in &records {
+            builder.push(r);
+        }
+        let mut batch = builder.build_vec();
+        for (index, value) in edits {
+            let at = HEADER_SIZE + index.index(batch.len() - HEADER_SIZE);
+            batch[at] = value;
+        }
+        reseal(&mut batch);
+        exercise(&batch);
+        match decode_records(&Bytes::from(batch)) {
+            Ok(decoded) => prop_assert_eq!(decoded.len(), records.len()),
+            Err(RecordError::Decompression { .. }
+                | RecordError::InvalidRecord { .. }
+                | RecordError::InvalidHeader { .. }) => {}
+            Err(other) => prop_assert!(false, "unexpected error {:?}", other),
+        }
     }
 
     #[test]

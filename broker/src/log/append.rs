@@ -40,7 +40,9 @@ impl Log {
 
     /// Validates every batch in `batches` (one or more concatenated v2 batches from an
     /// untrusted producer: exact lengths, magic, CRC, records, size ≤ `max.message.bytes` per
-    /// batch, no trailing bytes), then assigns offsets from the log end offset, stamps
+    /// batch, no trailing bytes; a compressed batch is decompressed, at most
+    /// `MAX_DECOMPRESSED_RECORDS_SIZE` bytes, to check its records and their count, and stored
+    /// still compressed, as produced), then assigns offsets from the log end offset, stamps
     /// `leader_epoch` (and the append time for `LogAppendTime` topics) and appends them.
     /// When `leader_epoch` is not the log's latest epoch, it is recorded as starting at the
     /// append's first offset and `leader-epoch-checkpoint` is rewritten.
@@ -101,7 +103,8 @@ impl Log {
     }
 
     /// Appends batches fetched from the leader **unchanged** (offsets and leader epochs kept):
-    /// each batch's framing, magic and CRC are checked (`InvalidBatch`), and the first must
+    /// each batch's framing, magic and CRC are checked (`InvalidBatch`; compressed records are
+    /// not decompressed: the leader validated them and the CRC covers them), and the first must
     /// start at the log end offset with every next one starting where the previous ended
     /// (`NonContiguousAppend`); nothing is appended otherwise. Every batch whose
     /// `partition_leader_epoch` differs from the log's latest epoch updates the leader epoch

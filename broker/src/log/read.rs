@@ -96,9 +96,11 @@ pub(crate) fn find_offset_for_timestamp(
     let Some((pos, header)) = find_batch(snapshot, |h| h.max_timestamp >= timestamp)? else {
         return Ok(None);
     };
+    // The batch is chosen by the max timestamp in its header; only this one batch is read and
+    // decoded (decompressed, if it is compressed) to find the record.
     let batch = read_bytes(snapshot, pos, header.total_size())?.freeze();
-    // A batch we cannot decode (compressed) answers with its base offset, as Kafka does for
-    // batches it does not decompress.
+    // A stored batch that does not decode (damaged since it was validated) answers with its
+    // base offset and max timestamp rather than failing the lookup.
     let record = decode_records(&batch)
         .ok()
         .and_then(|records| records.into_iter().find(|r| r.timestamp >= timestamp))

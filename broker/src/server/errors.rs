@@ -53,6 +53,8 @@ pub fn record_error_code(error: &RecordError) -> ErrorCode {
     match error {
         RecordError::UnsupportedMagic { .. } => ErrorCode::UnsupportedVersion,
         RecordError::UnsupportedCompression { .. } => ErrorCode::UnsupportedCompressionType,
+        // A compressed records section that does not decompress is corrupt, as in Kafka.
+        RecordError::Decompression { .. } => ErrorCode::CorruptMessage,
         _ => ErrorCode::CorruptMessage,
     }
 }
@@ -151,6 +153,37 @@ mod tests {
         ];
         for (error, code) in table {
             assert_eq!(elect_leader_code(&error), code, "{error}");
+        }
+    }
+
+    #[test]
+    fn bad_batches_get_kafkas_codes() {
+        let decompression = RecordError::Decompression {
+            source: tributary_record::CompressionError::Corrupt {
+                codec: tributary_record::Compression::Zstd,
+                detail: "unknown frame descriptor".into(),
+            },
+        };
+        let table = [
+            (decompression, ErrorCode::CorruptMessage),
+            (
+                RecordError::CrcMismatch {
+                    stored: 1,
+                    computed: 2,
+                },
+                ErrorCode::CorruptMessage,
+            ),
+            (
+                RecordError::UnsupportedCompression { codec: 5 },
+                ErrorCode::UnsupportedCompressionType,
+            ),
+            (
+                RecordError::UnsupportedMagic { magic: 1 },
+                ErrorCode::UnsupportedVersion,
+            ),
+        ];
+        for (error, code) in table {
+            assert_eq!(record_error_code(&error), code, "{error}");
         }
     }
 }

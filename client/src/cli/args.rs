@@ -1,7 +1,7 @@
 //! Value parsers shared by several commands.
 
 use anyhow::Context;
-use tributary_client::{Acks, Header};
+use tributary_client::{Acks, Compression, Header};
 
 /// `key=value` (the value may contain `=`; it may be empty).
 pub fn key_value(text: &str) -> Result<(String, String), String> {
@@ -30,6 +30,12 @@ pub fn header(text: &str) -> Result<Header, String> {
 /// `-1`, `all`, `0` or `1`.
 pub fn acks(text: &str) -> Result<Acks, String> {
     Acks::parse(text).map_err(|error| error.to_string())
+}
+
+/// `none`, `gzip`, `snappy`, `lz4` or `zstd`.
+pub fn compression(text: &str) -> Result<Compression, String> {
+    Compression::from_name(text)
+        .ok_or_else(|| format!("{text:?}: must be none, gzip, snappy, lz4 or zstd"))
 }
 
 /// Which partitions a perf command uses: `all` or a comma-separated list.
@@ -122,6 +128,14 @@ mod tests {
         );
         assert!(partitions("0,x").is_err());
         assert!(partitions("-1").is_err());
+    }
+
+    #[test]
+    fn compression_names() {
+        assert_eq!(compression("zstd").unwrap(), Compression::Zstd);
+        assert_eq!(compression("LZ4").unwrap(), Compression::Lz4);
+        assert_eq!(compression("none").unwrap(), Compression::None);
+        assert!(compression("brotli").unwrap_err().contains("must be none"));
     }
 
     #[test]

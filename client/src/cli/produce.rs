@@ -12,7 +12,9 @@ use anyhow::Context;
 use bytes::Bytes;
 use clap::Args;
 use futures::stream::{FuturesOrdered, StreamExt};
-use tributary_client::{Acks, BatchBuilder, Client, Header, Producer, ProducerOptions, Record};
+use tributary_client::{
+    Acks, BatchBuilder, Client, Compression, Header, Producer, ProducerOptions, Record,
+};
 
 use super::args::now_ms;
 
@@ -42,15 +44,20 @@ pub struct ProduceArgs {
     /// Most lines per batch.
     #[arg(long, default_value_t = 1000)]
     pub batch_records: usize,
-    /// Most bytes per batch.
+    /// Most bytes per batch (before compression).
     #[arg(long, default_value_t = 1024 * 1024)]
     pub batch_bytes: usize,
+    /// Codec for each batch's records: none, gzip, snappy, lz4 or zstd. A batch that would
+    /// not get smaller is sent uncompressed.
+    #[arg(long, default_value = "none", value_parser = super::args::compression)]
+    pub compression: Compression,
 }
 
 /// Turns input lines into records and full batches (pure: no I/O).
 #[derive(Debug)]
 pub struct LineBatcher {
     builder: BatchBuilder,
+    compression: Compression,
     max_records: usize,
     max_bytes: usize,
     key_separator: Option<Vec<u8>>,
@@ -70,12 +77,20 @@ impl LineBatcher {
     ) -> Self {
         LineBatcher {
             builder: BatchBuilder::with_capacity(max_bytes.min(1 << 20)),
+            compression: Compression::None,
             max_records: max_records.max(1),
             max_bytes,
             key_separator: key_separator.map(|sep| sep.as_bytes().to_vec()),
             headers,
             line_number: 0,
         }
+    }
+
+    /// Compresses every batch's records with `codec` (sizes are checked before compression).
+    pub fn compression(mut self, codec: Compression) -> Self {
+        self.compression = codec;
+        self.builder = BatchBuilder::with_capacity(self.max_bytes.min(1 << 20)).compression(codec);
+        self
     }
 
     /// The record for one line (without its line ending).
@@ -125,7 +140,7 @@ impl LineBatcher {
         }
         let builder = std::mem::replace(
             &mut self.builder,
-            BatchBuilder::with_capacity(self.max_bytes.min(1 << 20)),
+            BatchBuilder::with_capacity(self.max_bytes.min(1 << 20)).compression(self.compression),
         );
         let count = builder.len();
         Some((builder.build(), count))
@@ -173,7 +188,8 @@ pub async fn run(client: &Client, args: ProduceArgs) -> anyhow::Result<()> {
         args.batch_bytes,
         args.key_separator.as_deref(),
         args.headers.clone(),
-    );
+    )
+    .compression(args.compression);
     let (sender, mut batches) = tokio::sync::mpsc::channel(IN_FLIGHT);
     std::thread::Builder::new()
         .name("produce-reader".into())
@@ -200,6 +216,7 @@ pub async fn run(client: &Client, args: ProduceArgs) -> anyhow::Result<()> {
         ProducerOptions {
             acks: args.acks,
             timeout_ms: 0,
+            compression: args.compression,
         },
     );
     let started = Instant::now();
@@ -309,6 +326,24 @@ mod tests {
     }
 
     #[test]
+    fn batches_are_compressed_when_asked() {
+        for codec in Compression::ALL {
+            let mut batcher = LineBatcher::new(1000, 1 << 20, None, vec![]).compression(codec);
+            for i in 0..100 {
+                batcher
+                    .push_line(format!("line {i} of a repetitive file\n").as_bytes(), 5)
+                    .unwrap();
+            }
+            let batch = batcher.take().unwrap();
+            let header = tributary_record::validate_records(&batch.0).unwrap();
+            assert_eq!(header.attributes.compression(), Ok(codec));
+            let lines = decode(&batch);
+            assert_eq!(lines.len(), 100);
+            assert_eq!(lines[42].1, "line 42 of a repetitive file");
+        }
+    }
+
+    #[test]
     fn parses_flags() {
         use clap::Parser;
         let cli = crate::cli::Args::try_parse_from([
@@ -327,6 +362,7 @@ mod tests {
             panic!()
         };
         assert_eq!(args.acks, Acks::All);
+        assert_eq!(args.compression, Compression::None);
         assert_eq!(args.partition, 0);
         assert_eq!(args.headers[0].key, "a");
         assert!(

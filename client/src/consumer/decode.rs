@@ -1,4 +1,6 @@
-//! Turning the raw bytes of a fetch into records (pure).
+//! Turning the raw bytes of a fetch into records (pure). Compressed batches are decompressed
+//! here (by `decode_records`), one at a time, each to at most
+//! [`tributary_record::MAX_DECOMPRESSED_RECORDS_SIZE`] bytes.
 
 use bytes::Bytes;
 use tributary_record::{BatchIter, DecodedRecord, decode_records};
@@ -138,6 +140,55 @@ mod tests {
                 ClientError::BatchTooLarge {
                     partition: 3,
                     max_bytes: 10,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn compressed_batches_decode_like_plain_ones() {
+        use tributary_record::{Compression, HEADER_SIZE, compute_crc};
+        let texts: Vec<String> = (0..30).map(|i| format!("value {i} value value")).collect();
+        let batches: Vec<Vec<u8>> = Compression::ALL
+            .into_iter()
+            .enumerate()
+            .map(|(i, codec)| {
+                let mut builder = BatchBuilder::new().compression(codec);
+                for text in &texts {
+                    builder.push(&Record {
+                        value: Some(Bytes::copy_from_slice(text.as_bytes())),
+                        timestamp: 1,
+                        ..Record::default()
+                    });
+                }
+                let mut bytes = builder.build_vec();
+                set_base_offset(&mut bytes, 30 * i as i64);
+                bytes
+            })
+            .collect();
+        // Start inside the lz4 batch (offsets 90..120).
+        let all = Bytes::from(batches.concat());
+        let (records, next) = decode_fetched_batches("t", 0, 100, &all, 1 << 20).unwrap();
+        assert_eq!(next, 150);
+        assert_eq!(records.len(), 50);
+        assert_eq!(values(&records)[0], (100, "value 10 value value".into()));
+
+        // A zstd batch whose records section is not zstd (under a correct CRC) is an error.
+        let mut zstd = batches[4].clone();
+        zstd.truncate(HEADER_SIZE);
+        zstd.extend_from_slice(b"definitely not a zstd frame");
+        let length = (zstd.len() - 12) as i32;
+        zstd[8..12].copy_from_slice(&length.to_be_bytes());
+        let crc = compute_crc(&zstd);
+        zstd[17..21].copy_from_slice(&crc.to_be_bytes());
+        let error = decode_fetched_batches("t", 0, 120, &Bytes::from(zstd), 1 << 20).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                ClientError::CorruptBatch {
+                    source: tributary_record::RecordError::Decompression { .. },
                     ..
                 }
             ),

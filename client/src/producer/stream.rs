@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use bytes::Bytes;
 use tokio::sync::oneshot;
 use tributary_proto::v1 as pb;
-use tributary_record::Record;
+use tributary_record::{Compression, Record};
 
 use super::broker_stream::{BrokerStream, OPERATION};
 use super::{Acks, ProduceAck, build_batch, produce_request};
@@ -30,6 +30,9 @@ pub struct ProducerOptions {
     pub acks: Acks,
     /// How long the broker may wait for `acks=all` replication; 0 = the broker default (30 s).
     pub timeout_ms: i32,
+    /// Codec for the batches [`Producer::send_records`] builds (default none). Batches given
+    /// to [`Producer::send_batch`] are sent as they are.
+    pub compression: Compression,
 }
 
 impl Default for ProducerOptions {
@@ -37,6 +40,7 @@ impl Default for ProducerOptions {
         ProducerOptions {
             acks: Acks::Leader,
             timeout_ms: 0,
+            compression: Compression::None,
         }
     }
 }
@@ -123,14 +127,19 @@ impl Producer {
         async move { inner.deliver(&topic, partition, batch, queued).await }
     }
 
-    /// Builds one batch from `records` and sends it like [`Producer::send_batch`].
+    /// Builds one batch from `records` (compressed with the options' codec) and sends it like
+    /// [`Producer::send_batch`].
     pub fn send_records(
         &self,
         topic: &str,
         partition: i32,
         records: &[Record],
     ) -> impl Future<Output = Result<ProduceAck, ClientError>> + Send + 'static + use<> {
-        self.send_batch(topic, partition, build_batch(records))
+        self.send_batch(
+            topic,
+            partition,
+            build_batch(records, self.inner.options.compression),
+        )
     }
 
     /// Stops sending (for every clone; sends and retries after this fail with

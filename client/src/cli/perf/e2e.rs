@@ -131,7 +131,7 @@ pub async fn run(client: &Client, args: PerfE2eArgs) -> anyhow::Result<()> {
         client,
         ProducerOptions {
             acks: args.acks,
-            timeout_ms: 0,
+            ..ProducerOptions::default()
         },
     );
     let mut acks = Stats::new("produce acks");

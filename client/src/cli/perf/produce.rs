@@ -9,7 +9,9 @@ use bytes::Bytes;
 use clap::Args;
 use futures::stream::{FuturesOrdered, StreamExt};
 use rand::Rng;
-use tributary_client::{Acks, BatchBuilder, Client, Producer, ProducerOptions, Record};
+use tributary_client::{
+    Acks, BatchBuilder, Client, Compression, Producer, ProducerOptions, Record,
+};
 
 use super::stats::Stats;
 use crate::cli::args::{PartitionSelection, now_ms};
@@ -38,6 +40,10 @@ pub struct PerfProduceArgs {
     /// Acknowledgement level: -1, 0 or 1.
     #[arg(long, default_value = "1", value_parser = crate::cli::args::acks, allow_hyphen_values = true)]
     pub acks: Acks,
+    /// Codec for each batch's records: none, gzip, snappy, lz4 or zstd (compressed on the
+    /// encoder thread; a batch that would not get smaller is sent uncompressed).
+    #[arg(long, default_value = "none", value_parser = crate::cli::args::compression)]
+    pub compression: Compression,
 }
 
 /// Random printable bytes from which record values are cut.
@@ -49,15 +55,18 @@ pub fn random_payload(record_size: usize) -> Vec<u8> {
 }
 
 /// A batch of at most `max_records` records of `record_size` bytes that stays within
-/// `batch_size` bytes (always at least one record). Returns the batch and its record count.
+/// `batch_size` bytes before compression (always at least one record), its records compressed
+/// with `compression`. Returns the batch and its record count.
 pub fn build_batch(
     max_records: u64,
     record_size: usize,
     batch_size: usize,
     payload: &[u8],
+    compression: Compression,
 ) -> (Bytes, u64) {
     let timestamp = now_ms();
-    let mut builder = BatchBuilder::with_capacity(batch_size.min(64 << 20));
+    let mut builder =
+        BatchBuilder::with_capacity(batch_size.min(64 << 20)).compression(compression);
     for i in 0..max_records {
         let start = (i as usize * 7) % (payload.len() - record_size + 1);
         let record = Record {
@@ -88,21 +97,30 @@ pub async fn run(client: &Client, args: PerfProduceArgs) -> anyhow::Result<()> {
     // Batches are encoded as the run goes, on a thread of their own, so the figures include the
     // client's encoding work (as a real producer's would) without it serialising the sends.
     let payload = random_payload(args.record_size);
-    let per_batch = build_batch(
+    let (sample, per_batch) = build_batch(
         args.num_records,
         args.record_size,
         args.batch_size,
         &payload,
-    )
-    .1;
+        args.compression,
+    );
     let (batch_tx, mut batches) = tokio::sync::mpsc::channel::<(Bytes, u64)>(args.concurrency * 2);
-    let (num_records, record_size, batch_size) =
-        (args.num_records, args.record_size, args.batch_size);
+    let (num_records, record_size, batch_size, compression) = (
+        args.num_records,
+        args.record_size,
+        args.batch_size,
+        args.compression,
+    );
     let encoder = tokio::task::spawn_blocking(move || {
         let mut left = num_records;
         while left > 0 {
-            let (batch, count) =
-                build_batch(left.min(per_batch), record_size, batch_size, &payload);
+            let (batch, count) = build_batch(
+                left.min(per_batch),
+                record_size,
+                batch_size,
+                &payload,
+                compression,
+            );
             left -= count;
             if batch_tx.blocking_send((batch, count)).is_err() {
                 break;
@@ -118,12 +136,26 @@ pub async fn run(client: &Client, args: PerfProduceArgs) -> anyhow::Result<()> {
         per_batch,
         args.concurrency
     );
+    if args.compression != Compression::None {
+        let sent_with = tributary_record::BatchHeader::parse(&sample)
+            .ok()
+            .and_then(|header| header.attributes.compression().ok())
+            .unwrap_or_default();
+        eprintln!(
+            "perf produce: {} asked, a full batch goes out as {} bytes with codec {} ({} records)",
+            args.compression,
+            sample.len(),
+            sent_with,
+            per_batch
+        );
+    }
 
     let producer = Producer::new(
         client,
         ProducerOptions {
             acks: args.acks,
             timeout_ms: 0,
+            compression: args.compression,
         },
     );
     let mut stats = Stats::new("produce");
@@ -163,7 +195,7 @@ mod tests {
     #[test]
     fn batches_respect_size_and_count() {
         let payload = random_payload(100);
-        let (batch, count) = build_batch(1_000_000, 100, 1 << 20, &payload);
+        let (batch, count) = build_batch(1_000_000, 100, 1 << 20, &payload, Compression::None);
         assert!(batch.len() <= 1 << 20);
         assert!(count > 9000, "{count}");
         let records = tributary_record::decode_records(&batch).unwrap();
@@ -174,9 +206,24 @@ mod tests {
                 .all(|r| r.value.as_ref().unwrap().len() == 100)
         );
 
-        assert_eq!(build_batch(5, 100, 1 << 20, &payload).1, 5);
+        assert_eq!(
+            build_batch(5, 100, 1 << 20, &payload, Compression::None).1,
+            5
+        );
         // A record larger than the batch size still goes out alone.
-        assert_eq!(build_batch(5, 100, 10, &payload).1, 1);
+        assert_eq!(build_batch(5, 100, 10, &payload, Compression::None).1, 1);
+
+        // Values are overlapping slices of one payload, so they compress.
+        let (plain, _) = build_batch(1000, 100, 1 << 20, &payload, Compression::None);
+        let (zstd, count) = build_batch(1000, 100, 1 << 20, &payload, Compression::Zstd);
+        assert_eq!(count, 1000);
+        assert!(
+            zstd.len() < plain.len() / 2,
+            "{} of {}",
+            zstd.len(),
+            plain.len()
+        );
+        assert_eq!(tributary_record::decode_records(&zstd).unwrap().len(), 1000);
     }
 
     #[test]
@@ -204,5 +251,6 @@ mod tests {
             (100, 1 << 20, 4)
         );
         assert_eq!(args.acks, Acks::Leader);
+        assert_eq!(args.compression, Compression::None);
     }
 }

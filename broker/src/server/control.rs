@@ -173,13 +173,13 @@ pub async fn leader_and_isr(
     for (index, p) in request.partitions.iter().enumerate() {
         let tp = TopicPartition::new(p.topic.clone(), p.partition);
         let proposed = leader_and_isr_state(p);
-        let decision = control_fence::check_leader_epoch(
-            &tp,
-            proposed.leader_epoch,
-            state.replicas.leader_epoch(&tp),
-        )
-        .map_err(|e| PartitionError::new(fence_code(&e), e.to_string()))
-        .and_then(|()| role_for(me, &tp, &proposed).map_err(|e| role_error(&e)));
+        let current_epoch = state.replicas.leader_epoch(&tp);
+        // The same epoch again is routine (a new controller re-sends every state it loaded);
+        // only an older one means a stale decision.
+        let repeated = current_epoch == Some(proposed.leader_epoch);
+        let decision = control_fence::check_leader_epoch(&tp, proposed.leader_epoch, current_epoch)
+            .map_err(|e| PartitionError::new(fence_code(&e), e.to_string()))
+            .and_then(|()| role_for(me, &tp, &proposed).map_err(|e| role_error(&e)));
         let outcome = match decision {
             Ok(role) => {
                 admitted.push(Admitted {
@@ -190,6 +190,15 @@ pub async fn leader_and_isr(
                 });
                 // Replaced by the outcome of applying it.
                 Ok(())
+            }
+            Err(error) if repeated => {
+                tracing::info!(
+                    topic_partition = %tp,
+                    controller_epoch = header.controller_epoch.0,
+                    leader_epoch = proposed.leader_epoch.0,
+                    "LeaderAndIsr: partition already at this leader epoch; left unchanged"
+                );
+                Err(error)
             }
             Err(error) => {
                 tracing::warn!(

@@ -333,7 +333,13 @@ fn log_errors(
         .iter()
         .filter(|p| p.error_code != pb::ErrorCode::None as i32)
     {
-        tracing::warn!(broker = %to, request = kind, topic = %p.topic, partition = p.partition, code = p.error_code, message = %p.error_message, "broker could not apply a partition");
+        if p.error_code == pb::ErrorCode::StaleControllerEpoch as i32 {
+            // A partition already at (or past) this leader epoch: routine after a failover,
+            // when every loaded state is sent again.
+            tracing::info!(broker = %to, request = kind, topic = %p.topic, partition = p.partition, message = %p.error_message, "broker kept its newer or equal state of a partition");
+        } else {
+            tracing::warn!(broker = %to, request = kind, topic = %p.topic, partition = p.partition, code = p.error_code, message = %p.error_message, "broker could not apply a partition");
+        }
     }
 }
 

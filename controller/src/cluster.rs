@@ -72,6 +72,10 @@ pub struct PartitionModel {
     pub leader_and_isr: LeaderAndIsr,
     /// The znode's data version: the `expected_version` of the next conditional write.
     pub zk_version: ZkVersion,
+    /// The zxid of the znode's last write, when the state was read from ZooKeeper (`None` once
+    /// this controller wrote it). A leader registered after it (broker epoch = czxid of
+    /// `/brokers/ids/<id>`, larger) restarted since it was named, unseen by this controller.
+    pub written_at_zxid: Option<i64>,
 }
 
 /// Progress of one topic deletion (Kafka's `TopicDeletionManager` replica states, per broker:
@@ -195,6 +199,22 @@ impl ClusterModel {
         }
     }
 
+    /// Whether `tp`'s leader registered after its state was last written (read from
+    /// ZooKeeper): it restarted or re-registered since it was named, while no controller
+    /// watched, so what it holds is not known.
+    pub fn leader_registered_since_state(&self, tp: &TopicPartition) -> bool {
+        let Some(state) = self.partition_states.get(tp) else {
+            return false;
+        };
+        let (Some(written), Some(leader)) = (
+            state.written_at_zxid,
+            self.live_brokers.get(&state.leader_and_isr.leader),
+        ) else {
+            return false;
+        };
+        leader.epoch.0 > written
+    }
+
     /// Forgets log descriptions of partitions that have a leader (or no longer exist) and of
     /// brokers that are not registered.
     pub fn forget_stale_replica_logs(&mut self) {
@@ -284,6 +304,7 @@ mod tests {
                     controller_epoch: ControllerEpoch(1),
                 },
                 zk_version: ZkVersion(0),
+                written_at_zxid: None,
             },
         );
         model.record_written("t", PartitionId(0), ZkVersion(3));

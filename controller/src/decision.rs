@@ -288,6 +288,7 @@ impl Decision {
         });
         current.leader_and_isr = state;
         current.zk_version = ZkVersion(current.zk_version.0 + 1);
+        current.written_at_zxid = None;
     }
 }
 

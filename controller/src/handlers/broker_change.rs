@@ -119,7 +119,11 @@ pub fn on_brokers_joined(model: &mut ClusterModel, joined: &BTreeSet<BrokerId>) 
 /// Brings each partition in `tps` in line with the registered brokers (Kafka's OfflinePartition
 /// → OnlinePartition plus the OfflineReplica ISR shrink, in one write per partition):
 ///
-/// - leader unregistered or -1 → offline election; if nothing is electable, leader -1 and the
+/// - leader registered after the state was last written (it restarted while no controller
+///   watched) → leader -1 first, then as below;
+/// - leader -1 → the leaderless election of [`crate::last_replica`] (describe the replicas'
+///   logs before trusting the candidate), unless unclean election is allowed;
+/// - leader unregistered → offline election; if nothing is electable, leader -1 and the
 ///   unregistered members leave the ISR (the last one stays);
 /// - leader registered → unregistered members leave the ISR (the last one stays).
 ///
@@ -135,6 +139,15 @@ pub(crate) fn repair_partitions(
     let controller_epoch = model.controller_epoch;
     let mut describe = Vec::new();
     for tp in tps {
+        if model.leader_registered_since_state(tp) {
+            // Named leader before it restarted (or re-registered), unseen by any controller:
+            // it may have lost what it acknowledged. It stops leading, and the leaderless
+            // election below checks its log like any returning last ISR member's.
+            let state = &model.partition_states[tp].leader_and_isr;
+            let demoted = state.next(BrokerId::NONE, state.isr.clone(), controller_epoch);
+            decision.set_partition_state(model, tp, demoted);
+            batch.partition_changed(model, tp);
+        }
         let Some(state) = model.partition_states.get(tp) else {
             continue;
         };
@@ -410,6 +423,45 @@ mod tests {
             }]
         ));
         assert!(decision.unclean_elections.is_empty());
+    }
+
+    #[test]
+    fn a_leader_that_registered_after_its_state_was_written_is_demoted_and_checked() {
+        // Loaded at failover: broker 1 leads per ZooKeeper, but registered (epoch 101) after
+        // the state was written (zxid 50): it restarted while there was no controller.
+        let mut model = cluster(&[1, 2, 3]);
+        add_topic(
+            &mut model,
+            "t",
+            &[(&[1, 2, 3], 1, 4, &[1]), (&[2, 3, 1], 2, 4, &[2, 3])],
+        );
+        model
+            .partition_states
+            .get_mut(&tp("t", 0))
+            .unwrap()
+            .written_at_zxid = Some(50);
+        // Broker 2 registered (102) before partition 1's state was written (200): it stays.
+        model
+            .partition_states
+            .get_mut(&tp("t", 1))
+            .unwrap()
+            .written_at_zxid = Some(200);
+        let decision = handle(&mut model, Event::Startup);
+        let lines = describe(&decision);
+        assert_eq!(lines[0], "set t-0 = {-1 e5 [1]} if v10");
+        assert_eq!(
+            lines.iter().filter(|l| l.starts_with("set ")).count(),
+            1,
+            "{lines:#?}"
+        );
+        assert!(
+            lines.contains(&"DescribeReplicaLogs → 1: t-0".to_string()),
+            "{lines:#?}"
+        );
+        // Its log is intact (a re-registration, or kill -9 without page-cache loss): it leads
+        // again after the check.
+        let decision = described(&mut model, 1, &[("t", 0, 4, 60, false)]);
+        assert_eq!(describe(&decision)[0], "set t-0 = {1 e6 [1]} if v11");
     }
 
     #[test]

@@ -54,6 +54,7 @@ mod tests {
         PartitionModel {
             leader_and_isr: state(leader, epoch, isr),
             zk_version: ZkVersion(version),
+            written_at_zxid: None,
         }
     }
 

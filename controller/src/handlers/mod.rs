@@ -151,6 +151,7 @@ pub(crate) mod fixtures {
                 PartitionModel {
                     leader_and_isr: state(leader, leader_epoch, isr),
                     zk_version: ZkVersion(10 + p as i32),
+                    written_at_zxid: None,
                 },
             );
         }

@@ -75,6 +75,7 @@ pub(crate) fn initialize_new_partitions(
                     PartitionModel {
                         leader_and_isr: state,
                         zk_version: ZkVersion(0),
+                        written_at_zxid: None,
                     },
                 );
             }

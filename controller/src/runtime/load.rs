@@ -128,6 +128,7 @@ pub(crate) async fn read_partition_states(
                             controller_epoch: state.controller_epoch,
                         },
                         zk_version: stat.version,
+                        written_at_zxid: Some(stat.mzxid),
                     },
                 );
             }

@@ -21,6 +21,8 @@ pub(crate) const PERSISTENT_SEQUENTIAL: zk::CreateOptions<'static> =
 pub struct ZnodeStat {
     /// zxid of the create; for `/brokers/ids/<id>` this is the broker epoch.
     pub czxid: i64,
+    /// zxid of the last data change.
+    pub mzxid: i64,
     /// Data version, the optimistic-concurrency token of conditional writes.
     pub version: ZkVersion,
     /// Session id owning an ephemeral node; 0 for persistent nodes.
@@ -32,6 +34,7 @@ impl From<zk::Stat> for ZnodeStat {
     fn from(stat: zk::Stat) -> Self {
         Self {
             czxid: stat.czxid,
+            mzxid: stat.mzxid,
             version: ZkVersion(stat.version),
             ephemeral_owner: stat.ephemeral_owner,
             num_children: stat.num_children,

@@ -97,6 +97,7 @@ pub(super) async fn run(
         usize::try_from(settings.response_max_bytes).unwrap_or(0) * 2 + (1 << 20),
     );
     let mut partitions = Partitions::new();
+    let mut session: Option<FetchSession> = None;
     loop {
         loop {
             match commands.try_recv() {
@@ -120,7 +121,7 @@ pub(super) async fn run(
             if !truncating.is_empty() {
                 Work::Truncated(truncate(&client, me, settings, &truncating).await)
             } else if !fetching.is_empty() {
-                Work::Fetched(fetch(&client, me, settings, &fetching).await)
+                Work::Fetched(fetch(&client, &mut session, me, settings, &fetching).await)
             } else {
                 let next = partitions.values().filter_map(|f| f.retry_at).min();
                 match next {
@@ -377,8 +378,47 @@ async fn apply_step(
     }
 }
 
+/// The loop's `FetchStream` to the leader: one request, then its response, in turn. One
+/// long-lived HTTP/2 stream costs both sides less per round than a unary call each time.
+struct FetchSession {
+    requests: mpsc::Sender<FetchRequest>,
+    responses: tonic::Streaming<FetchResponse>,
+}
+
+impl FetchSession {
+    async fn open(client: &BrokerClient<Channel>) -> Result<Self, tonic::Status> {
+        let (requests, receiver) = mpsc::channel(1);
+        let responses = client
+            .clone()
+            .fetch_stream(tokio_stream::wrappers::ReceiverStream::new(receiver))
+            .await?
+            .into_inner();
+        Ok(Self {
+            requests,
+            responses,
+        })
+    }
+
+    async fn exchange(&mut self, request: FetchRequest) -> Result<FetchResponse, String> {
+        self.requests
+            .send(request)
+            .await
+            .map_err(|_| "the fetch stream closed".to_owned())?;
+        match self.responses.message().await {
+            Ok(Some(response)) => Ok(response),
+            Ok(None) => Err("the leader ended the fetch stream".to_owned()),
+            Err(status) => Err(status.to_string()),
+        }
+    }
+}
+
+/// One fetch round on the loop's session (opened if there is none). The session is kept
+/// only after a complete exchange: if this future is dropped mid-round (a command arrived) or
+/// the round fails, the stream goes with it, so a late response can never be taken for the
+/// next request's.
 async fn fetch(
     client: &BrokerClient<Channel>,
+    session: &mut Option<FetchSession>,
     me: BrokerId,
     settings: FetchSettings,
     fetching: &[(TopicPartition, Arc<Partition>, LeaderEpoch)],
@@ -410,10 +450,19 @@ async fn fetch(
             })
             .collect(),
     };
-    let mut client = client.clone();
-    match tokio::time::timeout(settings.socket_timeout, client.fetch(request)).await {
-        Ok(Ok(response)) => Ok(response.into_inner()),
-        Ok(Err(status)) => Err(status.to_string()),
+    let round = async {
+        let mut current = match session.take() {
+            Some(current) => current,
+            None => FetchSession::open(client)
+                .await
+                .map_err(|status| status.to_string())?,
+        };
+        let response = current.exchange(request).await?;
+        *session = Some(current);
+        Ok(response)
+    };
+    match tokio::time::timeout(settings.socket_timeout, round).await {
+        Ok(result) => result,
         Err(_) => Err("timed out".to_owned()),
     }
 }

@@ -274,6 +274,7 @@ async fn malformed_requests_fail_as_a_whole_with_invalid_argument() {
             fetch_offset: 0,
             partition_max_bytes: -3,
             current_leader_epoch: -1,
+            last_fetched_epoch: None,
         }],
     }];
     assert_eq!(

@@ -136,6 +136,9 @@ async fn unclean_election_trades_the_lone_leaders_writes_for_availability_only_w
     );
     let (state, _) = partition_state(&client, "clean", 0).await;
     assert_eq!(state.leader, BrokerId::NONE, "the clean topic must wait");
+    // The new leader has applied its LeaderAndIsr once its metadata says so (the controller
+    // sends both in that order on one queue).
+    agreed_partitions(&[&brokers[i_first]], "dirty", 1, |p| p.leader == first_back).await;
     let after = produce(by_id(&brokers, first_back), "dirty", 1, 10_000, "after-").await;
     assert_eq!(
         after.error_code,

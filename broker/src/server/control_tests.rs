@@ -130,6 +130,7 @@ async fn fetch_one(state: &BrokerState, topic: &str, partition: i32, epoch: i32)
                 fetch_offset: 0,
                 partition_max_bytes: 0,
                 current_leader_epoch: epoch,
+                last_fetched_epoch: None,
             }],
         }],
     };
@@ -160,6 +161,7 @@ async fn follower_fetch(
                 fetch_offset: offset,
                 partition_max_bytes: 0,
                 current_leader_epoch: epoch,
+                last_fetched_epoch: None,
             }],
         }],
     };
@@ -528,4 +530,83 @@ async fn requests_for_the_controller_need_a_running_controller() {
     .await
     .unwrap();
     assert_eq!(response.error_code, ErrorCode::NotController as i32);
+}
+
+/// A follower fetch saying its last fetched epoch: the response's diverging epoch, if any, and
+/// the partition's high watermark after it.
+async fn follower_fetch_with_epoch(
+    state: &BrokerState,
+    offset: i64,
+    last_fetched_epoch: i32,
+) -> (Option<(i32, i64)>, usize) {
+    let request = FetchRequest {
+        request_id: 1,
+        replica_id: 2,
+        max_wait_ms: 500,
+        min_bytes: 1,
+        max_bytes: 0,
+        format: 0,
+        topics: vec![TopicFetchData {
+            topic: "t".into(),
+            partitions: vec![FetchPartition {
+                partition: 0,
+                fetch_offset: offset,
+                partition_max_bytes: 0,
+                current_leader_epoch: 1,
+                last_fetched_epoch: Some(last_fetched_epoch),
+            }],
+        }],
+    };
+    let response = fetch::fetch(state, request).await.unwrap();
+    let p = &response.topics[0].partitions[0];
+    assert_eq!(p.error_code, ErrorCode::None as i32, "{}", p.error_message);
+    (
+        p.diverging_epoch.as_ref().map(|d| (d.epoch, d.end_offset)),
+        p.batches.len(),
+    )
+}
+
+#[tokio::test]
+async fn a_follower_whose_log_diverges_gets_the_diverging_epoch_and_acknowledges_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = broker(&dir);
+    let tp = TopicPartition::new("t", 0);
+    // Epoch 0 writes offsets 0..2, epoch 1 (after a re-election) writes 2..3.
+    control::leader_and_isr(
+        &state,
+        leader_and_isr(5, vec![partition_state("t", 0, ME, 0)]),
+    )
+    .await
+    .unwrap();
+    for _ in 0..2 {
+        assert_eq!(produce_one(&state, "t", 0, 1).await.0, ErrorCode::None);
+    }
+    control::leader_and_isr(
+        &state,
+        leader_and_isr(5, vec![partition_state("t", 0, ME, 1)]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(produce_one(&state, "t", 0, 1).await.0, ErrorCode::None);
+    let leader = state.replicas.get(&tp).unwrap();
+    let hw = leader.high_watermark();
+
+    // A follower with epoch-0 records up to offset 3: the leader's epoch 0 ends at 2, so the
+    // logs part there. It gets no records, at once (no long poll), and the HW stays.
+    assert_eq!(
+        follower_fetch_with_epoch(&state, 3, 0).await,
+        (Some((0, 2)), 0)
+    );
+    assert_eq!(leader.high_watermark(), hw);
+    // An epoch newer than any the leader has (7): undefined, as Kafka's epoch cache answers;
+    // the follower falls back to OffsetForLeaderEpoch, which says the same.
+    assert_eq!(
+        follower_fetch_with_epoch(&state, 3, 7).await,
+        (Some((-1, -1)), 0)
+    );
+    // Consistent logs: fetched as usual.
+    assert_eq!(follower_fetch_with_epoch(&state, 2, 0).await.0, None);
+    let (diverging, bytes) = follower_fetch_with_epoch(&state, 1, 0).await;
+    assert_eq!(diverging, None);
+    assert!(bytes > 0);
 }

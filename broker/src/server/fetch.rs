@@ -21,8 +21,9 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tonic::Status;
 use tributary_proto::v1::{
-    ConsumedRecord, ErrorCode, FetchPartition, FetchRequest, FetchResponse, PartitionFetchResponse,
-    RecordFormat, RecordHeader, TimestampType as ProtoTimestampType, TopicFetchResponse,
+    ConsumedRecord, DivergingEpoch, ErrorCode, FetchPartition, FetchRequest, FetchResponse,
+    PartitionFetchResponse, RecordFormat, RecordHeader, TimestampType as ProtoTimestampType,
+    TopicFetchResponse,
 };
 use tributary_record::{BatchIter, TimestampType, decode_records};
 
@@ -45,6 +46,8 @@ struct Slot {
     topic_index: usize,
     request: FetchPartition,
     partition: Result<Arc<Partition>, PartitionError>,
+    /// Where the requester's log parts from this leader's (see [`diverging_epoch`]).
+    diverging: Option<(i32, i64)>,
 }
 
 /// Handles one fetch request.
@@ -74,10 +77,15 @@ pub async fn fetch(state: &BrokerState, request: FetchRequest) -> Result<FetchRe
                 partition: p.partition,
             };
             let partition = hosted_partition(state, &tp);
+            let diverging = partition
+                .as_ref()
+                .ok()
+                .and_then(|partition| diverging_epoch(partition, &p));
             slots.push(Slot {
                 topic_index,
                 request: p,
                 partition,
+                diverging,
             });
         }
         topic_names.push(topic.topic);
@@ -102,6 +110,7 @@ pub async fn fetch(state: &BrokerState, request: FetchRequest) -> Result<FetchRe
 
     loop {
         let (results, bytes, errors) = read_all(state, &slots, consumer, max_bytes, format);
+        let errors = errors || slots.iter().any(|s| s.diverging.is_some());
         let waited_out = request.max_wait_ms == 0 || Instant::now() >= deadline;
         if bytes >= min_bytes || errors || waited_out || watchers.is_empty() {
             return Ok(assemble(request.request_id, topic_names, &slots, results));
@@ -123,6 +132,10 @@ fn record_follower_fetches(state: &BrokerState, replica: BrokerId, slots: &[Slot
         let Ok(partition) = &slot.partition else {
             continue;
         };
+        // A diverging log acknowledges nothing: its fetch offset is not the leader's.
+        if slot.diverging.is_some() {
+            continue;
+        }
         let tp = partition.topic_partition();
         if check_current_epoch(
             tp,
@@ -138,6 +151,24 @@ fn record_follower_fetches(state: &BrokerState, replica: BrokerId, slots: &[Slot
         {
             state.replicas.submit_isr_change(partition.clone(), update);
         }
+    }
+}
+
+/// Where the requester's log parts from this leader's, when the request says its
+/// `last_fetched_epoch` (Kafka's check from KIP-320/KIP-595): the largest epoch this leader knows
+/// at or below it and that epoch's end offset, if the leader does not know that epoch or its log
+/// for it ends below `fetch_offset`; `(-1, -1)` when the leader knows no such epoch. `None` when
+/// the logs agree, the request does not say, or this broker does not lead (the read answers
+/// that).
+fn diverging_epoch(partition: &Partition, request: &FetchPartition) -> Option<(i32, i64)> {
+    let last_fetched = request.last_fetched_epoch?;
+    if !partition.is_leader() {
+        return None;
+    }
+    match partition.log().end_offset_for_epoch(last_fetched) {
+        Some((epoch, end)) if epoch == last_fetched && end >= request.fetch_offset => None,
+        Some(found) => Some(found),
+        None => Some((-1, -1)),
     }
 }
 
@@ -208,6 +239,7 @@ struct PartitionRead {
     high_watermark: i64,
     log_start_offset: i64,
     log_end_offset: i64,
+    diverging: Option<(i32, i64)>,
 }
 
 /// Reads every slot once. Returns per-slot results, the bytes gathered, and whether any
@@ -234,6 +266,7 @@ fn read_all(
                     state,
                     partition,
                     &slot.request,
+                    slot.diverging,
                     consumer,
                     remaining,
                     first_with_data,
@@ -256,6 +289,7 @@ fn read_one(
     state: &BrokerState,
     partition: &Partition,
     request: &FetchPartition,
+    diverging: Option<(i32, i64)>,
     consumer: bool,
     remaining: usize,
     first_with_data: bool,
@@ -267,6 +301,17 @@ fn read_one(
     check_leader(state, partition)?;
     let log = partition.log();
     let high_watermark = partition.high_watermark();
+    if diverging.is_some() {
+        return Ok(PartitionRead {
+            size: 0,
+            batches: Bytes::new(),
+            records: Vec::new(),
+            high_watermark,
+            log_start_offset: log.log_start_offset(),
+            log_end_offset: log.log_end_offset(),
+            diverging,
+        });
+    }
     let limit = if request.partition_max_bytes == 0 {
         DEFAULT_PARTITION_MAX_BYTES
     } else {
@@ -302,6 +347,7 @@ fn read_one(
         high_watermark,
         log_start_offset: log.log_start_offset(),
         log_end_offset: log.log_end_offset(),
+        diverging: None,
     })
 }
 
@@ -382,6 +428,9 @@ fn assemble(
                 log_end_offset: read.log_end_offset,
                 batches: read.batches,
                 records: read.records,
+                diverging_epoch: read
+                    .diverging
+                    .map(|(epoch, end_offset)| DivergingEpoch { epoch, end_offset }),
             },
             Err(error) => {
                 // Where this broker leads the partition, say where its log starts and ends so
@@ -403,6 +452,7 @@ fn assemble(
                     log_end_offset,
                     batches: Bytes::new(),
                     records: Vec::new(),
+                    diverging_epoch: None,
                 }
             }
         };

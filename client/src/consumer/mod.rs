@@ -100,6 +100,7 @@ pub(crate) fn fetch_request(
                 // 0 would mean the broker's 1 MiB default, so the request limit is repeated.
                 partition_max_bytes: options.max_bytes,
                 current_leader_epoch: -1,
+                last_fetched_epoch: None,
             }],
         }],
     }

@@ -192,6 +192,7 @@ pub fn fetch_request(
                 fetch_offset: offset,
                 partition_max_bytes: 8 << 20,
                 current_leader_epoch: -1,
+                last_fetched_epoch: None,
             }],
         }],
     }

@@ -12,6 +12,8 @@
 //! * UNKNOWN_LEADER_EPOCH, NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION (the leader has
 //!   not applied its own LeaderAndIsr yet) and other errors: wait the backoff and retry until
 //!   a LeaderAndIsr re-points the partition;
+//! * a diverging epoch in the response (the leader's log for our last fetched epoch ends below
+//!   our log end, or it does not know that epoch): back to truncating;
 //! * OFFSET_OUT_OF_RANGE: truncate to the leader's log end if beyond it, or restart the log
 //!   at the leader's log start if below it (retention deleted what was next);
 //! * an append the log refuses (not contiguous, corrupt): back to truncating after the
@@ -433,6 +435,7 @@ async fn fetch(
                 fetch_offset: partition.log().log_end_offset(),
                 partition_max_bytes: settings.max_bytes,
                 current_leader_epoch: epoch.0,
+                last_fetched_epoch: partition.log().latest_epoch(),
             });
     }
     let request = FetchRequest {
@@ -490,6 +493,13 @@ fn handle_fetch(
                 continue;
             }
             match ErrorCode::try_from(p.error_code) {
+                Ok(ErrorCode::None) if p.diverging_epoch.is_some() => {
+                    // The leader's log parts from ours below our log end: truncate again, by
+                    // OffsetForLeaderEpoch, before fetching more.
+                    tracing::warn!(topic_partition = %tp, leader = leader.0, diverging = ?p.diverging_epoch, log_end = f.partition.log().log_end_offset(), "the leader reports a diverging epoch; truncating again");
+                    f.state = State::Truncating;
+                    f.retry_at = None;
+                }
                 Ok(ErrorCode::None) => {
                     if !p.batches.is_empty() {
                         match f

@@ -265,8 +265,7 @@ fn read_all(
                 read_one(
                     state,
                     partition,
-                    &slot.request,
-                    slot.diverging,
+                    slot,
                     consumer,
                     remaining,
                     first_with_data,
@@ -288,13 +287,13 @@ fn read_all(
 fn read_one(
     state: &BrokerState,
     partition: &Partition,
-    request: &FetchPartition,
-    diverging: Option<(i32, i64)>,
+    slot: &Slot,
     consumer: bool,
     remaining: usize,
     first_with_data: bool,
     format: RecordFormat,
 ) -> Result<PartitionRead, PartitionError> {
+    let (request, diverging) = (&slot.request, slot.diverging);
     let tp = partition.topic_partition();
     let epoch = partition.leader_epoch().0;
     check_current_epoch(tp, request.current_leader_epoch, epoch)?;

@@ -261,22 +261,18 @@ async fn seeks_and_the_reset_policy_behave_as_documented() {
     assert_eq!(&*all[13].topic, "seeks");
 
     // seek_to_timestamp: the first record at or after it; after the last record: the end.
-    earliest
-        .seek_to_timestamp(&[tp.clone()], base + 12)
-        .unwrap();
+    earliest.seek_to_timestamp([&tp], base + 12).unwrap();
     assert_eq!(earliest.position(&tp).await.unwrap(), 12);
     assert_eq!(
         poll_until(&mut earliest, 8).await[0].value.as_deref(),
         Some(&b"v-12"[..])
     );
-    earliest
-        .seek_to_timestamp(&[tp.clone()], base + 1_000_000)
-        .unwrap();
+    earliest.seek_to_timestamp([&tp], base + 1_000_000).unwrap();
     assert_eq!(earliest.position(&tp).await.unwrap(), 20);
     // seek_to_beginning, then seek_to_end, and an absolute seek into the compressed batch.
-    earliest.seek_to_beginning(&[tp.clone()]).unwrap();
+    earliest.seek_to_beginning([&tp]).unwrap();
     assert_eq!(poll_until(&mut earliest, 1).await[0].offset, 0);
-    earliest.seek_to_end(&[tp.clone()]).unwrap();
+    earliest.seek_to_end([&tp]).unwrap();
     assert!(
         earliest
             .poll(Duration::from_millis(300))
@@ -331,7 +327,7 @@ async fn seeks_and_the_reset_policy_behave_as_documented() {
     assert_eq!(latest.position(&tp).await.unwrap(), 21);
 
     // pause / resume.
-    latest.pause(&[tp.clone()]).unwrap();
+    latest.pause([&tp]).unwrap();
     client
         .produce("seeks", 0, &value_records("v", 21, 1, base), Acks::All)
         .await
@@ -343,7 +339,7 @@ async fn seeks_and_the_reset_policy_behave_as_documented() {
             .unwrap()
             .is_empty()
     );
-    latest.resume(&[tp.clone()]).unwrap();
+    latest.resume([&tp]).unwrap();
     assert_eq!(values(&poll_until(&mut latest, 1).await), vec!["v-21"]);
 }
 

@@ -60,7 +60,7 @@ impl Default for ConsumerOptions {
 /// let options = ConsumerOptions { auto_offset_reset: OffsetReset::Earliest, ..Default::default() };
 /// let mut consumer = Consumer::new(&client, options)?;
 /// consumer.assign([TopicPartition::new("orders", 0), TopicPartition::new("orders", 1)]);
-/// consumer.seek_to_beginning(&[TopicPartition::new("orders", 1)])?;
+/// consumer.seek_to_beginning([&TopicPartition::new("orders", 1)])?;
 /// loop {
 ///     for record in consumer.poll(Duration::from_millis(500)).await? {
 ///         println!("{}-{}@{}: {:?}", record.topic, record.partition, record.offset, record.value);
@@ -176,30 +176,36 @@ impl Consumer {
     }
 
     /// The next `poll` starts these partitions at their earliest offset (looked up then).
-    pub fn seek_to_beginning(&mut self, partitions: &[TopicPartition]) -> Result<(), ClientError> {
+    pub fn seek_to_beginning<'a>(
+        &mut self,
+        partitions: impl IntoIterator<Item = &'a TopicPartition>,
+    ) -> Result<(), ClientError> {
         self.seek_lookup(partitions, OffsetSpec::Earliest)
     }
 
     /// The next `poll` starts these partitions at their high watermark (looked up then), so
     /// only records produced later are returned.
-    pub fn seek_to_end(&mut self, partitions: &[TopicPartition]) -> Result<(), ClientError> {
+    pub fn seek_to_end<'a>(
+        &mut self,
+        partitions: impl IntoIterator<Item = &'a TopicPartition>,
+    ) -> Result<(), ClientError> {
         self.seek_lookup(partitions, OffsetSpec::Latest)
     }
 
     /// The next `poll` starts these partitions at the first record whose timestamp is at or
     /// after `timestamp` (ms since the epoch), looked up then with `ListOffsets`; a partition
     /// with no such record starts at its high watermark.
-    pub fn seek_to_timestamp(
+    pub fn seek_to_timestamp<'a>(
         &mut self,
-        partitions: &[TopicPartition],
+        partitions: impl IntoIterator<Item = &'a TopicPartition>,
         timestamp: i64,
     ) -> Result<(), ClientError> {
         self.seek_lookup(partitions, OffsetSpec::Timestamp(timestamp))
     }
 
-    fn seek_lookup(
+    fn seek_lookup<'a>(
         &mut self,
-        partitions: &[TopicPartition],
+        partitions: impl IntoIterator<Item = &'a TopicPartition>,
         spec: OffsetSpec,
     ) -> Result<(), ClientError> {
         for tp in partitions {
@@ -236,7 +242,10 @@ impl Consumer {
 
     /// Stops fetching these partitions; `poll` returns none of their records until
     /// [`Consumer::resume`]. Their positions are kept.
-    pub fn pause(&mut self, partitions: &[TopicPartition]) -> Result<(), ClientError> {
+    pub fn pause<'a>(
+        &mut self,
+        partitions: impl IntoIterator<Item = &'a TopicPartition>,
+    ) -> Result<(), ClientError> {
         for tp in partitions {
             self.assignment.set_paused(tp, true)?;
             self.stop(tp);
@@ -245,7 +254,10 @@ impl Consumer {
     }
 
     /// Fetches these partitions again from their positions.
-    pub fn resume(&mut self, partitions: &[TopicPartition]) -> Result<(), ClientError> {
+    pub fn resume<'a>(
+        &mut self,
+        partitions: impl IntoIterator<Item = &'a TopicPartition>,
+    ) -> Result<(), ClientError> {
         for tp in partitions {
             self.assignment.set_paused(tp, false)?;
         }
@@ -484,13 +496,13 @@ mod tests {
 
         // seek back, seek to a timestamp, pause the other partition.
         consumer.seek(&p0, 4).unwrap();
-        consumer.seek_to_timestamp(&[p1.clone()], 1007).unwrap();
+        consumer.seek_to_timestamp([&p1], 1007).unwrap();
         assert_eq!(consumer.position(&p1).await.unwrap(), 7);
         let seen = poll_n(&mut consumer, 9).await;
         assert_eq!(of(&seen, 0), (4..10).collect::<Vec<_>>());
         assert_eq!(of(&seen, 1), vec![7, 8, 9]);
 
-        consumer.pause(&[p1.clone()]).unwrap();
+        consumer.pause([&p1]).unwrap();
         assert_eq!(consumer.paused(), vec![p1.clone()]);
         client
             .produce("t", 1, &records(10, 2), Acks::Leader)
@@ -509,18 +521,18 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
-        consumer.resume(&[p1.clone()]).unwrap();
+        consumer.resume([&p1]).unwrap();
         assert_eq!(poll_n(&mut consumer, 2).await, vec![(1, 10), (1, 11)]);
 
         // seek_to_beginning / seek_to_end are resolved lazily.
-        consumer.seek_to_end(&[p0.clone()]).unwrap();
-        consumer.seek_to_beginning(&[p1.clone()]).unwrap();
+        consumer.seek_to_end([&p0]).unwrap();
+        consumer.seek_to_beginning([&p1]).unwrap();
         assert_eq!(consumer.position(&p0).await.unwrap(), 11);
         let seen = poll_n(&mut consumer, 12).await;
         assert_eq!(of(&seen, 1), (0..12).collect::<Vec<_>>());
         assert!(of(&seen, 0).is_empty());
         // A timestamp after every record: the end.
-        consumer.seek_to_timestamp(&[p0.clone()], 99_999).unwrap();
+        consumer.seek_to_timestamp([&p0], 99_999).unwrap();
         assert_eq!(consumer.position(&p0).await.unwrap(), 11);
         assert!(consumer.seek(&TopicPartition::new("t", 5), 0).is_err());
     }

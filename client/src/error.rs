@@ -92,6 +92,40 @@ pub enum ClientError {
         /// The RPC.
         operation: &'static str,
     },
+    /// A consumer's fetch offset is outside the partition's log (below the log start offset or
+    /// above the log end offset) and its `auto_offset_reset` is
+    /// [`OffsetReset::None`](crate::OffsetReset::None): the application must seek.
+    #[error(
+        "{topic}-{partition}: OFFSET_OUT_OF_RANGE: fetch offset {offset} is outside the log and \
+         auto.offset.reset is none (seek to a valid offset)"
+    )]
+    OffsetOutOfRange {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The offset the consumer tried to fetch.
+        offset: i64,
+    },
+    /// A consumer has no position for an assigned partition (never sought) and its
+    /// `auto_offset_reset` is [`OffsetReset::None`](crate::OffsetReset::None).
+    #[error(
+        "{topic}-{partition}: no position to fetch from and auto.offset.reset is none (seek first)"
+    )]
+    NoOffset {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+    },
+    /// The call needs a feature this version does not have yet.
+    #[error("{operation} is not supported yet: {reason}")]
+    NotSupported {
+        /// The call, e.g. `"Consumer::subscribe"`.
+        operation: &'static str,
+        /// What is missing and what to use instead.
+        reason: &'static str,
+    },
     /// An argument was refused before anything was sent.
     #[error("invalid argument {argument}: {reason}")]
     InvalidArgument {
@@ -152,6 +186,7 @@ impl ClientError {
     pub fn error_code(&self) -> Option<ErrorCode> {
         match self {
             ClientError::Broker { code, .. } => Some(*code),
+            ClientError::OffsetOutOfRange { .. } => Some(ErrorCode::OffsetOutOfRange),
             _ => None,
         }
     }

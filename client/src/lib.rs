@@ -14,6 +14,9 @@
 //! * fetch: [`Client::fetch`] (raw batches decoded here), [`Client::fetch_decoded`] (decoded by
 //!   the broker), and the pipelined [`PartitionConsumer`] over the `FetchStream` RPC, which sends
 //!   the next fetch before handing the current records to the caller;
+//! * consume: the [`Consumer`] of assigned partitions, shaped like Kafka's `KafkaConsumer`
+//!   (`assign`, `poll`, `seek*`, `position`, `pause`/`resume`, `auto.offset.reset` as
+//!   [`OffsetReset`]), one pipelined `PartitionConsumer` per partition underneath;
 //! * offsets: [`Client::list_offsets`] with an [`OffsetSpec`].
 //!
 //! Failures are [`ClientError`]s; a broker's per-partition refusal carries an [`ErrorCode`] whose
@@ -53,7 +56,10 @@ pub use admin::{
 };
 pub use client::{Client, MAX_MESSAGE_SIZE, bootstrap_uri};
 pub use configs::{ConfigSource, ConfigValue, TopicConfig};
-pub use consumer::{FetchOptions, FetchResult, PartitionConsumer, decode_fetched_batches};
+pub use consumer::{
+    BatchInfo, Consumer, ConsumerOptions, ConsumerRecord, FetchOptions, FetchResult, OffsetReset,
+    PartitionConsumer, TopicPartition, decode_fetched_batches,
+};
 pub use elect::ElectionResult;
 pub use error::{ClientError, ErrorCode};
 pub use offsets::{ListedOffset, OffsetSpec};
@@ -61,4 +67,6 @@ pub use producer::{Acks, ProduceAck, Producer, ProducerOptions};
 pub use routing::{DEFAULT_RETRY_TIMEOUT, PartitionLeader};
 
 /// The record codec types used in this API.
-pub use tributary_record::{BatchBuilder, Compression, DecodedRecord, Header, Record};
+pub use tributary_record::{
+    BatchBuilder, Compression, DecodedRecord, Header, Record, TimestampType,
+};

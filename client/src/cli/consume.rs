@@ -1,53 +1,71 @@
-//! `tributary consume TOPIC`
+//! `tributary consume TOPIC`: prints records of one or more partitions, read with a
+//! [`Consumer`].
 
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use tributary_client::{Client, FetchOptions, OffsetSpec, PartitionConsumer};
+use tributary_client::{
+    Client, Consumer, ConsumerOptions, FetchOptions, OffsetReset, OffsetSpec, TopicPartition,
+};
 
+use super::args::PartitionSelection;
 use super::format::{RecordFormat, render_json};
+
+/// Longest single `poll`, so `--timeout-ms` and the message limit are checked often.
+const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Arguments of `consume`.
 #[derive(Debug, Args)]
 pub struct ConsumeArgs {
     /// Topic name.
     pub topic: String,
-    /// Partition to read.
-    #[arg(long, default_value_t = 0)]
-    pub partition: i32,
+    /// Partitions to read: `all` or a comma-separated list such as `0,2`.
+    #[arg(
+        short,
+        long,
+        default_value = "all",
+        value_name = "all|N[,N...]",
+        value_parser = super::args::partitions
+    )]
+    pub partition: PartitionSelection,
     /// Start at the earliest offset (default: the latest, so only new records are printed).
     #[arg(long, conflicts_with_all = ["offset", "from_timestamp"])]
     pub from_beginning: bool,
-    /// Start at this offset.
-    #[arg(long, conflicts_with = "from_timestamp")]
+    /// Start every selected partition at this offset.
+    #[arg(short, long, conflicts_with = "from_timestamp")]
     pub offset: Option<i64>,
     /// Start at the first record with a timestamp at or after this (ms since the epoch).
     #[arg(long, value_name = "MS")]
     pub from_timestamp: Option<i64>,
+    /// When the position is outside the log (OFFSET_OUT_OF_RANGE): restart at the `earliest`
+    /// or `latest` offset, or stop with an error (`none`).
+    #[arg(long, default_value = "none", value_name = "earliest|latest|none")]
+    pub auto_offset_reset: OffsetReset,
     /// Exit after printing this many records.
-    #[arg(long)]
+    #[arg(short = 'c', long, value_name = "N")]
     pub max_messages: Option<u64>,
-    /// Output template: %k key, %v value, %o offset, %p partition, %t timestamp, %T topic,
-    /// %h headers, %% a percent sign; \t and \n escapes.
-    #[arg(long, default_value = "%v", conflicts_with = "json")]
+    /// Output template, kcat's tokens: %t topic, %p partition, %o offset, %T timestamp (ms),
+    /// %k key, %K key length, %s value (or %v), %S value length, %h headers, %% a percent sign;
+    /// escapes \n \r \t \\ \xHH. A newline follows each record.
+    #[arg(short, long, default_value = "%s", conflicts_with = "json")]
     pub format: RecordFormat,
-    /// Print each record as a JSON object.
-    #[arg(long)]
+    /// Print each record as a JSON object on one line.
+    #[arg(short = 'J', long)]
     pub json: bool,
     /// Exit when no record arrives for this long.
     #[arg(long, value_name = "MS")]
     pub timeout_ms: Option<u64>,
-    /// Largest fetch response.
-    #[arg(long, default_value_t = 8 * 1024 * 1024)]
+    /// Largest fetch response per partition.
+    #[arg(long, default_value_t = 1024 * 1024)]
     pub max_bytes: i32,
     /// How long each fetch waits on the broker for new records.
     #[arg(long, default_value_t = 500)]
     pub max_wait_ms: i32,
 }
 
-/// Where consumption starts, before asking the broker.
+/// Where consumption starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Start {
     /// An absolute offset.
@@ -72,78 +90,77 @@ impl ConsumeArgs {
             },
         )
     }
+
+    fn options(&self) -> ConsumerOptions {
+        ConsumerOptions {
+            fetch: FetchOptions {
+                max_bytes: self.max_bytes,
+                max_wait_ms: self.max_wait_ms,
+                min_bytes: 1,
+            },
+            auto_offset_reset: self.auto_offset_reset,
+            ..ConsumerOptions::default()
+        }
+    }
 }
 
-/// Turns a [`Start`] into an offset; a timestamp after the last record means "the latest".
-async fn resolve(
-    client: &Client,
-    topic: &str,
-    partition: i32,
-    start: Start,
-) -> anyhow::Result<i64> {
-    let spec = match start {
-        Start::Offset(offset) => return Ok(offset),
-        Start::Lookup(spec) => spec,
-    };
-    let context = || format!("looking up the start offset of {topic}-{partition}");
-    if let Some(offset) = client
-        .list_offsets(topic, partition, spec)
-        .await
-        .with_context(context)?
-        .offset
-    {
-        return Ok(offset);
+/// A consumer of the selected partitions, positioned as `start` says.
+async fn consumer(client: &Client, args: &ConsumeArgs) -> anyhow::Result<Consumer> {
+    let start = args.start()?;
+    let partitions: Vec<TopicPartition> = args
+        .partition
+        .resolve(client, &args.topic)
+        .await?
+        .into_iter()
+        .map(|p| TopicPartition::new(args.topic.as_str(), p))
+        .collect();
+    let mut consumer = Consumer::new(client, args.options())?;
+    consumer.assign(partitions.iter().cloned());
+    match start {
+        Start::Offset(offset) => {
+            for tp in &partitions {
+                consumer.seek(tp, offset)?;
+            }
+        }
+        Start::Lookup(OffsetSpec::Earliest) => consumer.seek_to_beginning(&partitions)?,
+        Start::Lookup(OffsetSpec::Latest) => consumer.seek_to_end(&partitions)?,
+        Start::Lookup(OffsetSpec::Timestamp(ms)) => consumer.seek_to_timestamp(&partitions, ms)?,
     }
-    let latest = client
-        .list_offsets(topic, partition, OffsetSpec::Latest)
-        .await
-        .with_context(context)?;
-    Ok(latest.offset.unwrap_or(0))
+    Ok(consumer)
 }
 
 pub async fn run(client: &Client, args: ConsumeArgs) -> anyhow::Result<()> {
-    let start = resolve(client, &args.topic, args.partition, args.start()?).await?;
-    let options = FetchOptions {
-        max_bytes: args.max_bytes,
-        max_wait_ms: args.max_wait_ms,
-        min_bytes: 1,
-    };
-    let mut consumer = PartitionConsumer::new(client, &args.topic, args.partition, start, options)?;
+    let mut consumer = consumer(client, &args).await?;
     let timeout = args.timeout_ms.map(Duration::from_millis);
     let limit = args.max_messages.unwrap_or(u64::MAX);
     let mut printed = 0u64;
     let mut last_record = Instant::now();
     let mut buffer = Vec::with_capacity(64 * 1024);
     while printed < limit {
-        let result = match timeout {
-            None => consumer.next().await,
-            Some(timeout) => {
-                let Some(remaining) = timeout.checked_sub(last_record.elapsed()) else {
-                    break;
-                };
-                match tokio::time::timeout(remaining, consumer.next()).await {
-                    Ok(result) => result,
-                    Err(_) => break,
-                }
-            }
+        let wait = match timeout {
+            None => POLL_INTERVAL,
+            Some(timeout) => match timeout.checked_sub(last_record.elapsed()) {
+                Some(remaining) if !remaining.is_zero() => remaining.min(POLL_INTERVAL),
+                _ => break,
+            },
         };
-        let fetched =
-            result.with_context(|| format!("reading {}-{}", args.topic, args.partition))?;
-        if fetched.records.is_empty() {
+        let records = consumer
+            .poll(wait)
+            .await
+            .with_context(|| format!("reading {}", args.topic))?;
+        if records.is_empty() {
             continue;
         }
         last_record = Instant::now();
         buffer.clear();
-        for record in fetched
-            .records
+        for record in records
             .iter()
             .take((limit - printed).min(usize::MAX as u64) as usize)
         {
             if args.json {
-                render_json(&mut buffer, &args.topic, args.partition, record);
+                render_json(&mut buffer, record);
             } else {
-                args.format
-                    .render(&mut buffer, &args.topic, args.partition, record);
+                args.format.render(&mut buffer, record);
             }
             buffer.push(b'\n');
             printed += 1;
@@ -215,10 +232,24 @@ mod tests {
         .unwrap();
         assert_eq!(
             (args.partition, args.max_messages, args.timeout_ms),
-            (2, Some(10), Some(500))
+            (PartitionSelection::List(vec![2]), Some(10), Some(500))
         );
-        assert_eq!(args.format, "%v".parse().unwrap());
+        assert_eq!(args.format, "%s".parse().unwrap());
+        assert_eq!(args.auto_offset_reset, OffsetReset::None);
         assert!(parse(&["--json"]).unwrap().json);
+        assert!(parse(&["-J"]).unwrap().json);
+        let short = parse(&["-p", "0,1", "-c", "3", "-f", "%t %p", "-o", "5"]).unwrap();
+        assert_eq!(short.partition, PartitionSelection::List(vec![0, 1]));
+        assert_eq!((short.max_messages, short.offset), (Some(3), Some(5)));
+        assert_eq!(short.format, "%t %p".parse().unwrap());
+        assert_eq!(parse(&[]).unwrap().partition, PartitionSelection::All);
+        assert_eq!(
+            parse(&["--auto-offset-reset", "earliest"])
+                .unwrap()
+                .auto_offset_reset,
+            OffsetReset::Earliest
+        );
+        assert!(parse(&["--auto-offset-reset", "smallest"]).is_err());
         assert!(parse(&["--json", "--format", "%k"]).is_err());
         assert!(parse(&["--format", "%q"]).is_err());
     }

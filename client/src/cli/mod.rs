@@ -47,7 +47,7 @@ pub enum Command {
     Configs(configs::ConfigsCommand),
     /// Write records, one per line, from stdin or a file.
     Produce(produce::ProduceArgs),
-    /// Print the records of a partition.
+    /// Print the records of a topic (all or some of its partitions).
     Consume(consume::ConsumeArgs),
     /// Show the earliest and latest offsets of a topic's partitions.
     Offsets(offsets::OffsetsArgs),

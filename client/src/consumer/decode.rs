@@ -3,9 +3,28 @@
 //! [`tributary_record::MAX_DECOMPRESSED_RECORDS_SIZE`] bytes.
 
 use bytes::Bytes;
-use tributary_record::{BatchIter, DecodedRecord, decode_records};
+use tributary_record::{BatchIter, DecodedRecord, TimestampType, decode_records};
 
 use crate::ClientError;
+
+/// What a fetch returned besides the records: one entry per data batch (control batches
+/// excluded) that holds offsets at or above the fetch offset, in offset order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchInfo {
+    /// The batch's first offset (may be below the fetch offset).
+    pub base_offset: i64,
+    /// The offset after the batch's last record.
+    pub next_offset: i64,
+    /// What the batch's record timestamps mean.
+    pub timestamp_type: TimestampType,
+}
+
+/// The records of one fetch, the offset to fetch next and the batches they came from.
+pub(crate) struct Decoded {
+    pub(crate) records: Vec<DecodedRecord>,
+    pub(crate) next_offset: i64,
+    pub(crate) batches: Vec<BatchInfo>,
+}
 
 /// Decodes the concatenated batches of one partition's fetch from `fetch_offset`.
 ///
@@ -22,6 +41,18 @@ pub fn decode_fetched_batches(
     batches: &Bytes,
     max_bytes: i32,
 ) -> Result<(Vec<DecodedRecord>, i64), ClientError> {
+    let decoded = decode_fetch(topic, partition, fetch_offset, batches, max_bytes)?;
+    Ok((decoded.records, decoded.next_offset))
+}
+
+/// [`decode_fetched_batches`], also describing the batches.
+pub(crate) fn decode_fetch(
+    topic: &str,
+    partition: i32,
+    fetch_offset: i64,
+    batches: &Bytes,
+    max_bytes: i32,
+) -> Result<Decoded, ClientError> {
     let corrupt = |source| ClientError::CorruptBatch {
         topic: topic.to_owned(),
         partition,
@@ -29,6 +60,7 @@ pub fn decode_fetched_batches(
         source,
     };
     let mut records = Vec::new();
+    let mut infos = Vec::new();
     let mut next_offset = fetch_offset;
     let mut iter = BatchIter::new(batches);
     let mut position = 0;
@@ -43,6 +75,11 @@ pub fn decode_fetched_batches(
         if header.attributes.is_control() {
             continue;
         }
+        infos.push(BatchInfo {
+            base_offset: header.base_offset,
+            next_offset: header.next_offset(),
+            timestamp_type: header.attributes.timestamp_type(),
+        });
         let decoded = decode_records(&batch).map_err(corrupt)?;
         if header.base_offset >= fetch_offset {
             if records.is_empty() {
@@ -62,7 +99,11 @@ pub fn decode_fetched_batches(
             max_bytes,
         });
     }
-    Ok((records, next_offset))
+    Ok(Decoded {
+        records,
+        next_offset,
+        batches: infos,
+    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,14 @@
-//! Fetching records: one-shot unary fetches and the pipelined [`PartitionConsumer`].
+//! Fetching records: one-shot unary fetches, the pipelined [`PartitionConsumer`] of one
+//! partition, and the [`Consumer`] of assigned partitions built on it.
+//!
+//! The consumer's decisions are pure and tested on their own: `assignment` (positions,
+//! pauses, lazy seeks, the reset policy) and `buffer` (which fetched records may be
+//! returned); `poll` does the I/O.
 
+mod assignment;
+mod buffer;
 mod decode;
+mod poll;
 mod stream;
 
 use tributary_proto::v1 as pb;
@@ -8,7 +16,10 @@ use tributary_record::{DecodedRecord, Header};
 
 use crate::{Client, ClientError};
 
-pub use decode::decode_fetched_batches;
+pub use assignment::{OffsetReset, TopicPartition};
+pub use buffer::ConsumerRecord;
+pub use decode::{BatchInfo, decode_fetched_batches};
+pub use poll::{Consumer, ConsumerOptions};
 pub use stream::PartitionConsumer;
 
 /// Limits and long-poll settings of a fetch.
@@ -35,7 +46,7 @@ impl Default for FetchOptions {
 }
 
 impl FetchOptions {
-    fn validate(&self) -> Result<(), ClientError> {
+    pub(crate) fn validate(&self) -> Result<(), ClientError> {
         let bad = |argument, reason: &str| {
             Err(ClientError::InvalidArgument {
                 argument,
@@ -64,6 +75,8 @@ impl FetchOptions {
 /// The records of one partition returned by one fetch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchResult {
+    /// The offset this fetch read from.
+    pub fetch_offset: i64,
     /// Records at or above the fetch offset, in offset order.
     pub records: Vec<DecodedRecord>,
     /// The partition's HW: offsets below it are committed.
@@ -75,6 +88,9 @@ pub struct FetchResult {
     /// Where the next fetch should start: after the last complete batch returned, or the
     /// fetch offset if there was none.
     pub next_offset: i64,
+    /// The data batches the records came from (their timestamp type), in offset order. Empty
+    /// for broker-decoded fetches ([`Client::fetch_decoded`]).
+    pub batches: Vec<BatchInfo>,
 }
 
 pub(crate) fn fetch_request(
@@ -131,14 +147,16 @@ pub(crate) fn raw_result(
     offset: i64,
     max_bytes: i32,
 ) -> Result<FetchResult, ClientError> {
-    let (records, next_offset) =
-        decode_fetched_batches(topic, result.partition, offset, &result.batches, max_bytes)?;
+    let decoded =
+        decode::decode_fetch(topic, result.partition, offset, &result.batches, max_bytes)?;
     Ok(FetchResult {
-        records,
+        fetch_offset: offset,
+        records: decoded.records,
         high_watermark: result.high_watermark,
         log_start_offset: result.log_start_offset,
         log_end_offset: result.log_end_offset,
-        next_offset,
+        next_offset: decoded.next_offset,
+        batches: decoded.batches,
     })
 }
 
@@ -248,11 +266,13 @@ impl Client {
             .collect();
         let next_offset = records.last().map_or(offset, |r| r.offset + 1);
         Ok(FetchResult {
+            fetch_offset: offset,
             records,
             high_watermark: result.high_watermark,
             log_start_offset: result.log_start_offset,
             log_end_offset: result.log_end_offset,
             next_offset,
+            batches: Vec::new(),
         })
     }
 }

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tributary_proto::v1 as pb;
 
-use super::{FetchOptions, FetchResult, decode_fetched_batches, fetch_request, partition_result};
+use super::{FetchOptions, FetchResult, fetch_request, partition_result, raw_result};
 use crate::{Client, ClientError, PartitionLeader};
 
 const OPERATION: &str = "FetchStream";
@@ -100,6 +100,25 @@ impl PartitionConsumer {
                 operation: OPERATION,
             }),
         }
+    }
+}
+
+/// The same results as [`PartitionConsumer::next`], as a stream that ends after the first
+/// error (so a `StreamMap` of consumers drops a failed one by itself).
+impl tokio_stream::Stream for PartitionConsumer {
+    type Item = Result<FetchResult, ClientError>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let polled = self.results.poll_recv(cx);
+        match &polled {
+            std::task::Poll::Ready(Some(Ok(result))) => self.position = result.next_offset,
+            std::task::Poll::Ready(Some(Err(_))) => self.results.close(),
+            _ => {}
+        }
+        polled
     }
 }
 
@@ -207,21 +226,8 @@ impl Fetcher {
             let result = partition_result(response, &self.topic, self.partition)?;
             let next_offset = next_offset_of(&result.batches, *offset);
             request_id = self.send(&requests, self.request(next_offset)).await?;
-            let (records, decoded_next) = decode_fetched_batches(
-                &self.topic,
-                self.partition,
-                *offset,
-                &result.batches,
-                self.options.max_bytes,
-            )?;
-            debug_assert_eq!(decoded_next, next_offset);
-            let fetched = FetchResult {
-                records,
-                high_watermark: result.high_watermark,
-                log_start_offset: result.log_start_offset,
-                log_end_offset: result.log_end_offset,
-                next_offset,
-            };
+            let fetched = raw_result(result, &self.topic, *offset, self.options.max_bytes)?;
+            debug_assert_eq!(fetched.next_offset, next_offset);
             if results.send(Ok(fetched)).await.is_err() {
                 return Ok(());
             }

@@ -508,6 +508,7 @@ impl Broker for FakeBroker {
                     partitions: (0..parts.len() as i32)
                         .map(|p| partition_metadata(p, state.leader_of(&name, p)))
                         .collect(),
+                    is_internal: name.starts_with("__"),
                     topic: name,
                     ..Default::default()
                 },
@@ -555,8 +556,9 @@ impl Admin for FakeBroker {
         &self,
         request: Request<pb::CreateTopicsRequest>,
     ) -> Result<Response<pb::CreateTopicsResponse>, Status> {
+        let request = request.into_inner();
         let mut results = Vec::new();
-        for topic in request.into_inner().topics {
+        for topic in request.topics {
             let exists = self.state.lock().unwrap().topics.contains_key(&topic.name);
             let partitions = if topic.num_partitions == 0 {
                 1
@@ -571,7 +573,9 @@ impl Admin for FakeBroker {
                     ..Default::default()
                 });
             } else {
-                self.create(&topic.name, partitions as usize);
+                if !request.validate_only {
+                    self.create(&topic.name, partitions as usize);
+                }
                 results.push(pb::CreateTopicResult {
                     name: topic.name,
                     num_partitions: partitions,
@@ -659,6 +663,7 @@ impl Admin for FakeBroker {
                 Some(parts) if topic.count as usize <= parts.len() => {
                     (pb::ErrorCode::InvalidPartitions, "count must be larger")
                 }
+                Some(_) if request.validate_only => (pb::ErrorCode::None, ""),
                 Some(parts) => {
                     parts.resize_with(topic.count as usize, PartitionLog::default);
                     (pb::ErrorCode::None, "")

@@ -3,10 +3,13 @@
 //! Everything starts from a [`Client`], which owns an HTTP/2 connection (a tonic `Channel`) to a
 //! bootstrap broker, and one to each partition leader it has sent requests to:
 //!
-//! * admin: [`Client::create_topic`], [`Client::delete_topic`], [`Client::describe_topics`],
-//!   [`Client::list_topics`], [`Client::metadata`], [`Client::create_partitions`];
-//!   configuration: [`Client::describe_configs`], [`Client::alter_configs`]; preferred leader
-//!   elections: [`Client::elect_leaders`];
+//! * admin: [`Admin`] (from [`Admin::connect`] or [`Client::admin`]), Kafka's `AdminClient`:
+//!   topics ([`Admin::create_topic`], [`Admin::delete_topic`], [`Admin::list_topics`],
+//!   [`Admin::describe_topics`], [`Admin::create_partitions`]), configuration
+//!   ([`Admin::describe_configs`], [`Admin::alter_configs`]), the cluster
+//!   ([`Admin::describe_cluster`], [`Admin::metadata`]) and preferred leader elections
+//!   ([`Admin::elect_preferred_leaders`]). The older `Client` methods of the same names
+//!   remain as shorthands;
 //! * produce: [`Client::produce`] (builds one batch client-side and sends the raw bytes;
 //!   [`Client::produce_compressed`] compresses it with a [`Compression`] codec),
 //!   [`Client::produce_structured`] (the broker encodes), and the pipelined [`Producer`] over the
@@ -37,9 +40,7 @@
 
 mod admin;
 mod client;
-mod configs;
 mod consumer;
-mod elect;
 mod error;
 mod offsets;
 mod producer;
@@ -52,15 +53,15 @@ mod fake_broker;
 mod throughput_checks;
 
 pub use admin::{
-    BrokerInfo, ClusterMetadata, CreatedTopic, PartitionInfo, TopicDescription, TopicMetadata,
+    Admin, AdminOptions, BrokerInfo, ClusterDescription, ClusterHealth, ClusterMetadata,
+    ConfigChange, ConfigSource, ConfigValue, CreatedTopic, ElectionResult, ListTopicsOptions,
+    NewTopic, PartitionInfo, TopicConfig, TopicDescription, TopicListing, TopicMetadata,
 };
 pub use client::{Client, MAX_MESSAGE_SIZE, bootstrap_uri};
-pub use configs::{ConfigSource, ConfigValue, TopicConfig};
 pub use consumer::{
     BatchInfo, Consumer, ConsumerOptions, ConsumerRecord, FetchOptions, FetchResult, OffsetReset,
     PartitionConsumer, TopicPartition, decode_fetched_batches,
 };
-pub use elect::ElectionResult;
 pub use error::{ClientError, ErrorCode};
 pub use offsets::{ListedOffset, OffsetSpec};
 pub use producer::{Acks, ProduceAck, Producer, ProducerOptions};

@@ -24,26 +24,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {}", cause_chain(&error));
-            ExitCode::FAILURE
+            eprintln!("error: {}", cli::exit::one_line(&error));
+            cli::exit::Status::of(&error).exit_code()
         }
     }
-}
-
-/// `outer: cause: root cause`, skipping a cause that repeats the previous one word for word
-/// (hyper wraps connection errors that way).
-fn cause_chain(error: &anyhow::Error) -> String {
-    let mut line = String::new();
-    let mut previous = String::new();
-    for cause in error.chain() {
-        let text = cause.to_string();
-        if text != previous {
-            if !line.is_empty() {
-                line.push_str(": ");
-            }
-            line.push_str(&text);
-        }
-        previous = text;
-    }
-    line
 }

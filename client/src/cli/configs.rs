@@ -4,7 +4,9 @@ use std::io::Write;
 
 use anyhow::Context;
 use clap::Subcommand;
-use tributary_client::{Client, TopicConfig};
+use tributary_client::{Admin, ConfigChange, TopicConfig};
+
+use super::exit::UsageError;
 
 /// Topic configuration commands.
 #[derive(Debug, Subcommand)]
@@ -33,12 +35,12 @@ pub enum ConfigsCommand {
     },
 }
 
-pub async fn run(client: &Client, command: ConfigsCommand) -> anyhow::Result<()> {
+pub async fn run(admin: &Admin, command: ConfigsCommand) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match command {
         ConfigsCommand::Describe { topic } => {
             let topics: Vec<&str> = topic.as_deref().into_iter().collect();
-            let mut described = client
+            let mut described = admin
                 .describe_configs(&topics)
                 .await
                 .context("describing topic configs")?;
@@ -52,10 +54,17 @@ pub async fn run(client: &Client, command: ConfigsCommand) -> anyhow::Result<()>
             validate_only,
         } => {
             if set.is_empty() && delete.is_empty() {
-                anyhow::bail!("nothing to change: give --set KEY=VALUE and/or --delete KEY");
+                return Err(UsageError(
+                    "nothing to change: give --set KEY=VALUE and/or --delete KEY".to_owned(),
+                )
+                .into());
             }
-            client
-                .alter_configs(&topic, &set, &delete, validate_only)
+            let change = ConfigChange {
+                set: set.into_iter().collect(),
+                delete: delete.into_iter().collect(),
+            };
+            admin
+                .alter_configs(&topic, &change, validate_only)
                 .await
                 .with_context(|| format!("changing the config of topic {topic}"))?;
             if validate_only {

@@ -1,12 +1,15 @@
 //! The `tributary` command line: argument definitions and dispatch. One module per command.
 
 mod args;
+mod cluster;
 mod configs;
 mod consume;
+pub mod exit;
 mod format;
 mod offsets;
 mod perf;
 mod produce;
+mod table;
 mod topics;
 
 use anyhow::Context;
@@ -39,12 +42,15 @@ pub struct Args {
 /// The top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create, list, describe and delete topics; add partitions; elect preferred leaders.
+    /// Create, list, describe, alter and delete topics; add partitions; elect preferred
+    /// leaders.
     #[command(subcommand)]
     Topics(topics::TopicsCommand),
     /// Describe and change topic configuration overrides.
     #[command(subcommand)]
     Configs(configs::ConfigsCommand),
+    /// Describe the cluster: id, controller, brokers, partition health.
+    Cluster(cluster::ClusterArgs),
     /// Write records, one per line, from stdin or a file.
     Produce(produce::ProduceArgs),
     /// Print the records of a topic (all or some of its partitions).
@@ -62,8 +68,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("connecting to {}", args.bootstrap_server))?;
     match args.command {
-        Command::Topics(command) => topics::run(&client, command).await,
-        Command::Configs(command) => configs::run(&client, command).await,
+        Command::Topics(command) => topics::run(&client.admin(), command).await,
+        Command::Configs(command) => configs::run(&client.admin(), command).await,
+        Command::Cluster(args) => cluster::run(&client.admin(), args).await,
         Command::Produce(args) => produce::run(&client, args).await,
         Command::Consume(args) => consume::run(&client, args).await,
         Command::Offsets(args) => offsets::run(&client, args).await,

@@ -1,11 +1,16 @@
 //! `tributary topics ...`
 
 use std::io::Write;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Subcommand;
-use tributary_client::{Client, ElectionResult, TopicDescription};
+use tributary_client::{
+    Admin, AdminOptions, ElectionResult, ErrorCode, ListTopicsOptions, NewTopic, PartitionInfo,
+    TopicDescription,
+};
+
+use super::exit::UsageError;
+use super::table::{Table, ids};
 
 /// Topic management commands.
 #[derive(Debug, Subcommand)]
@@ -15,27 +20,65 @@ pub enum TopicsCommand {
         /// Topic name.
         name: String,
         /// Number of partitions (default: the broker's num.partitions).
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
         partitions: Option<i32>,
         /// Replication factor (default: the broker's default.replication.factor).
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
         replication_factor: Option<i32>,
         /// Topic configuration override, e.g. --config retention.ms=86400000 (repeatable).
         #[arg(long = "config", value_name = "KEY=VALUE", value_parser = super::args::key_value)]
         configs: Vec<(String, String)>,
+        /// Check the request on the broker without creating the topic.
+        #[arg(long)]
+        validate_only: bool,
+        /// Succeed without doing anything if the topic exists.
+        #[arg(long)]
+        if_not_exists: bool,
     },
     /// List topic names.
-    List,
-    /// Describe topics (all when none are named): partitions, leaders, replicas, ISR.
+    List {
+        /// Leave out internal topics (names starting with "__").
+        #[arg(long)]
+        exclude_internal: bool,
+    },
+    /// Describe topics (all when none are named): per partition the leader, leader epoch,
+    /// replicas, in-sync replicas, offline replicas and a status (ok, under-replicated,
+    /// offline).
     Describe {
         /// Topics to describe.
         names: Vec<String>,
+        /// Only partitions whose ISR is smaller than their replica set.
+        #[arg(long, visible_alias = "under-replicated-partitions")]
+        under_replicated: bool,
+        /// Only partitions without a leader.
+        #[arg(long, visible_alias = "unavailable-partitions")]
+        unavailable: bool,
+        /// Leave out internal topics (names starting with "__").
+        #[arg(long)]
+        exclude_internal: bool,
+    },
+    /// Grow a topic's partition count, like kafka-topics.sh --alter (configs: `configs alter`).
+    Alter {
+        /// Topic name.
+        name: String,
+        /// The new total number of partitions (larger than the current count).
+        #[arg(long)]
+        partitions: Option<i32>,
+        /// Refused: topic configs change with `tributary configs alter`.
+        #[arg(long = "config", value_name = "KEY=VALUE", hide = true)]
+        configs: Vec<String>,
+        /// Check the change on the broker without applying it.
+        #[arg(long)]
+        validate_only: bool,
     },
     /// Delete topics and all their data.
     Delete {
         /// Topics to delete.
         #[arg(required = true)]
         names: Vec<String>,
+        /// Skip topics that do not exist instead of failing.
+        #[arg(long)]
+        if_exists: bool,
     },
     /// Grow a topic to a larger number of partitions.
     AddPartitions {
@@ -45,6 +88,9 @@ pub enum TopicsCommand {
         /// The new total number of partitions (larger than the current count).
         #[arg(long)]
         partitions: i32,
+        /// Check the change on the broker without applying it.
+        #[arg(long)]
+        validate_only: bool,
     },
     /// Make the preferred replica (the first of each assignment) the leader: of one partition,
     /// of every partition of a topic, or of every partition of every topic.
@@ -58,7 +104,32 @@ pub enum TopicsCommand {
     },
 }
 
-pub async fn run(client: &Client, command: TopicsCommand) -> anyhow::Result<()> {
+/// Which partitions `topics describe` shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PartitionFilter {
+    /// Only under-replicated partitions.
+    pub under_replicated: bool,
+    /// Only partitions without a leader.
+    pub unavailable: bool,
+}
+
+impl PartitionFilter {
+    /// Whether `partition` is shown: every partition without a filter, else those matching
+    /// any filter given.
+    pub fn shows(self, partition: &PartitionInfo) -> bool {
+        if !self.under_replicated && !self.unavailable {
+            return true;
+        }
+        (self.under_replicated && partition.is_under_replicated())
+            || (self.unavailable && partition.is_offline())
+    }
+
+    fn is_set(self) -> bool {
+        self.under_replicated || self.unavailable
+    }
+}
+
+pub async fn run(admin: &Admin, command: TopicsCommand) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match command {
         TopicsCommand::Create {
@@ -66,56 +137,119 @@ pub async fn run(client: &Client, command: TopicsCommand) -> anyhow::Result<()> 
             partitions,
             replication_factor,
             configs,
+            validate_only,
+            if_not_exists,
         } => {
-            let created = client
-                .create_topic(
-                    &name,
-                    partitions.unwrap_or(0),
-                    replication_factor.unwrap_or(0),
-                    &configs,
-                )
-                .await
-                .with_context(|| format!("creating topic {name}"))?;
-            writeln!(
-                out,
-                "Created topic {} with {} partitions and replication factor {}.",
-                created.name, created.num_partitions, created.replication_factor
-            )?;
-        }
-        TopicsCommand::List => {
-            for name in client.list_topics().await.context("listing topics")? {
-                writeln!(out, "{name}")?;
+            let topic = NewTopic {
+                name: name.clone(),
+                partitions,
+                replication_factor,
+                configs: configs.into_iter().collect(),
+            };
+            let options = AdminOptions {
+                validate_only,
+                ..AdminOptions::default()
+            };
+            match admin.create_topic(&topic, &options).await {
+                Ok(created) => {
+                    let verb = if validate_only {
+                        "Would create"
+                    } else {
+                        "Created"
+                    };
+                    writeln!(
+                        out,
+                        "{verb} topic {} with {} partitions and replication factor {}.",
+                        created.name, created.num_partitions, created.replication_factor
+                    )?;
+                }
+                Err(error)
+                    if if_not_exists
+                        && error.error_code() == Some(ErrorCode::TopicAlreadyExists) =>
+                {
+                    writeln!(out, "Topic {name} already exists.")?;
+                }
+                Err(error) => {
+                    return Err(error).with_context(|| format!("creating topic {name}"));
+                }
             }
         }
-        TopicsCommand::Describe { names } => {
+        TopicsCommand::List { exclude_internal } => {
+            let options = ListTopicsOptions {
+                include_internal: !exclude_internal,
+            };
+            for topic in admin.list_topics(options).await.context("listing topics")? {
+                writeln!(out, "{}", topic.name)?;
+            }
+        }
+        TopicsCommand::Describe {
+            names,
+            under_replicated,
+            unavailable,
+            exclude_internal,
+        } => {
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
-            let mut topics = client
+            let mut topics = admin
                 .describe_topics(&names)
                 .await
                 .context("describing topics")?;
+            if exclude_internal {
+                topics.retain(|topic| !topic.is_internal());
+            }
             topics.sort_by(|a, b| a.name.cmp(&b.name));
-            out.write_all(render_descriptions(&topics).as_bytes())?;
+            let filter = PartitionFilter {
+                under_replicated,
+                unavailable,
+            };
+            out.write_all(render_descriptions(&topics, filter).as_bytes())?;
         }
-        TopicsCommand::Delete { names } => {
+        TopicsCommand::Alter {
+            name,
+            partitions,
+            configs,
+            validate_only,
+        } => {
+            if !configs.is_empty() {
+                return Err(UsageError(format!(
+                    "topics alter changes the partition count only; change configs with \
+                     `tributary configs alter --topic {name} --set KEY=VALUE`"
+                ))
+                .into());
+            }
+            let Some(partitions) = partitions else {
+                return Err(UsageError(
+                    "nothing to change: give --partitions N (configs: `tributary configs alter`)"
+                        .to_owned(),
+                )
+                .into());
+            };
+            add_partitions(admin, &mut out, &name, partitions, validate_only).await?;
+        }
+        TopicsCommand::Delete { names, if_exists } => {
             for name in names {
-                client
-                    .delete_topic(&name)
-                    .await
-                    .with_context(|| format!("deleting topic {name}"))?;
-                writeln!(out, "Deleted topic {name}.")?;
+                match admin.delete_topic(&name, &AdminOptions::default()).await {
+                    Ok(()) => writeln!(out, "Deleted topic {name}.")?,
+                    Err(error)
+                        if if_exists
+                            && error.error_code() == Some(ErrorCode::UnknownTopicOrPartition) =>
+                    {
+                        writeln!(out, "Topic {name} does not exist.")?;
+                    }
+                    Err(error) => {
+                        return Err(error).with_context(|| format!("deleting topic {name}"));
+                    }
+                }
             }
         }
-        TopicsCommand::AddPartitions { topic, partitions } => {
-            client
-                .create_partitions(&topic, partitions, Duration::ZERO)
-                .await
-                .with_context(|| format!("adding partitions to topic {topic}"))?;
-            writeln!(out, "Topic {topic} now has {partitions} partitions.")?;
-        }
+        TopicsCommand::AddPartitions {
+            topic,
+            partitions,
+            validate_only,
+        } => add_partitions(admin, &mut out, &topic, partitions, validate_only).await?,
         TopicsCommand::ElectLeaders { topic, partition } => {
             let partitions: Vec<(String, i32)> = match (topic, partition) {
                 (Some(topic), Some(partition)) => vec![(topic, partition)],
-                (Some(topic), None) => client
+                (Some(topic), None) => admin
                     .partitions_of(&topic)
                     .await
                     .with_context(|| format!("listing the partitions of {topic}"))?
@@ -124,12 +258,38 @@ pub async fn run(client: &Client, command: TopicsCommand) -> anyhow::Result<()> 
                     .collect(),
                 (None, _) => Vec::new(),
             };
-            let results = client
-                .elect_leaders(&partitions)
+            let results = admin
+                .elect_preferred_leaders(&partitions)
                 .await
                 .context("electing preferred leaders")?;
             out.write_all(render_elections(&results).as_bytes())?;
         }
+    }
+    Ok(())
+}
+
+async fn add_partitions(
+    admin: &Admin,
+    out: &mut impl Write,
+    topic: &str,
+    partitions: i32,
+    validate_only: bool,
+) -> anyhow::Result<()> {
+    let options = AdminOptions {
+        validate_only,
+        ..AdminOptions::default()
+    };
+    admin
+        .create_partitions(topic, partitions, &options)
+        .await
+        .with_context(|| format!("adding partitions to topic {topic}"))?;
+    if validate_only {
+        writeln!(
+            out,
+            "Topic {topic} can grow to {partitions} partitions (not applied)."
+        )?;
+    } else {
+        writeln!(out, "Topic {topic} now has {partitions} partitions.")?;
     }
     Ok(())
 }
@@ -151,68 +311,67 @@ pub fn render_elections(results: &[ElectionResult]) -> String {
     out
 }
 
-fn ids(list: &[i32]) -> String {
-    list.iter()
-        .map(i32::to_string)
-        .collect::<Vec<_>>()
-        .join(",")
+/// `offline` (no leader), `under-replicated` (ISR smaller than the replicas) or `ok`.
+pub fn partition_status(partition: &PartitionInfo) -> &'static str {
+    if partition.is_offline() {
+        "offline"
+    } else if partition.is_under_replicated() {
+        "under-replicated"
+    } else {
+        "ok"
+    }
 }
 
-/// The `describe` output: a summary line per topic, then one table row per partition.
-pub fn render_descriptions(topics: &[TopicDescription]) -> String {
+/// The `describe` output: a summary line per topic, then one table row per partition. With a
+/// filter, only the partitions it shows, and only topics that have some.
+pub fn render_descriptions(topics: &[TopicDescription], filter: PartitionFilter) -> String {
     let mut out = String::new();
     for topic in topics {
+        let shown: Vec<&PartitionInfo> = topic
+            .partitions
+            .iter()
+            .filter(|p| filter.shows(p))
+            .collect();
+        if shown.is_empty() && filter.is_set() {
+            continue;
+        }
         let configs: Vec<String> = topic
             .configs
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        let replication = topic.partitions.first().map_or(0, |p| p.replicas.len());
         out.push_str(&format!(
             "Topic: {}\tPartitionCount: {}\tReplicationFactor: {}\tConfigs: {}\n",
             topic.name,
             topic.partitions.len(),
-            replication,
+            topic.replication_factor(),
             configs.join(",")
         ));
-        let rows: Vec<[String; 5]> = topic
-            .partitions
-            .iter()
-            .map(|p| {
-                [
-                    p.partition.to_string(),
-                    p.leader
-                        .map_or_else(|| "none".to_owned(), |l| l.to_string()),
-                    p.leader_epoch.to_string(),
-                    ids(&p.replicas),
-                    ids(&p.isr),
-                ]
-            })
-            .collect();
-        let header = ["PARTITION", "LEADER", "LEADER_EPOCH", "REPLICAS", "ISR"];
-        let widths: Vec<usize> = (0..5)
-            .map(|i| {
-                rows.iter()
-                    .map(|r| r[i].len())
-                    .chain([header[i].len()])
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        let mut line = |cells: [&str; 5]| {
-            let padded: Vec<String> = cells
-                .iter()
-                .zip(&widths)
-                .map(|(cell, width)| format!("{cell:<width$}"))
-                .collect();
-            out.push_str("  ");
-            out.push_str(padded.join("  ").trim_end());
-            out.push('\n');
-        };
-        line(header);
-        for row in &rows {
-            line([&row[0], &row[1], &row[2], &row[3], &row[4]]);
+        let mut table = Table::new(
+            "  ",
+            &[
+                "PARTITION",
+                "LEADER",
+                "LEADER_EPOCH",
+                "REPLICAS",
+                "ISR",
+                "OFFLINE",
+                "STATUS",
+            ],
+        );
+        for p in shown {
+            table.row(vec![
+                p.partition.to_string(),
+                p.leader
+                    .map_or_else(|| "none".to_owned(), |l| l.to_string()),
+                p.leader_epoch.to_string(),
+                ids(&p.replicas),
+                ids(&p.isr),
+                ids(&p.offline_replicas),
+                partition_status(p).to_owned(),
+            ]);
         }
+        out.push_str(&table.render());
     }
     out
 }
@@ -221,7 +380,6 @@ pub fn render_descriptions(topics: &[TopicDescription]) -> String {
 mod tests {
     use super::*;
     use clap::Parser;
-    use tributary_client::PartitionInfo;
 
     #[test]
     fn parses_create() {
@@ -245,6 +403,8 @@ mod tests {
             partitions,
             replication_factor,
             configs,
+            validate_only: false,
+            if_not_exists: false,
         }) = args.command
         else {
             panic!("wrong command");
@@ -282,8 +442,11 @@ mod tests {
         .unwrap();
         assert!(matches!(
             args.command,
-            crate::cli::Command::Topics(TopicsCommand::AddPartitions { ref topic, partitions: 6 })
-                if topic == "orders"
+            crate::cli::Command::Topics(TopicsCommand::AddPartitions {
+                ref topic,
+                partitions: 6,
+                validate_only: false
+            }) if topic == "orders"
         ));
         let args =
             crate::cli::Args::try_parse_from(["tributary", "topics", "elect-leaders"]).unwrap();
@@ -331,27 +494,139 @@ mod tests {
     }
 
     #[test]
-    fn describe_table() {
-        let partition = |partition, leader| PartitionInfo {
-            partition,
+    fn parses_describe_list_alter_and_delete_flags() {
+        let parse = |args: &[&str]| {
+            crate::cli::Args::try_parse_from(["tributary", "topics"].iter().chain(args))
+                .map(|args| args.command)
+        };
+        assert!(matches!(
+            parse(&["describe", "a", "b", "--under-replicated"]).unwrap(),
+            crate::cli::Command::Topics(TopicsCommand::Describe {
+                ref names,
+                under_replicated: true,
+                unavailable: false,
+                exclude_internal: false,
+            }) if names == &["a", "b"]
+        ));
+        assert!(matches!(
+            parse(&[
+                "describe",
+                "--under-replicated-partitions",
+                "--unavailable-partitions"
+            ])
+            .unwrap(),
+            crate::cli::Command::Topics(TopicsCommand::Describe {
+                under_replicated: true,
+                unavailable: true,
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse(&["list", "--exclude-internal"]).unwrap(),
+            crate::cli::Command::Topics(TopicsCommand::List {
+                exclude_internal: true
+            })
+        ));
+        assert!(matches!(
+            parse(&["alter", "orders", "--partitions", "4", "--validate-only"]).unwrap(),
+            crate::cli::Command::Topics(TopicsCommand::Alter {
+                partitions: Some(4),
+                validate_only: true,
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse(&["delete", "x", "--if-exists"]).unwrap(),
+            crate::cli::Command::Topics(TopicsCommand::Delete {
+                if_exists: true,
+                ..
+            })
+        ));
+        assert!(parse(&["create", "t", "--partitions", "0"]).is_err());
+        assert!(parse(&["create", "t", "--replication-factor", "-1"]).is_err());
+        assert!(parse(&["create", "t", "--partitions", "x"]).is_err());
+        assert!(parse(&["alter"]).is_err(), "the topic is required");
+    }
+
+    fn partition(id: i32, leader: Option<i32>, isr: &[i32], offline: &[i32]) -> PartitionInfo {
+        PartitionInfo {
+            partition: id,
             leader,
             leader_epoch: 12,
             replicas: vec![1, 2, 3],
-            isr: vec![1, 2],
-            offline_replicas: vec![],
+            isr: isr.to_vec(),
+            offline_replicas: offline.to_vec(),
             error: None,
-        };
-        let topic = TopicDescription {
+        }
+    }
+
+    fn orders() -> TopicDescription {
+        TopicDescription {
             name: "orders".into(),
-            partitions: vec![partition(0, Some(1)), partition(1, None)],
+            partitions: vec![
+                partition(0, Some(1), &[1, 2, 3], &[]),
+                partition(1, Some(2), &[2, 1], &[3]),
+                partition(2, None, &[3], &[3]),
+            ],
             configs: [("retention.ms".to_owned(), "1000".to_owned())].into(),
+        }
+    }
+
+    #[test]
+    fn describe_table_marks_under_replicated_and_offline_partitions() {
+        let expected = "\
+Topic: orders\tPartitionCount: 3\tReplicationFactor: 3\tConfigs: retention.ms=1000
+  PARTITION  LEADER  LEADER_EPOCH  REPLICAS  ISR    OFFLINE  STATUS
+  0          1       12            1,2,3     1,2,3  -        ok
+  1          2       12            1,2,3     2,1    3        under-replicated
+  2          none    12            1,2,3     3      3        offline
+";
+        assert_eq!(
+            render_descriptions(&[orders()], PartitionFilter::default()),
+            expected
+        );
+    }
+
+    #[test]
+    fn describe_filters_keep_only_matching_partitions_and_topics() {
+        let healthy = TopicDescription {
+            name: "healthy".into(),
+            partitions: vec![partition(0, Some(1), &[1, 2, 3], &[])],
+            configs: Default::default(),
+        };
+        let topics = [healthy, orders()];
+        let under = PartitionFilter {
+            under_replicated: true,
+            unavailable: false,
         };
         let expected = "\
-Topic: orders\tPartitionCount: 2\tReplicationFactor: 3\tConfigs: retention.ms=1000
-  PARTITION  LEADER  LEADER_EPOCH  REPLICAS  ISR
-  0          1       12            1,2,3     1,2
-  1          none    12            1,2,3     1,2
+Topic: orders\tPartitionCount: 3\tReplicationFactor: 3\tConfigs: retention.ms=1000
+  PARTITION  LEADER  LEADER_EPOCH  REPLICAS  ISR  OFFLINE  STATUS
+  1          2       12            1,2,3     2,1  3        under-replicated
+  2          none    12            1,2,3     3    3        offline
 ";
-        assert_eq!(render_descriptions(&[topic]), expected);
+        assert_eq!(render_descriptions(&topics, under), expected);
+        let unavailable = PartitionFilter {
+            under_replicated: false,
+            unavailable: true,
+        };
+        let rendered = render_descriptions(&topics, unavailable);
+        assert_eq!(rendered.lines().count(), 3, "{rendered}");
+        assert!(rendered.lines().last().unwrap().ends_with("offline"));
+        assert_eq!(render_descriptions(&topics[..1], under), "");
+        // (filter, partition 0 shown, 1 shown, 2 shown)
+        let table = [
+            (PartitionFilter::default(), [true, true, true]),
+            (under, [false, true, true]),
+            (unavailable, [false, false, true]),
+        ];
+        for (filter, expected) in table {
+            let shown: Vec<bool> = orders()
+                .partitions
+                .iter()
+                .map(|p| filter.shows(p))
+                .collect();
+            assert_eq!(shown, expected, "{filter:?}");
+        }
     }
 }

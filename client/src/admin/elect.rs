@@ -2,8 +2,9 @@
 
 use tributary_proto::v1 as pb;
 
+use super::Admin;
 use crate::error::{check, error_of_result};
-use crate::{Client, ClientError, ErrorCode};
+use crate::{ClientError, ErrorCode};
 
 /// One partition's outcome of a preferred leader election.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,12 +19,16 @@ pub struct ElectionResult {
     pub error: Option<(ErrorCode, String)>,
 }
 
-impl Client {
+impl Admin {
     /// Makes the preferred replica (the first of the assignment) the leader of each of
-    /// `partitions` (`(topic, partition)`; empty = every partition of every topic). Per-partition
-    /// refusals are in the results; a refusal of the whole request (no controller known,
-    /// `NOT_CONTROLLER`) is an error.
-    pub async fn elect_leaders(
+    /// `partitions` (`(topic, partition)`; empty = every partition of every topic). Sent to
+    /// the bootstrap broker, which forwards it to the controller.
+    ///
+    /// Per-partition refusals are in the results (`ELECTION_NOT_NEEDED`,
+    /// `PREFERRED_LEADER_NOT_AVAILABLE`, `UNKNOWN_TOPIC_OR_PARTITION`). Errors: a refusal of
+    /// the whole request, `REQUEST_TIMED_OUT` (no controller known or reachable) or
+    /// `NOT_CONTROLLER` (it moved meanwhile; retry), reported for topic `*`.
+    pub async fn elect_preferred_leaders(
         &self,
         partitions: &[(String, i32)],
     ) -> Result<Vec<ElectionResult>, ClientError> {
@@ -37,6 +42,7 @@ impl Client {
                 .collect(),
         };
         let response = self
+            .client
             .admin_service()
             .elect_leaders(request)
             .await

@@ -42,10 +42,7 @@ fn fence_code(error: &FenceError) -> ErrorCode {
 }
 
 /// The header of a control request; a request without one is malformed.
-pub(super) fn header_of(
-    header: Option<ControlHeader>,
-    request: &str,
-) -> Result<RequestHeader, Status> {
+fn header_of(header: Option<ControlHeader>, request: &str) -> Result<RequestHeader, Status> {
     let header = header.ok_or_else(|| invalid_argument(format!("{request}: header is missing")))?;
     Ok(RequestHeader {
         controller_id: BrokerId(header.controller_id),
@@ -77,7 +74,7 @@ pub(super) fn check_partitions<'a>(
 
 /// Checks the header while holding the control lock (`highest`) and, if admitted, raises the
 /// highest controller epoch seen.
-pub(super) fn admit(
+fn admit(
     state: &BrokerState,
     highest: &mut Option<ControllerEpoch>,
     header: &RequestHeader,
@@ -103,6 +100,33 @@ pub(super) fn admit(
             Err(PartitionError::new(fence_code(&error), error.to_string()))
         }
     }
+}
+
+/// A control request past its opening: the sender, and the control lock, held until this
+/// is dropped so the request applies alone.
+pub(super) struct Opened<'a> {
+    pub(super) header: RequestHeader,
+    _lock: tokio::sync::MutexGuard<'a, Option<ControllerEpoch>>,
+}
+
+/// The opening every request from the controller shares: a missing header or a malformed
+/// partition list is INVALID_ARGUMENT; then, under the control lock, the fence (`Ok(Err)`: a
+/// refusal to answer with, nothing applied).
+pub(super) async fn open_request<'a, 'p>(
+    state: &'a BrokerState,
+    header: Option<ControlHeader>,
+    request: &str,
+    partitions: impl IntoIterator<Item = (&'p str, i32)>,
+) -> Result<Result<Opened<'a>, PartitionError>, Status> {
+    let header = header_of(header, request)?;
+    check_partitions(request, partitions)?;
+    let mut highest = state.replicas.lock_controller_epoch().await;
+    Ok(
+        admit(state, &mut highest, &header, request).map(|()| Opened {
+            header,
+            _lock: highest,
+        }),
+    )
 }
 
 fn result(tp: &TopicPartition, outcome: Result<(), PartitionError>) -> ControlPartitionResult {
@@ -142,22 +166,21 @@ pub async fn leader_and_isr(
     state: &Arc<BrokerState>,
     request: LeaderAndIsrRequest,
 ) -> Result<LeaderAndIsrResponse, Status> {
-    let header = header_of(request.header, "LeaderAndIsr")?;
-    check_partitions(
-        "LeaderAndIsr",
-        request
-            .partitions
-            .iter()
-            .map(|p| (p.topic.as_str(), p.partition)),
-    )?;
-    let mut highest = state.replicas.lock_controller_epoch().await;
-    if let Err(refused) = admit(state, &mut highest, &header, "LeaderAndIsr") {
-        return Ok(LeaderAndIsrResponse {
-            error_code: refused.code as i32,
-            error_message: refused.message,
-            partitions: Vec::new(),
-        });
-    }
+    let partitions = request
+        .partitions
+        .iter()
+        .map(|p| (p.topic.as_str(), p.partition));
+    let opened = match open_request(state, request.header, "LeaderAndIsr", partitions).await? {
+        Ok(opened) => opened,
+        Err(refused) => {
+            return Ok(LeaderAndIsrResponse {
+                error_code: refused.code as i32,
+                error_message: refused.message,
+                partitions: Vec::new(),
+            });
+        }
+    };
+    let header = &opened.header;
 
     // Where the leaders named in the request listen, for the follower fetchers.
     let leader_endpoints: BTreeMap<i32, String> = request
@@ -366,19 +389,11 @@ pub async fn update_metadata(
     state: &BrokerState,
     request: UpdateMetadataRequest,
 ) -> Result<UpdateMetadataResponse, Status> {
-    let header = header_of(request.header, "UpdateMetadata")?;
     let brokers = request
         .live_brokers
         .iter()
         .map(cached_broker)
         .collect::<Result<BTreeMap<_, _>, _>>()?;
-    check_partitions(
-        "UpdateMetadata",
-        request
-            .partitions
-            .iter()
-            .map(|p| (p.topic.as_str(), p.partition)),
-    )?;
     check_partitions(
         "UpdateMetadata (deleted)",
         request
@@ -393,13 +408,20 @@ pub async fn update_metadata(
         .map(|p| TopicPartition::new(p.topic.clone(), p.partition))
         .collect();
 
-    let mut highest = state.replicas.lock_controller_epoch().await;
-    if let Err(refused) = admit(state, &mut highest, &header, "UpdateMetadata") {
-        return Ok(UpdateMetadataResponse {
-            error_code: refused.code as i32,
-            error_message: refused.message,
-        });
-    }
+    let listed = request
+        .partitions
+        .iter()
+        .map(|p| (p.topic.as_str(), p.partition));
+    let opened = match open_request(state, request.header, "UpdateMetadata", listed).await? {
+        Ok(opened) => opened,
+        Err(refused) => {
+            return Ok(UpdateMetadataResponse {
+                error_code: refused.code as i32,
+                error_message: refused.message,
+            });
+        }
+    };
+    let header = &opened.header;
     let (broker_count, partition_count) = (brokers.len(), partitions.len());
     state.metadata.apply(brokers, partitions, &deleted);
     // A topic being deleted stops taking writes and serving reads here at once; its data goes
@@ -430,22 +452,21 @@ pub async fn stop_replica(
     state: &Arc<BrokerState>,
     request: StopReplicaRequest,
 ) -> Result<StopReplicaResponse, Status> {
-    let header = header_of(request.header, "StopReplica")?;
-    check_partitions(
-        "StopReplica",
-        request
-            .partitions
-            .iter()
-            .map(|p| (p.topic.as_str(), p.partition)),
-    )?;
-    let mut highest = state.replicas.lock_controller_epoch().await;
-    if let Err(refused) = admit(state, &mut highest, &header, "StopReplica") {
-        return Ok(StopReplicaResponse {
-            error_code: refused.code as i32,
-            error_message: refused.message,
-            partitions: Vec::new(),
-        });
-    }
+    let listed = request
+        .partitions
+        .iter()
+        .map(|p| (p.topic.as_str(), p.partition));
+    let opened = match open_request(state, request.header, "StopReplica", listed).await? {
+        Ok(opened) => opened,
+        Err(refused) => {
+            return Ok(StopReplicaResponse {
+                error_code: refused.code as i32,
+                error_message: refused.message,
+                partitions: Vec::new(),
+            });
+        }
+    };
+    let header = &opened.header;
     let delete = request.delete;
     let partitions: Vec<TopicPartition> = request
         .partitions

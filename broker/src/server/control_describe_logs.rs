@@ -10,7 +10,7 @@ use tributary_proto::v1::{
     DescribeReplicaLogsRequest, DescribeReplicaLogsResponse, ErrorCode, ReplicaLogState,
 };
 
-use super::control::{admit, check_partitions, header_of};
+use super::control::open_request;
 use crate::log::TopicPartition;
 use crate::state::BrokerState;
 
@@ -19,22 +19,21 @@ pub async fn describe_replica_logs(
     state: &Arc<BrokerState>,
     request: DescribeReplicaLogsRequest,
 ) -> Result<DescribeReplicaLogsResponse, Status> {
-    let header = header_of(request.header, "DescribeReplicaLogs")?;
-    check_partitions(
-        "DescribeReplicaLogs",
-        request
-            .partitions
-            .iter()
-            .map(|p| (p.topic.as_str(), p.partition)),
-    )?;
-    let mut highest = state.replicas.lock_controller_epoch().await;
-    if let Err(refused) = admit(state, &mut highest, &header, "DescribeReplicaLogs") {
-        return Ok(DescribeReplicaLogsResponse {
-            error_code: refused.code as i32,
-            error_message: refused.message,
-            partitions: Vec::new(),
-        });
-    }
+    let listed = request
+        .partitions
+        .iter()
+        .map(|p| (p.topic.as_str(), p.partition));
+    let opened = match open_request(state, request.header, "DescribeReplicaLogs", listed).await? {
+        Ok(opened) => opened,
+        Err(refused) => {
+            return Ok(DescribeReplicaLogsResponse {
+                error_code: refused.code as i32,
+                error_message: refused.message,
+                partitions: Vec::new(),
+            });
+        }
+    };
+    let header = &opened.header;
     let partitions: Vec<ReplicaLogState> = request
         .partitions
         .iter()

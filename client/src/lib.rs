@@ -56,7 +56,11 @@ pub use consumer::{FetchOptions, FetchResult, PartitionConsumer, decode_fetched_
 pub use elect::ElectionResult;
 pub use error::{ClientError, ErrorCode};
 pub use offsets::{ListedOffset, OffsetSpec};
-pub use producer::{Acks, ProduceAck, Producer, ProducerOptions};
+pub use producer::{
+    Acks, BatchSender, BatchSenderOptions, DeliveryFuture, Partitioner, ProduceAck, ProduceError,
+    Producer, ProducerOptions, ProducerRecord, RecordMetadata, murmur2, partition_for_key,
+    to_positive,
+};
 pub use routing::{DEFAULT_RETRY_TIMEOUT, PartitionLeader};
 
 /// The record codec types used in this API.

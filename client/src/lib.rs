@@ -7,9 +7,11 @@
 //!   [`Client::list_topics`], [`Client::metadata`], [`Client::create_partitions`];
 //!   configuration: [`Client::describe_configs`], [`Client::alter_configs`]; preferred leader
 //!   elections: [`Client::elect_leaders`];
-//! * produce: [`Client::produce`] (builds one batch client-side and sends the raw bytes),
-//!   [`Client::produce_structured`] (the broker encodes), and the pipelined [`Producer`] over the
-//!   `ProduceStream` RPC, which keeps several requests in flight on one stream;
+//! * produce: the batching [`Producer`] (records in, a [`DeliveryFuture`] per record out; Kafka's
+//!   batching, partitioners, buffer bounds, retries and ordering, see `docs/client.md`);
+//!   [`BatchSender`] for pre-built batches pipelined on the `ProduceStream` RPC;
+//!   [`Client::produce`] (builds one batch client-side and sends the raw bytes) and
+//!   [`Client::produce_structured`] (the broker encodes), one unary call each;
 //! * fetch: [`Client::fetch`] (raw batches decoded here), [`Client::fetch_decoded`] (decoded by
 //!   the broker), and the pipelined [`PartitionConsumer`] over the `FetchStream` RPC, which sends
 //!   the next fetch before handing the current records to the caller;
@@ -18,15 +20,16 @@
 //! Failures are [`ClientError`]s; a broker's per-partition refusal carries an [`ErrorCode`] whose
 //! [`ErrorCode::is_retriable`] says whether retrying can help.
 //!
-//! Requests for a partition (produce, fetch, offset lookups, the `Producer` and
+//! Requests for a partition (produce, fetch, offset lookups, the `Producer`, `BatchSender` and
 //! `PartitionConsumer` streams) go to the partition's leader: the client learns leaders and
 //! broker addresses from `Metadata` (see [`Client::leader_for`], [`Client::refresh_metadata`])
 //! and keeps one connection per broker. When a leader moves (`NOT_LEADER_OR_FOLLOWER`,
 //! `LEADER_NOT_AVAILABLE`, an unreachable broker, ...) the request is retried against the new
 //! leader with fresh metadata for up to [`Client::retry_timeout`] (default
 //! [`DEFAULT_RETRY_TIMEOUT`]). A produce retried after a lost connection may have been
-//! written already (at-least-once, like Kafka without idempotence). Admin calls and
-//! `Metadata` go to the bootstrap broker. Partitioners and a batching producer come later.
+//! written already (at-least-once, like Kafka without idempotence); the [`Producer`] has its
+//! own bound instead, `delivery.timeout.ms`. Admin calls and `Metadata` go to the bootstrap
+//! broker.
 //!
 //! Glossary: HW = high watermark (offsets below it are committed and visible to consumers),
 //! LEO = log end offset, ISR = in-sync replicas.

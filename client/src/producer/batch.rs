@@ -49,8 +49,9 @@ impl OpenBatch {
     pub(crate) fn new(id: u64, created: Instant, base_sequence: i32, batch_size: usize) -> Self {
         OpenBatch {
             id,
-            // Room for a full batch up front, but never reserve megabytes for one small record.
-            builder: BatchBuilder::with_capacity(batch_size.min(256 * 1024)),
+            // Room for a full batch up front (as Kafka allocates batch.size per batch), so the
+            // buffer never grows by copying; capped for very large batch sizes.
+            builder: BatchBuilder::with_capacity(batch_size.min(4 * 1024 * 1024)),
             records: Vec::new(),
             permit: None,
             created,
@@ -83,6 +84,16 @@ impl OpenBatch {
 
     pub(crate) fn len(&self) -> usize {
         self.records.len()
+    }
+
+    /// When the first record was added.
+    pub(crate) fn created(&self) -> Instant {
+        self.created
+    }
+
+    /// Bytes the batch has so far.
+    pub(crate) fn size_in_bytes(&self) -> usize {
+        self.builder.size_in_bytes()
     }
 
     /// Ends the batch. **The one place a batch is encoded**: compression (`compression.type`)

@@ -30,6 +30,16 @@ impl BufferPool {
         self.semaphore.available_permits()
     }
 
+    /// Takes `bytes` of the buffer if they are free now (and no one waits before us).
+    pub(crate) fn try_reserve(&self, bytes: usize) -> Option<OwnedSemaphorePermit> {
+        if bytes > self.capacity {
+            return None;
+        }
+        Arc::clone(&self.semaphore)
+            .try_acquire_many_owned(bytes as u32)
+            .ok()
+    }
+
     /// Takes `bytes` of the buffer, waiting until `deadline` at most (`max_block` after `send`
     /// started, for the error message). Waiters are served first come, first served.
     pub(crate) async fn reserve(

@@ -111,8 +111,13 @@ impl Producer {
             return Err(ProduceError::Closed);
         }
         let max_block = inner.options.max_block;
-        let deadline = Instant::now() + max_block;
-        let partitions = self.partition_count(&record.topic, deadline).await?;
+        // Both waits share max.block.ms; the clock is read only when one has to wait.
+        let mut started = None;
+        let mut deadline = || *started.get_or_insert_with(Instant::now) + max_block;
+        let partitions = match inner.client.cached_partition_count(&record.topic) {
+            Some(Ok(count)) => count,
+            _ => self.partition_count(&record.topic, deadline()).await?,
+        };
         if let Some(partition) = record.partition
             && !(0..partitions).contains(&partition)
         {
@@ -130,8 +135,11 @@ impl Producer {
                 setting: "max.request.size",
             });
         }
-        let permit = inner.buffer.reserve(size, deadline, max_block).await?;
-        let (topic, partition, record) = record.into_record(now_ms());
+        let permit = match inner.buffer.try_reserve(size) {
+            Some(permit) => permit,
+            None => inner.buffer.reserve(size, deadline(), max_block).await?,
+        };
+        let (topic, partition, record) = record.into_record(now_ms);
         let (reply, receiver) = oneshot::channel();
         inner
             .commands

@@ -15,6 +15,7 @@ mod batch_sender;
 mod broker_stream;
 mod buffer;
 mod error;
+mod fast_hash;
 mod handle;
 mod options;
 mod partitioner;

@@ -15,10 +15,9 @@
 //! partitions that have a leader. Batches fill up faster than with round-robin, so keyless
 //! records travel in fewer, larger requests.
 
-use std::collections::HashMap;
-
 use rand::Rng;
 
+use super::fast_hash::FastMap;
 use crate::ClientError;
 
 /// How records without an explicit partition are spread over a topic's partitions.
@@ -112,9 +111,9 @@ pub(crate) struct Choice {
 pub(crate) struct PartitionChooser {
     partitioner: Partitioner,
     /// Topic -> the partition keyless records currently stick to.
-    sticky: HashMap<String, i32>,
+    sticky: FastMap<String, i32>,
     /// Topic -> the number of records placed round-robin so far.
-    round_robin: HashMap<String, u32>,
+    round_robin: FastMap<String, u32>,
 }
 
 impl PartitionChooser {

@@ -83,11 +83,11 @@ impl ProducerRecord {
         5 + 1 + 10 + 5 + 5 + 5 + 5 + len(&self.key) + len(&self.value) + headers
     }
 
-    pub(crate) fn into_record(self, now_ms: i64) -> (String, Option<i32>, Record) {
+    pub(crate) fn into_record(self, now_ms: impl FnOnce() -> i64) -> (String, Option<i32>, Record) {
         let record = Record {
             key: self.key,
             value: self.value,
-            timestamp: self.timestamp.unwrap_or(now_ms),
+            timestamp: self.timestamp.unwrap_or_else(now_ms),
             headers: self.headers,
         };
         (self.topic, self.partition, record)
@@ -136,7 +136,7 @@ mod tests {
             .with_header("h", Some(Bytes::from_static(b"hv")))
             .with_timestamp(5);
         let bound = record.size_upper_bound();
-        let (_, _, encoded) = record.into_record(0);
+        let (_, _, encoded) = record.into_record(|| 0);
         let mut builder = tributary_record::BatchBuilder::new();
         let empty = builder.size_in_bytes();
         builder.push(&encoded);

@@ -34,6 +34,7 @@ use super::batch::{
 };
 use super::broker_stream::{BrokerStream, OPERATION};
 use super::error::ProduceError;
+use super::fast_hash::FastMap;
 use super::partitioner::PartitionChooser;
 use super::{ProduceAck, ProducerOptions};
 use crate::response::partition_result;
@@ -65,7 +66,7 @@ pub(super) struct Append {
 #[derive(Debug)]
 struct TopicQueues {
     name: Arc<str>,
-    partitions: HashMap<i32, PartitionQueue>,
+    partitions: FastMap<i32, PartitionQueue>,
 }
 
 /// A produce request being assembled for one broker.
@@ -88,7 +89,7 @@ type Answer = (u64, Result<pb::ProduceResponse, Arc<ClientError>>, bool);
 pub(super) struct Engine {
     client: Client,
     options: ProducerOptions,
-    topics: HashMap<String, TopicQueues>,
+    topics: FastMap<String, TopicQueues>,
     chooser: PartitionChooser,
     rng: StdRng,
     next_batch_id: u64,
@@ -113,7 +114,7 @@ impl Engine {
         Engine {
             client,
             options,
-            topics: HashMap::new(),
+            topics: FastMap::default(),
             chooser: PartitionChooser::new(options.partitioner),
             rng: StdRng::from_rng(&mut rand::rng()),
             next_batch_id: 0,
@@ -135,8 +136,16 @@ impl Engine {
     pub(super) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
         let mut received = Vec::with_capacity(1024);
         let mut commands_open = true;
+        // Whether something happened that a drain could act on. Records added to a batch that
+        // is already open change nothing until a slot frees up or a timer fires, so under load
+        // most command chunks skip the drain.
+        let mut dirty = true;
+        let mut wake = None;
         loop {
-            let wake = self.drain(Instant::now());
+            if dirty {
+                wake = self.drain(Instant::now());
+                dirty = false;
+            }
             if self.closing && self.incomplete.is_empty() && self.answers.is_empty() {
                 break;
             }
@@ -145,20 +154,22 @@ impl Engine {
                 biased;
                 Some((request_id, answer, timed_out)) = self.answers.next(), if !self.answers.is_empty() => {
                     self.on_answer(request_id, answer, timed_out, Instant::now());
+                    dirty = true;
                 }
                 count = commands.recv_many(&mut received, 1024), if commands_open => {
                     if count == 0 {
                         // Every handle is gone: deliver what was accepted, then stop.
                         commands_open = false;
                         self.closing = true;
+                        dirty = true;
                     }
                     let now = Instant::now();
                     for command in received.drain(..) {
-                        self.on_command(command, now);
+                        dirty |= self.on_command(command, now);
                     }
                 }
-                Some(()) = self.refresh.next(), if !self.refresh.is_empty() => {}
-                () = tokio::time::sleep_until(sleep_until), if wake.is_some() => {}
+                Some(()) = self.refresh.next(), if !self.refresh.is_empty() => dirty = true,
+                () = tokio::time::sleep_until(sleep_until), if wake.is_some() => dirty = true,
             }
         }
         for (_, stream) in self.streams.drain() {
@@ -171,23 +182,27 @@ impl Engine {
         }
     }
 
-    fn on_command(&mut self, command: Command, now: Instant) {
+    /// Applies a command; says whether a drain may now have something to do.
+    fn on_command(&mut self, command: Command, now: Instant) -> bool {
         match command {
             Command::Append(append) => self.append(append, now),
             Command::Flush(reply) => {
                 let upto = self.next_batch_id;
                 self.flushes.push((upto, reply));
                 self.answer_flushes();
+                true
             }
             Command::Close(reply) => {
                 self.closing = true;
                 self.close_waiters.push(reply);
+                true
             }
         }
     }
 
     /// Puts one record into its partition's open batch (opening or closing batches as needed).
-    fn append(&mut self, append: Append, now: Instant) {
+    /// Returns whether a batch was opened or closed.
+    fn append(&mut self, append: Append, now: Instant) -> bool {
         let Append {
             topic,
             partition,
@@ -203,7 +218,7 @@ impl Engine {
             .entry(topic)
             .or_insert_with_key(|name| TopicQueues {
                 name: Arc::from(name.as_str()),
-                partitions: HashMap::new(),
+                partitions: FastMap::default(),
             });
         let choice = self.chooser.choose(
             &queues.name,
@@ -230,7 +245,8 @@ impl Engine {
             );
         }
         let queue = queues.partitions.entry(partition).or_default();
-        if queue.needs_new_batch(&record, batch_size) {
+        let opens = queue.needs_new_batch(&record, batch_size);
+        if opens {
             queue.close_open();
         }
         let open = queue.open.get_or_insert_with(|| {
@@ -240,12 +256,17 @@ impl Engine {
             OpenBatch::new(id, now, queue.next_sequence, batch_size)
         });
         open.push(&record, reply, permit);
-        if open.is_full(batch_size) {
+        let full = open.is_full(batch_size);
+        if full {
             queue.close_open();
         }
+        opens || full
     }
 
-    /// Closes due batches, fails expired ones and sends what may be sent. Returns when to look
+    /// Fails expired batches and sends what may be sent: the oldest ready batch of each
+    /// partition, or its open batch once due (full batches are closed by `append`). An open
+    /// batch is closed only when a request can take it at once, so while every slot to its
+    /// leader is busy it keeps filling (with `linger` 0 too), as in Kafka. Returns when to look
     /// again if nothing else happens first.
     fn drain(&mut self, now: Instant) -> Option<Instant> {
         let mut wake: Option<Instant> = None;
@@ -259,36 +280,40 @@ impl Engine {
         let mut to_send: Vec<Draft> = Vec::new();
         for queues in self.topics.values_mut() {
             for (&partition, queue) in &mut queues.partitions {
-                if let Some(open) = &queue.open {
-                    match open_batch_due(open, now, options.linger, force) {
-                        Ok(()) => queue.close_open(),
-                        Err(at) => soonest(at),
-                    }
-                }
                 // Batches not in flight expire at their delivery deadline (an answer that is
-                // on its way is always awaited, as in Kafka).
-                while queue
-                    .ready
-                    .iter()
-                    .any(|b| b.deadline(options.delivery_timeout) <= now)
-                {
-                    let at = queue
-                        .ready
-                        .iter()
-                        .position(|b| b.deadline(options.delivery_timeout) <= now)
-                        .expect("found above");
-                    let batch = queue.ready.remove(at).expect("in range");
+                // on its way is always awaited, as in Kafka). The ready queue is in creation
+                // order, so the oldest is in front.
+                while let Some(front) = queue.ready.front() {
+                    let deadline = front.deadline(options.delivery_timeout);
+                    if deadline > now {
+                        soonest(deadline);
+                        break;
+                    }
+                    let batch = queue.ready.pop_front().expect("front exists");
                     expired.push((Arc::clone(&queues.name), partition, batch));
                 }
-                if let Some(oldest) = queue
-                    .ready
-                    .iter()
-                    .map(|b| b.deadline(options.delivery_timeout))
-                    .min()
-                {
-                    soonest(oldest);
+                // An open batch that could not be sent (no leader) expires the same way.
+                if let Some(open) = &queue.open {
+                    let deadline = open.created() + options.delivery_timeout;
+                    if deadline <= now && queue.ready.is_empty() {
+                        queue.close_open();
+                        let batch = queue.ready.pop_front().expect("just closed");
+                        expired.push((Arc::clone(&queues.name), partition, batch));
+                    } else {
+                        soonest(deadline);
+                    }
                 }
-                if queue.ready.is_empty() {
+                let open_due = match &queue.open {
+                    Some(open) => match open_batch_due(open, now, options.linger, force) {
+                        Ok(()) => true,
+                        Err(at) => {
+                            soonest(at);
+                            false
+                        }
+                    },
+                    None => false,
+                };
+                if queue.ready.is_empty() && !open_due {
                     continue;
                 }
                 let Some(leader) = self.client.cached_leader(&queues.name, partition) else {
@@ -297,6 +322,28 @@ impl Engine {
                 };
                 let broker = leader.broker_id();
                 loop {
+                    if queue.ready.is_empty() {
+                        let due = queue.open.as_ref().is_some_and(|open| {
+                            open_batch_due(open, now, options.linger, force).is_ok()
+                        });
+                        if !due || (queue.in_flight > 0 && queue.in_flight_broker != Some(broker)) {
+                            break;
+                        }
+                        let open_bytes = queue.open.as_ref().map_or(0, |o| o.size_in_bytes());
+                        if !has_slot(
+                            &drafts,
+                            &to_send,
+                            &self.broker_in_flight,
+                            &options,
+                            broker,
+                            &queues.name,
+                            partition,
+                            open_bytes,
+                        ) {
+                            break;
+                        }
+                        queue.close_open();
+                    }
                     match check_send(queue, broker, now) {
                         SendCheck::Go => {}
                         SendCheck::Until(at) => {
@@ -305,28 +352,27 @@ impl Engine {
                         }
                         SendCheck::InFlight | SendCheck::Empty => break,
                     }
-                    let in_flight = self.broker_in_flight.get(&broker).copied().unwrap_or(0);
-                    let drafted = drafts.get(&broker);
                     let head_bytes = queue.ready.front().map_or(0, |b| b.bytes.len());
-                    // One batch per partition per request, and at most max.request.size of
-                    // batches in one request (a larger single batch still goes alone).
-                    let fits_draft = drafted.is_some_and(|draft| {
-                        draft.bytes + head_bytes <= options.max_request_size
-                            && !draft
-                                .batches
-                                .iter()
-                                .any(|(t, p, _)| *p == partition && **t == *queues.name)
-                    });
-                    if !fits_draft {
-                        let slots_used = in_flight
-                            + to_send
-                                .iter()
-                                .filter(|d| d.leader.broker_id() == broker)
-                                .count()
-                            + usize::from(drafted.is_some());
-                        if slots_used >= options.max_in_flight_requests_per_connection {
-                            break;
-                        }
+                    if !has_slot(
+                        &drafts,
+                        &to_send,
+                        &self.broker_in_flight,
+                        &options,
+                        broker,
+                        &queues.name,
+                        partition,
+                        head_bytes,
+                    ) {
+                        break;
+                    }
+                    let joins = joins_draft(
+                        drafts.get(&broker),
+                        &options,
+                        &queues.name,
+                        partition,
+                        head_bytes,
+                    );
+                    if !joins {
                         if let Some(full) = drafts.remove(&broker) {
                             to_send.push(full);
                         }
@@ -594,6 +640,51 @@ impl Engine {
             let _ = reply.send(());
         }
     }
+}
+
+/// Whether a batch of `bytes` for `topic`/`partition` can join the request being drafted for
+/// `broker`: one batch per partition per request, at most `max.request.size` of batches (a
+/// larger single batch still goes alone).
+fn joins_draft(
+    draft: Option<&Draft>,
+    options: &ProducerOptions,
+    topic: &str,
+    partition: i32,
+    bytes: usize,
+) -> bool {
+    draft.is_some_and(|draft| {
+        draft.bytes + bytes <= options.max_request_size
+            && !draft
+                .batches
+                .iter()
+                .any(|(t, p, _)| *p == partition && &**t == topic)
+    })
+}
+
+/// Whether a batch can go to `broker` in this drain: it joins the current draft, or a new
+/// request fits under `max.in.flight.requests.per.connection`.
+#[allow(clippy::too_many_arguments)]
+fn has_slot(
+    drafts: &HashMap<i32, Draft>,
+    to_send: &[Draft],
+    broker_in_flight: &HashMap<i32, usize>,
+    options: &ProducerOptions,
+    broker: i32,
+    topic: &str,
+    partition: i32,
+    bytes: usize,
+) -> bool {
+    let drafted = drafts.get(&broker);
+    if joins_draft(drafted, options, topic, partition, bytes) {
+        return true;
+    }
+    let requests = broker_in_flight.get(&broker).copied().unwrap_or(0)
+        + to_send
+            .iter()
+            .filter(|d| d.leader.broker_id() == broker)
+            .count()
+        + usize::from(drafted.is_some());
+    requests < options.max_in_flight_requests_per_connection
 }
 
 /// The acknowledgement of `topic`/`partition` in a response that may cover several partitions.

@@ -83,7 +83,9 @@ async fn collect(
             .with_context(|| format!("producing to {topic}"))?;
         stats.record_latency(sent_at.elapsed());
         stats.add(1, record_size);
-        stats.report_progress();
+        if stats.records().is_multiple_of(1024) {
+            stats.report_progress();
+        }
     }
     Ok(stats)
 }

@@ -8,7 +8,6 @@
 
 mod support;
 
-
 use tributary_integration_tests::{Broker, ZooKeeper};
 use tributary_proto::v1::{ErrorCode, PartitionProduceResponse, RecordFormat};
 use tributary_zk_layout::BrokerId;

@@ -1,44 +1,46 @@
 //! A partition's batches and the decisions about them (pure: `now` is an argument; no tokio
-//! timers, no I/O). The producer task owns every [`PartitionQueue`] and acts on these answers.
+//! timers, no I/O).
 //!
-//! A batch's life: [`OpenBatch`] (records are encoded into it as they arrive) → closed by
-//! [`OpenBatch::close`] when full, lingered long enough, flushed or the producer closes →
-//! [`ClosedBatch`] in the partition's ready queue → in flight in one produce request → acknowledged
-//! (each record's delivery future gets its offset), or failed and put back in the ready queue in
-//! its original place for a retry, or failed for good.
+//! A batch's life: [`OpenBatch`] in the accumulator (records are encoded into it as `send`
+//! appends them) → sealed when full, lingered long enough, flushed or the producer closes →
+//! taken by the sender task, which encodes it with [`OpenBatch::close`] into a [`ClosedBatch`]
+//! and sends it → acknowledged (every record's delivery future resolves from the one batch
+//! result plus its relative offset), or failed and kept by the sender for a retry at the head
+//! of its partition ([`PartitionFlight`]), or failed for good.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{OwnedSemaphorePermit, oneshot};
+use futures::FutureExt;
+use futures::future::Shared;
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tributary_record::{BatchBuilder, Compression, Record};
 
+use super::buffer::BufferPool;
 use super::error::ProduceError;
-use super::record::RecordMetadata;
 use crate::{ClientError, ProduceAck};
 
-/// Where one record's outcome goes.
-pub(crate) type Reply = oneshot::Sender<Result<RecordMetadata, ProduceError>>;
+/// A batch's outcome, handed once to every record of the batch.
+pub(crate) type BatchOutcome = Result<ProduceAck, ProduceError>;
 
-/// A record waiting in a batch: its delivery future's sender and its create time.
-#[derive(Debug)]
-struct PendingRecord {
-    reply: Reply,
-    timestamp: i64,
-}
+/// The receiving side of a batch's outcome, shared by the delivery futures of its records.
+pub(crate) type BatchResult = Shared<oneshot::Receiver<BatchOutcome>>;
 
-/// The batch a partition is filling.
+/// The batch a partition is filling, or a sealed one waiting for the sender.
 #[derive(Debug)]
 pub(crate) struct OpenBatch {
     /// Producer-wide, increasing in creation order; orders a partition's batches.
-    id: u64,
+    pub(crate) id: u64,
     builder: BatchBuilder,
-    records: Vec<PendingRecord>,
-    /// The buffer memory its records hold; released when the batch completes.
-    permit: Option<OwnedSemaphorePermit>,
+    /// Where the batch's outcome goes (once, for every record).
+    outcome: oneshot::Sender<BatchOutcome>,
+    /// What each record's delivery future holds.
+    result: BatchResult,
+    /// Bytes of `buffer.memory` its records hold; released when the batch completes.
+    reserved: usize,
     created: Instant,
     /// Records appended to the partition before this batch (wrapping at `i32::MAX` as Kafka's
     /// sequence numbers do): the batch's base sequence once the idempotent producer sets one.
@@ -47,13 +49,15 @@ pub(crate) struct OpenBatch {
 
 impl OpenBatch {
     pub(crate) fn new(id: u64, created: Instant, base_sequence: i32, batch_size: usize) -> Self {
+        let (outcome, receiver) = oneshot::channel();
         OpenBatch {
             id,
             // Room for a full batch up front (as Kafka allocates batch.size per batch), so the
             // buffer never grows by copying; capped for very large batch sizes.
             builder: BatchBuilder::with_capacity(batch_size.min(4 * 1024 * 1024)),
-            records: Vec::new(),
-            permit: None,
+            outcome,
+            result: receiver.shared(),
+            reserved: 0,
             created,
             base_sequence,
         }
@@ -65,16 +69,13 @@ impl OpenBatch {
         self.builder.is_empty() || self.builder.size_with(record) <= batch_size
     }
 
-    pub(crate) fn push(&mut self, record: &Record, reply: Reply, permit: OwnedSemaphorePermit) {
+    /// Appends `record`, which holds `reserved` bytes of buffer memory. Returns the record's
+    /// offset relative to the batch's base offset and the batch's shared result.
+    pub(crate) fn push(&mut self, record: &Record, reserved: usize) -> (u32, BatchResult) {
+        let relative = self.builder.len() as u32;
         self.builder.push(record);
-        self.records.push(PendingRecord {
-            reply,
-            timestamp: record.timestamp,
-        });
-        match &mut self.permit {
-            Some(held) => held.merge(permit),
-            None => self.permit = Some(permit),
-        }
+        self.reserved += reserved;
+        (relative, self.result.clone())
     }
 
     /// Whether no further record can be expected to fit.
@@ -83,7 +84,7 @@ impl OpenBatch {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.records.len()
+        self.builder.len()
     }
 
     /// When the first record was added.
@@ -91,32 +92,45 @@ impl OpenBatch {
         self.created
     }
 
-    /// Bytes the batch has so far.
+    /// Bytes the batch has so far (before compression).
     pub(crate) fn size_in_bytes(&self) -> usize {
         self.builder.size_in_bytes()
     }
 
+    /// When the batch fails if it has not been acknowledged.
+    pub(crate) fn deadline(&self, delivery_timeout: Duration) -> Instant {
+        self.created + delivery_timeout
+    }
+
     /// Ends the batch. **The one place a batch is encoded**: its records are compressed with
     /// `compression` (`compression.type`) here, and the producer id, epoch and `base_sequence`
-    /// of the idempotent producer (`BatchBuilder::producer`) will be set here too.
+    /// of the idempotent producer (`BatchBuilder::producer`) will be set here too. The sender
+    /// task calls it outside the accumulator's lock (a 1 MiB batch takes milliseconds to
+    /// compress).
     pub(crate) fn close(self, compression: Compression) -> ClosedBatch {
-        let record_count = self.records.len();
+        let record_count = self.builder.len();
         ClosedBatch {
             id: self.id,
             base_sequence: self.base_sequence,
             record_count,
             bytes: self.builder.compression(compression).build(),
-            records: self.records,
-            permit: self.permit,
+            outcome: self.outcome,
+            reserved: self.reserved,
             created: self.created,
             attempts: 0,
             retry_at: None,
             last_error: None,
         }
     }
+
+    /// Fails a batch that was never sent (its delivery deadline passed in the accumulator).
+    pub(crate) fn fail(self, error: ProduceError, buffer: &BufferPool) {
+        let _ = self.outcome.send(Err(error));
+        buffer.release(self.reserved);
+    }
 }
 
-/// A batch encoded and waiting to be sent (or re-sent), or in flight.
+/// A batch encoded and in flight, or waiting for a retry.
 #[derive(Debug)]
 pub(crate) struct ClosedBatch {
     pub(crate) id: u64,
@@ -125,8 +139,8 @@ pub(crate) struct ClosedBatch {
     pub(crate) record_count: usize,
     /// The encoded v2 batch, sent as is by every attempt.
     pub(crate) bytes: Bytes,
-    records: Vec<PendingRecord>,
-    permit: Option<OwnedSemaphorePermit>,
+    outcome: oneshot::Sender<BatchOutcome>,
+    reserved: usize,
     pub(crate) created: Instant,
     /// Requests that carried this batch so far.
     pub(crate) attempts: u32,
@@ -142,93 +156,67 @@ impl ClosedBatch {
         self.created + delivery_timeout
     }
 
-    /// Hands every record its outcome and releases the batch's buffer memory.
-    pub(crate) fn complete(
-        self,
-        topic: &Arc<str>,
-        partition: i32,
-        outcome: Result<ProduceAck, ProduceError>,
-    ) {
-        match outcome {
-            Ok(ack) => {
-                for (index, record) in self.records.into_iter().enumerate() {
-                    let offset = if ack.base_offset >= 0 {
-                        ack.base_offset + index as i64
-                    } else {
-                        -1
-                    };
-                    let _ = record.reply.send(Ok(RecordMetadata {
-                        topic: Arc::clone(topic),
-                        partition,
-                        offset,
-                        timestamp: ack.log_append_time.unwrap_or(record.timestamp),
-                    }));
-                }
-            }
-            Err(error) => {
-                for record in self.records {
-                    let _ = record.reply.send(Err(error.clone()));
-                }
-            }
-        }
-        drop(self.permit);
+    /// Hands the outcome to every record (one send: each delivery future adds its relative
+    /// offset to the base offset) and releases the batch's buffer memory.
+    pub(crate) fn complete(self, outcome: BatchOutcome, buffer: &BufferPool) {
+        let _ = self.outcome.send(outcome);
+        buffer.release(self.reserved);
     }
 }
 
-/// One partition's batches, owned by the producer task.
+/// The sender task's view of one partition: requests in flight and failed batches waiting for a
+/// retry. (Batches never sent stay in the accumulator until the sender takes them.)
 #[derive(Debug, Default)]
-pub(crate) struct PartitionQueue {
-    /// The batch being filled.
-    pub(crate) open: Option<OpenBatch>,
-    /// Closed batches not in flight, oldest first. Invariant: ascending `id` (a batch put back
-    /// for a retry goes back to its place), so they are sent in the order records were sent.
-    pub(crate) ready: VecDeque<ClosedBatch>,
+pub(crate) struct PartitionFlight {
+    /// Failed batches to send again, oldest first. Invariant: ascending `id` (a batch goes back
+    /// to its place), and every id is below those of the partition's batches still in the
+    /// accumulator (those were taken later), so retries go first and in order.
+    pub(crate) retries: VecDeque<ClosedBatch>,
     /// Requests carrying a batch of this partition and not answered yet.
     pub(crate) in_flight: usize,
     /// The broker those requests went to. Invariant: `Some` when `in_flight > 0`.
     pub(crate) in_flight_broker: Option<i32>,
-    /// Records appended so far (wrapping), the next batch's base sequence.
-    pub(crate) next_sequence: i32,
 }
 
-impl PartitionQueue {
-    /// Whether the oldest waiting batch failed before: later batches wait for it.
-    pub(crate) fn retrying(&self) -> bool {
-        self.ready.front().is_some_and(|batch| batch.attempts > 0)
-    }
-
+impl PartitionFlight {
     /// Puts a failed batch back in its place (by id) for a retry.
     pub(crate) fn requeue(&mut self, batch: ClosedBatch) {
-        let at = self.ready.partition_point(|queued| queued.id < batch.id);
-        self.ready.insert(at, batch);
+        let at = self.retries.partition_point(|queued| queued.id < batch.id);
+        self.retries.insert(at, batch);
     }
 
-    /// Closes the open batch, if any, into the ready queue.
-    pub(crate) fn close_open(&mut self, compression: Compression) {
-        if let Some(open) = self.open.take() {
-            self.next_sequence = self.next_sequence.wrapping_add(open.len() as i32) & i32::MAX;
-            self.ready.push_back(open.close(compression));
+    /// Whether a batch never sent may go to `leader` now: no retry is pending (it goes first,
+    /// alone) and nothing is in flight to another broker (the old leader may still append).
+    pub(crate) fn may_send_fresh(&self, leader: i32) -> bool {
+        self.retries.is_empty() && (self.in_flight == 0 || self.in_flight_broker == Some(leader))
+    }
+
+    /// Whether the oldest retry may be sent now.
+    pub(crate) fn check_retry(&self, now: Instant) -> SendCheck {
+        let Some(head) = self.retries.front() else {
+            return SendCheck::Empty;
+        };
+        if let Some(at) = head.retry_at
+            && at > now
+        {
+            return SendCheck::Until(at);
         }
-    }
-
-    /// Whether `record` would need a new batch (the sticky partitioner moves on then).
-    pub(crate) fn needs_new_batch(&self, record: &Record, batch_size: usize) -> bool {
-        !self
-            .open
-            .as_ref()
-            .is_some_and(|open| open.fits(record, batch_size))
+        if self.in_flight > 0 {
+            return SendCheck::InFlight;
+        }
+        SendCheck::Go
     }
 }
 
-/// When an open batch should close: `Ok(())` now, or the instant its `linger` runs out.
-/// `force` (a flush, closing, `linger.ms`=0 semantics) closes it at once.
+/// When an open batch should be sealed: `Ok(())` now, or the instant its `linger` runs out.
+/// `force` (a flush, closing) seals it at once.
 pub(crate) fn open_batch_due(
-    open: &OpenBatch,
+    created: Instant,
     now: Instant,
     linger: Duration,
     force: bool,
 ) -> Result<(), Instant> {
-    let due = open.created + linger;
+    let due = created + linger;
     if force || now >= due {
         Ok(())
     } else {
@@ -236,7 +224,7 @@ pub(crate) fn open_batch_due(
     }
 }
 
-/// Whether the oldest ready batch of `queue` may be sent to `leader` now.
+/// Whether a partition's oldest retry may be sent now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SendCheck {
     /// Send it.
@@ -244,25 +232,10 @@ pub(crate) enum SendCheck {
     /// Not before this instant (retry backoff).
     Until(Instant),
     /// Not until the requests in flight for this partition are answered: a retried batch goes
-    /// alone, and nothing goes to a new leader while the old one may still append.
+    /// alone.
     InFlight,
-    /// Nothing is ready.
+    /// Nothing is waiting.
     Empty,
-}
-
-pub(crate) fn check_send(queue: &PartitionQueue, leader: i32, now: Instant) -> SendCheck {
-    let Some(head) = queue.ready.front() else {
-        return SendCheck::Empty;
-    };
-    if let Some(at) = head.retry_at
-        && at > now
-    {
-        return SendCheck::Until(at);
-    }
-    if queue.in_flight > 0 && (queue.retrying() || queue.in_flight_broker != Some(leader)) {
-        return SendCheck::InFlight;
-    }
-    SendCheck::Go
 }
 
 /// What to do with a batch whose attempt failed.
@@ -308,10 +281,6 @@ pub(crate) fn after_failure(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use tokio::sync::Semaphore;
-
     use super::*;
     use crate::ErrorCode;
 
@@ -324,19 +293,6 @@ mod tests {
         }
     }
 
-    fn permit() -> OwnedSemaphorePermit {
-        static MEMORY: std::sync::LazyLock<Arc<Semaphore>> =
-            std::sync::LazyLock::new(|| Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)));
-        Arc::clone(&MEMORY).try_acquire_many_owned(10).unwrap()
-    }
-
-    fn reply() -> (
-        Reply,
-        oneshot::Receiver<Result<RecordMetadata, ProduceError>>,
-    ) {
-        oneshot::channel()
-    }
-
     #[test]
     fn batches_fill_up_to_batch_size() {
         let now = Instant::now();
@@ -345,15 +301,12 @@ mod tests {
         assert!(open.fits(&record(5000), 1000));
         let mut pushed = 0;
         while open.fits(&record(100), 1000) {
-            open.push(&record(100), reply().0, permit());
+            let (relative, _) = open.push(&record(100), 10);
+            assert_eq!(relative, pushed);
             pushed += 1;
         }
         assert_eq!(pushed, 8, "8 records of ~110 bytes after a 61-byte header");
-        assert!(
-            !open.is_full(1000),
-            "{} bytes",
-            open.builder.size_in_bytes()
-        );
+        assert!(!open.is_full(1000), "{} bytes", open.size_in_bytes());
         let closed = open.close(Compression::None);
         assert!(closed.bytes.len() <= 1000);
         assert_eq!(closed.record_count, 8);
@@ -365,7 +318,7 @@ mod tests {
         );
 
         let mut big = OpenBatch::new(2, now, 0, 100);
-        big.push(&record(500), reply().0, permit());
+        let _ = big.push(&record(500), 10);
         assert!(big.is_full(100));
         assert!(!big.fits(&record(1), 100));
     }
@@ -376,7 +329,7 @@ mod tests {
         for codec in Compression::ALL {
             let mut open = OpenBatch::new(1, now, 0, 1 << 20);
             for _ in 0..50 {
-                open.push(&record(100), reply().0, permit());
+                let _ = open.push(&record(100), 10);
             }
             let closed = open.close(codec);
             let header = tributary_record::validate_records(&closed.bytes).unwrap();
@@ -393,7 +346,6 @@ mod tests {
     #[test]
     fn linger_decides_when_an_open_batch_closes() {
         let now = Instant::now();
-        let open = OpenBatch::new(1, now, 0, 1000);
         let ms = Duration::from_millis;
         let table = [
             // (time since creation, linger, force, expected)
@@ -405,7 +357,7 @@ mod tests {
         ];
         for (elapsed, linger, force, expected) in table {
             assert_eq!(
-                open_batch_due(&open, now + elapsed, linger, force),
+                open_batch_due(now, now + elapsed, linger, force),
                 expected,
                 "{elapsed:?} {linger:?} {force}"
             );
@@ -414,56 +366,51 @@ mod tests {
 
     fn closed(id: u64, now: Instant) -> ClosedBatch {
         let mut open = OpenBatch::new(id, now, 0, 1000);
-        open.push(&record(10), reply().0, permit());
+        let _ = open.push(&record(10), 10);
         open.close(Compression::None)
     }
 
     #[test]
     fn retried_batches_go_back_in_order_and_alone() {
         let now = Instant::now();
-        let mut queue = PartitionQueue::default();
-        for id in [3, 4] {
-            queue.ready.push_back(closed(id, now));
-        }
-        assert_eq!(check_send(&queue, 1, now), SendCheck::Go);
-        // Two batches in flight to broker 1 fail: they come back before 3 and 4, in order.
-        queue.in_flight = 2;
-        queue.in_flight_broker = Some(1);
+        let mut flight = PartitionFlight::default();
+        assert_eq!(flight.check_retry(now), SendCheck::Empty);
+        assert!(flight.may_send_fresh(1));
+        // Two batches in flight to broker 1 fail: they come back in order.
+        flight.in_flight = 2;
+        flight.in_flight_broker = Some(1);
         for id in [2, 1] {
             let mut batch = closed(id, now);
             batch.attempts = 1;
             batch.retry_at = Some(now + Duration::from_millis(100));
-            queue.requeue(batch);
-            queue.in_flight -= 1;
+            flight.requeue(batch);
+            flight.in_flight -= 1;
         }
         assert_eq!(
-            queue.ready.iter().map(|b| b.id).collect::<Vec<_>>(),
-            [1, 2, 3, 4]
+            flight.retries.iter().map(|b| b.id).collect::<Vec<_>>(),
+            [1, 2]
         );
-        assert!(queue.retrying());
+        // Fresh batches wait behind the retries, whichever the leader.
+        assert!(!flight.may_send_fresh(1));
         assert_eq!(
-            check_send(&queue, 2, now),
+            flight.check_retry(now),
             SendCheck::Until(now + Duration::from_millis(100))
         );
         let later = now + Duration::from_millis(100);
-        assert_eq!(check_send(&queue, 2, later), SendCheck::Go);
-        // The retried head is in flight: nothing else of the partition goes until it is answered.
-        let head = queue.ready.pop_front().unwrap();
-        queue.in_flight = 1;
-        queue.in_flight_broker = Some(2);
-        assert_eq!(check_send(&queue, 2, later), SendCheck::InFlight);
+        assert_eq!(flight.check_retry(later), SendCheck::Go);
+        // The retried head is in flight: the next retry waits until it is answered.
+        let head = flight.retries.pop_front().unwrap();
+        flight.in_flight = 1;
+        flight.in_flight_broker = Some(2);
+        assert_eq!(flight.check_retry(later), SendCheck::InFlight);
         drop(head);
-        queue.in_flight = 0;
-        assert_eq!(check_send(&queue, 2, later), SendCheck::Go);
+        flight.in_flight = 0;
+        assert_eq!(flight.check_retry(later), SendCheck::Go);
         // Fresh batches pipeline to one leader, but wait while another broker has some in flight.
-        queue.ready.retain(|b| b.attempts == 0);
-        queue.in_flight = 3;
-        assert_eq!(check_send(&queue, 2, later), SendCheck::Go);
-        assert_eq!(check_send(&queue, 3, later), SendCheck::InFlight);
-        assert_eq!(
-            check_send(&PartitionQueue::default(), 1, now),
-            SendCheck::Empty
-        );
+        flight.retries.clear();
+        flight.in_flight = 3;
+        assert!(flight.may_send_fresh(2));
+        assert!(!flight.may_send_fresh(3));
     }
 
     #[test]
@@ -532,38 +479,26 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn completion_hands_out_offsets_and_memory() {
-        let semaphore = Arc::new(Semaphore::new(100));
+    async fn one_outcome_per_batch_and_the_memory_comes_back() {
+        let buffer = BufferPool::new(100);
         let now = Instant::now();
         let mut open = OpenBatch::new(1, now, 0, 1000);
-        let mut receivers = Vec::new();
+        let mut results = Vec::new();
         for _ in 0..3 {
-            let (reply, receiver) = reply();
-            open.push(
-                &record(1),
-                reply,
-                semaphore.clone().try_acquire_many_owned(10).unwrap(),
-            );
-            receivers.push(receiver);
+            let reserved = buffer.try_reserve(10).unwrap();
+            results.push(open.push(&record(1), reserved));
         }
-        assert_eq!(semaphore.available_permits(), 70);
-        let topic: Arc<str> = Arc::from("t");
-        open.close(Compression::None).complete(
-            &topic,
-            2,
-            Ok(ProduceAck {
-                base_offset: 40,
-                last_offset: 42,
-                log_append_time: None,
-            }),
-        );
-        assert_eq!(semaphore.available_permits(), 100);
-        for (i, receiver) in receivers.into_iter().enumerate() {
-            let metadata = receiver.await.unwrap().unwrap();
-            assert_eq!(
-                (metadata.partition, metadata.offset, metadata.timestamp),
-                (2, 40 + i as i64, 1000)
-            );
+        assert_eq!(buffer.available(), 70);
+        let ack = ProduceAck {
+            base_offset: 40,
+            last_offset: 42,
+            log_append_time: None,
+        };
+        open.close(Compression::None).complete(Ok(ack), &buffer);
+        assert_eq!(buffer.available(), 100);
+        for (i, (relative, result)) in results.into_iter().enumerate() {
+            assert_eq!(relative, i as u32);
+            assert_eq!(result.await.unwrap().unwrap(), ack);
         }
     }
 }

@@ -1,18 +1,19 @@
 //! `buffer.memory`: the bytes of records accepted by `send` and not yet completed, bounded by a
 //! semaphore of one permit per byte. `send` takes a record's permits (waiting up to
-//! `max.block.ms`); its batch hands them back when it is acknowledged or fails.
+//! `max.block.ms`); its batch hands them all back at once when it is acknowledged or fails.
+//! Permits are counted, not held as guards: a batch adds up its records' bytes and releases the
+//! sum, so a record costs one atomic update here instead of a permit object per record.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::error::ProduceError;
 
 #[derive(Debug)]
 pub(crate) struct BufferPool {
-    semaphore: Arc<Semaphore>,
+    semaphore: Semaphore,
     /// `buffer.memory`. Invariant: fits in `u32` (checked by `ProducerOptions::validate`).
     capacity: usize,
 }
@@ -20,7 +21,7 @@ pub(crate) struct BufferPool {
 impl BufferPool {
     pub(crate) fn new(capacity: usize) -> BufferPool {
         BufferPool {
-            semaphore: Arc::new(Semaphore::new(capacity)),
+            semaphore: Semaphore::new(capacity),
             capacity,
         }
     }
@@ -30,14 +31,22 @@ impl BufferPool {
         self.semaphore.available_permits()
     }
 
-    /// Takes `bytes` of the buffer if they are free now (and no one waits before us).
-    pub(crate) fn try_reserve(&self, bytes: usize) -> Option<OwnedSemaphorePermit> {
+    /// Takes `bytes` of the buffer if they are free now (and no one waits before us). Returns
+    /// the bytes taken, to be given back with [`BufferPool::release`].
+    pub(crate) fn try_reserve(&self, bytes: usize) -> Option<usize> {
         if bytes > self.capacity {
             return None;
         }
-        Arc::clone(&self.semaphore)
-            .try_acquire_many_owned(bytes as u32)
-            .ok()
+        let permit = self.semaphore.try_acquire_many(bytes as u32).ok()?;
+        permit.forget();
+        Some(bytes)
+    }
+
+    /// Gives back `bytes` taken by [`BufferPool::try_reserve`] or [`BufferPool::reserve`].
+    pub(crate) fn release(&self, bytes: usize) {
+        if bytes > 0 {
+            self.semaphore.add_permits(bytes);
+        }
     }
 
     /// Takes `bytes` of the buffer, waiting until `deadline` at most (`max_block` after `send`
@@ -47,7 +56,7 @@ impl BufferPool {
         bytes: usize,
         deadline: Instant,
         max_block: Duration,
-    ) -> Result<OwnedSemaphorePermit, ProduceError> {
+    ) -> Result<usize, ProduceError> {
         if bytes > self.capacity {
             return Err(ProduceError::RecordTooLarge {
                 size: bytes,
@@ -56,21 +65,19 @@ impl BufferPool {
             });
         }
         let permits = bytes as u32;
-        if let Ok(permit) = Arc::clone(&self.semaphore).try_acquire_many_owned(permits) {
-            return Ok(permit);
+        if let Some(taken) = self.try_reserve(bytes) {
+            return Ok(taken);
         }
         let exhausted = || ProduceError::BufferExhausted {
             requested: bytes,
             buffer_memory: self.capacity,
             waited: max_block,
         };
-        match tokio::time::timeout_at(
-            deadline,
-            Arc::clone(&self.semaphore).acquire_many_owned(permits),
-        )
-        .await
-        {
-            Ok(Ok(permit)) => Ok(permit),
+        match tokio::time::timeout_at(deadline, self.semaphore.acquire_many(permits)).await {
+            Ok(Ok(permit)) => {
+                permit.forget();
+                Ok(bytes)
+            }
             Ok(Err(_closed)) => Err(ProduceError::Closed),
             Err(_elapsed) => Err(exhausted()),
         }
@@ -115,10 +122,10 @@ mod tests {
         let waiter = pool.reserve(300, start + max_block, max_block);
         let release = async {
             tokio::time::sleep(Duration::from_millis(100)).await;
-            drop(held);
+            pool.release(held);
         };
         let (reserved, ()) = tokio::join!(waiter, release);
-        assert_eq!(reserved.unwrap().num_permits(), 300);
+        assert_eq!(reserved.unwrap(), 300);
         assert_eq!(start.elapsed(), Duration::from_millis(100));
 
         let error = pool

@@ -1,22 +1,23 @@
-//! The [`Producer`] handle: checks and admits records (metadata, size, buffer memory) in the
-//! caller's task, then hands them to the producer task.
+//! The [`Producer`] handle: checks and admits records (metadata, size, buffer memory) and
+//! appends them to the accumulator, all in the caller's task; the sender task does the rest.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::ProducerOptions;
+use super::accumulator::Accumulator;
 use super::buffer::BufferPool;
 use super::error::ProduceError;
 use super::record::{DeliveryFuture, ProducerRecord};
-use super::sender::{Append, Command, Engine};
+use super::sender::Sender;
 use crate::{Client, ClientError};
 
 /// A batching producer, like Kafka's Java producer without idempotence. Cheap to clone: clones
-/// share one producer task. Needs a tokio runtime.
+/// share one accumulator and one sender task. Needs a tokio runtime.
 ///
 /// [`Producer::send`] admits a record and returns a [`DeliveryFuture`] for its offset:
 ///
@@ -67,9 +68,19 @@ pub struct Producer {
 struct Inner {
     client: Client,
     options: ProducerOptions,
-    commands: mpsc::UnboundedSender<Command>,
-    buffer: BufferPool,
+    /// The batches not yet handed to the sender task (shared with it).
+    accumulator: Arc<Accumulator>,
+    buffer: Arc<BufferPool>,
     closed: AtomicBool,
+    /// Set by the sender task when it has stopped.
+    done: watch::Receiver<bool>,
+}
+
+impl Drop for Inner {
+    /// The last handle is gone: the sender delivers what was accepted, then stops.
+    fn drop(&mut self) {
+        self.accumulator.close();
+    }
 }
 
 impl Producer {
@@ -78,15 +89,24 @@ impl Producer {
     /// ([`ProducerOptions::validate`]).
     pub fn new(client: &Client, options: ProducerOptions) -> Result<Producer, ClientError> {
         options.validate()?;
-        let (commands, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(Engine::new(client.clone(), options).run(receiver));
+        let accumulator = Arc::new(Accumulator::new(options.batch_size, options.partitioner));
+        let buffer = Arc::new(BufferPool::new(options.buffer_memory));
+        let (done_sender, done) = watch::channel(false);
+        let sender = Sender::new(
+            client.clone(),
+            options,
+            Arc::clone(&accumulator),
+            Arc::clone(&buffer),
+        );
+        tokio::spawn(sender.run(done_sender));
         Ok(Producer {
             inner: Arc::new(Inner {
                 client: client.clone(),
                 options,
-                commands,
-                buffer: BufferPool::new(options.buffer_memory),
+                accumulator,
+                buffer,
                 closed: AtomicBool::new(false),
+                done,
             }),
         })
     }
@@ -102,9 +122,9 @@ impl Producer {
     }
 
     /// Admits `record`: looks up its topic's partition count (cached metadata, or fetched) and
-    /// takes its share of buffer memory, each waiting within `max_block` in all; then queues it
-    /// and returns the future of its delivery. Records sent from one task are queued in `send`
-    /// order.
+    /// takes its share of buffer memory, each waiting within `max_block` in all; then appends it
+    /// to its partition's open batch and returns the future of its delivery. Records sent from
+    /// one task are appended in `send` order.
     pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture, ProduceError> {
         let inner = &self.inner;
         if inner.closed.load(Ordering::Acquire) {
@@ -135,33 +155,29 @@ impl Producer {
                 setting: "max.request.size",
             });
         }
-        let permit = match inner.buffer.try_reserve(size) {
-            Some(permit) => permit,
+        let reserved = match inner.buffer.try_reserve(size) {
+            Some(reserved) => reserved,
             None => inner.buffer.reserve(size, deadline(), max_block).await?,
         };
         let (topic, partition, record) = record.into_record(now_ms);
-        let (reply, receiver) = oneshot::channel();
-        inner
-            .commands
-            .send(Command::Append(Append {
-                topic,
-                partition,
-                partitions,
-                record,
-                permit,
-                reply,
-            }))
-            .map_err(|_| ProduceError::Closed)?;
-        Ok(DeliveryFuture { receiver })
+        let appended = inner.accumulator.append(
+            &inner.client,
+            &topic,
+            partition,
+            partitions,
+            &record,
+            reserved,
+        );
+        if appended.is_err() {
+            inner.buffer.release(reserved);
+        }
+        appended
     }
 
     /// Sends every open batch now and waits until every record `send` accepted before this
     /// call is acknowledged or failed.
     pub async fn flush(&self) {
-        let (reply, done) = oneshot::channel();
-        if self.inner.commands.send(Command::Flush(reply)).is_ok() {
-            let _ = done.await;
-        }
+        self.inner.accumulator.flush().await;
     }
 
     /// Stops accepting records (for every clone: `send` fails with [`ProduceError::Closed`]),
@@ -169,10 +185,9 @@ impl Producer {
     /// ends the produce streams.
     pub async fn close(&self) {
         self.inner.closed.store(true, Ordering::Release);
-        let (reply, done) = oneshot::channel();
-        if self.inner.commands.send(Command::Close(reply)).is_ok() {
-            let _ = done.await;
-        }
+        self.inner.accumulator.close();
+        let mut done = self.inner.done.clone();
+        let _ = done.wait_for(|stopped| *stopped).await;
     }
 
     /// The partition count of `topic`, fetching metadata (with `retry_backoff` between tries)

@@ -3,13 +3,17 @@
 //!
 //! ```text
 //!  handle.rs       Producer: admits records (metadata, size, buffer.memory) in the caller's task
-//!  sender.rs       the producer task: owns batches, partitioner state, streams, requests in flight
-//!  batch.rs        open/closed batches, a partition's queue, the pure send/retry/linger decisions
+//!  accumulator.rs  the batches not yet sent, per partition, behind one short mutex; `send`
+//!                  appends to them in the caller's task, the sender takes them out
+//!  sender.rs       the sender task: takes ready batches, owns streams, requests in flight, retries
+//!  batch.rs        open/closed batches, a partition's flight state, the pure send/retry/linger
+//!                  decisions
 //!  partitioner.rs  murmur2 keys, sticky and round-robin placement (pure)
 //!  buffer.rs       buffer.memory as a semaphore of bytes
 //!  broker_stream.rs one pipelined ProduceStream per broker (shared with BatchSender)
 //! ```
 
+mod accumulator;
 mod batch;
 mod batch_sender;
 mod broker_stream;

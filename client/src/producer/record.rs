@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use tokio::sync::oneshot;
 use tributary_record::{Header, Record};
 
+use super::batch::BatchResult;
 use super::error::ProduceError;
 
 /// A record to send: the topic, an optional partition, key, value, timestamp and headers.
@@ -109,19 +109,42 @@ pub struct RecordMetadata {
 
 /// Resolves when the broker has acknowledged the record (or it failed for good): the record's
 /// [`RecordMetadata`] or a [`ProduceError`]. Dropping it does not cancel the send.
+///
+/// A batch has one outcome shared by the futures of all its records; each future adds its
+/// record's position in the batch to the batch's base offset.
 #[derive(Debug)]
 #[must_use = "the delivery future reports whether the record was written"]
 pub struct DeliveryFuture {
-    pub(crate) receiver: oneshot::Receiver<Result<RecordMetadata, ProduceError>>,
+    pub(crate) batch: BatchResult,
+    pub(crate) topic: Arc<str>,
+    pub(crate) partition: i32,
+    /// The record's offset relative to its batch's base offset.
+    pub(crate) relative_offset: u32,
+    /// The record's create time.
+    pub(crate) timestamp: i64,
 }
 
 impl Future for DeliveryFuture {
     type Output = Result<RecordMetadata, ProduceError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.receiver)
-            .poll(cx)
-            .map(|received| received.unwrap_or(Err(ProduceError::Closed)))
+        let this = &mut *self;
+        let outcome = std::task::ready!(Pin::new(&mut this.batch).poll(cx));
+        Poll::Ready(match outcome {
+            Ok(Ok(ack)) => Ok(RecordMetadata {
+                topic: Arc::clone(&this.topic),
+                partition: this.partition,
+                offset: if ack.base_offset >= 0 {
+                    ack.base_offset + i64::from(this.relative_offset)
+                } else {
+                    -1
+                },
+                timestamp: ack.log_append_time.unwrap_or(this.timestamp),
+            }),
+            Ok(Err(error)) => Err(error),
+            // The batch was dropped without an outcome: the producer task stopped.
+            Err(_dropped) => Err(ProduceError::Closed),
+        })
     }
 }
 

@@ -1,19 +1,19 @@
-//! The producer task: the one owner of every partition's batches, the partitioner's state, the
-//! produce streams and the in-flight requests. `send` only enqueues [`Command`]s; the decisions
-//! are the pure functions of `batch.rs` and `partitioner.rs`.
+//! The sender task (Kafka's `Sender`): takes the batches that can be sent out of the
+//! [`Accumulator`], encodes them, groups them into one request per broker, and owns everything
+//! after that: the produce streams, the requests in flight, and failed batches waiting for a
+//! retry. The decisions are the pure functions of `batch.rs`.
 //!
 //! ```text
-//!  Producer::send ──Command::Append──▶ ┌──────────── producer task (this file) ─────────────┐
-//!  Producer::flush ─Command::Flush───▶ │ partition → append to the open batch (accumulate)  │
-//!  Producer::close ─Command::Close───▶ │ drain: close due batches, expire old ones, pick    │
-//!                                      │   sendable heads, one request per broker          │──▶ BrokerStream
-//!                                      │ answers: complete records / requeue for a retry    │◀── (ProduceStream,
-//!                                      └────────────────────────────────────────────────────┘    one per broker)
+//!  Accumulator ──take (sealed or due batches)──▶ ┌──────── sender task (this file) ────────┐
+//!    ▲   │ wake: a batch opened or filled,       │ retries first, then fresh batches;       │──▶ BrokerStream
+//!    │   └ flush, close                          │ one request per broker, pipelined        │◀── (ProduceStream,
+//!    └──────────── completed(ids) ────────────── │ answers: complete batches / requeue      │    one per broker)
+//!                                                └──────────────────────────────────────────┘
 //! ```
 //!
-//! The loop waits on three things: commands, answers to requests in flight (or their
-//! `request.timeout.ms`), and the next instant something becomes due (a linger, a retry
-//! backoff, a delivery deadline, a metadata refresh).
+//! The loop waits on four things: news from the accumulator, answers to requests in flight (or
+//! their `request.timeout.ms`), a metadata refresh, and the next instant something becomes due
+//! (a linger, a retry backoff, a delivery deadline).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -21,59 +21,90 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
-use rand::SeedableRng;
-use rand::rngs::StdRng;
-use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 use tributary_proto::v1 as pb;
-use tributary_record::Record;
 
+use super::accumulator::{Accumulator, Candidate, Offer};
 use super::batch::{
-    AfterFailure, ClosedBatch, OpenBatch, PartitionQueue, Reply, SendCheck, after_failure,
-    check_send, open_batch_due,
+    AfterFailure, BatchOutcome, ClosedBatch, PartitionFlight, SendCheck, after_failure,
 };
 use super::broker_stream::{BrokerStream, OPERATION};
+use super::buffer::BufferPool;
 use super::error::ProduceError;
 use super::fast_hash::FastMap;
-use super::partitioner::PartitionChooser;
 use super::{ProduceAck, ProducerOptions};
 use crate::response::partition_result;
 use crate::{Client, ClientError, PartitionLeader};
 
-/// Commands from the [`Producer`](super::Producer) handles.
-#[derive(Debug)]
-pub(super) enum Command {
-    Append(Append),
-    /// Answer once every record appended before this command is complete.
-    Flush(oneshot::Sender<()>),
-    /// Send everything, then stop; answer when done.
-    Close(oneshot::Sender<()>),
-}
-
-/// One accepted record.
-#[derive(Debug)]
-pub(super) struct Append {
-    pub(super) topic: String,
-    pub(super) partition: Option<i32>,
-    /// The topic's partition count when `send` looked (the partitioner's modulus).
-    pub(super) partitions: i32,
-    pub(super) record: Record,
-    pub(super) permit: OwnedSemaphorePermit,
-    pub(super) reply: Reply,
-}
-
-/// A topic's partitions that have had records.
-#[derive(Debug)]
-struct TopicQueues {
-    name: Arc<str>,
-    partitions: FastMap<i32, PartitionQueue>,
-}
-
 /// A produce request being assembled for one broker.
 struct Draft {
     leader: PartitionLeader,
-    batches: Vec<(Arc<str>, i32, ClosedBatch)>,
+    /// The partitions placed in it (one batch each), in placement order.
+    members: Vec<(Arc<str>, i32)>,
+    /// Their batch bytes (before compression for fresh batches).
     bytes: usize,
+    batches: Vec<(Arc<str>, i32, ClosedBatch)>,
+}
+
+/// The requests one drain sends: where each batch goes, decided before fresh batches are
+/// encoded.
+#[derive(Default)]
+struct Plan {
+    drafts: Vec<Draft>,
+    /// Broker -> the draft still taking batches.
+    current: HashMap<i32, usize>,
+}
+
+impl Plan {
+    /// Finds a request for a batch of `bytes` of `topic`/`partition` led by `leader`: the
+    /// broker's current draft (one batch per partition, at most `max.request.size` of batches;
+    /// a larger single batch still goes alone), or a new one while the broker has fewer than
+    /// `max.in.flight.requests.per.connection` requests. Returns the draft's index.
+    fn place(
+        &mut self,
+        leader: &PartitionLeader,
+        topic: &Arc<str>,
+        partition: i32,
+        bytes: usize,
+        broker_in_flight: usize,
+        options: &ProducerOptions,
+    ) -> Option<usize> {
+        let broker = leader.broker_id();
+        let current = self.current.get(&broker).copied();
+        let joins = current.is_some_and(|index| {
+            let draft = &self.drafts[index];
+            draft.bytes + bytes <= options.max_request_size
+                && !draft
+                    .members
+                    .iter()
+                    .any(|(t, p)| *p == partition && t == topic)
+        });
+        let index = if joins {
+            current.expect("joins implies a draft")
+        } else {
+            let drafted = self
+                .drafts
+                .iter()
+                .filter(|d| d.leader.broker_id() == broker)
+                .count();
+            if broker_in_flight + drafted >= options.max_in_flight_requests_per_connection {
+                return None;
+            }
+            self.drafts.push(Draft {
+                leader: leader.clone(),
+                members: Vec::new(),
+                bytes: 0,
+                batches: Vec::new(),
+            });
+            self.current.insert(broker, self.drafts.len() - 1);
+            self.drafts.len() - 1
+        };
+        let draft = &mut self.drafts[index];
+        draft.bytes += bytes;
+        draft.members.push((Arc::clone(topic), partition));
+        Some(index)
+    }
 }
 
 /// A request sent and not answered yet.
@@ -86,19 +117,13 @@ struct InFlight {
 /// `request.timeout.ms` (the stream is then abandoned).
 type Answer = (u64, Result<pb::ProduceResponse, Arc<ClientError>>, bool);
 
-pub(super) struct Engine {
+pub(super) struct Sender {
     client: Client,
     options: ProducerOptions,
-    topics: FastMap<String, TopicQueues>,
-    chooser: PartitionChooser,
-    rng: StdRng,
-    next_batch_id: u64,
-    /// Ids of the batches not completed yet (open, ready or in flight).
-    incomplete: BTreeSet<u64>,
-    /// Flush waiters: done once no batch with an id below theirs is incomplete.
-    flushes: Vec<(u64, oneshot::Sender<()>)>,
-    closing: bool,
-    close_waiters: Vec<oneshot::Sender<()>>,
+    accumulator: Arc<Accumulator>,
+    buffer: Arc<BufferPool>,
+    /// Per partition with requests in flight or retries pending.
+    flights: FastMap<Arc<str>, FastMap<i32, PartitionFlight>>,
     streams: HashMap<i32, BrokerStream>,
     broker_in_flight: HashMap<i32, usize>,
     requests: HashMap<u64, InFlight>,
@@ -109,19 +134,19 @@ pub(super) struct Engine {
     last_refresh: Option<Instant>,
 }
 
-impl Engine {
-    pub(super) fn new(client: Client, options: ProducerOptions) -> Engine {
-        Engine {
+impl Sender {
+    pub(super) fn new(
+        client: Client,
+        options: ProducerOptions,
+        accumulator: Arc<Accumulator>,
+        buffer: Arc<BufferPool>,
+    ) -> Sender {
+        Sender {
             client,
             options,
-            topics: FastMap::default(),
-            chooser: PartitionChooser::new(options.partitioner),
-            rng: StdRng::from_rng(&mut rand::rng()),
-            next_batch_id: 0,
-            incomplete: BTreeSet::new(),
-            flushes: Vec::new(),
-            closing: false,
-            close_waiters: Vec::new(),
+            accumulator,
+            buffer,
+            flights: FastMap::default(),
             streams: HashMap::new(),
             broker_in_flight: HashMap::new(),
             requests: HashMap::new(),
@@ -132,21 +157,12 @@ impl Engine {
         }
     }
 
-    /// Runs until closed (or every handle is dropped) and every accepted record is complete.
-    pub(super) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
-        let mut received = Vec::with_capacity(1024);
-        let mut commands_open = true;
-        // Whether something happened that a drain could act on. Records added to a batch that
-        // is already open change nothing until a slot frees up or a timer fires, so under load
-        // most command chunks skip the drain.
-        let mut dirty = true;
-        let mut wake = None;
+    /// Runs until the producer is closed (or every handle dropped) and every accepted record
+    /// is complete; then ends the streams and sets `done`.
+    pub(super) async fn run(mut self, done: watch::Sender<bool>) {
         loop {
-            if dirty {
-                wake = self.drain(Instant::now());
-                dirty = false;
-            }
-            if self.closing && self.incomplete.is_empty() && self.answers.is_empty() {
+            let wake = self.drain(Instant::now());
+            if self.accumulator.finished() && self.answers.is_empty() {
                 break;
             }
             let sleep_until = wake.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
@@ -154,22 +170,10 @@ impl Engine {
                 biased;
                 Some((request_id, answer, timed_out)) = self.answers.next(), if !self.answers.is_empty() => {
                     self.on_answer(request_id, answer, timed_out, Instant::now());
-                    dirty = true;
                 }
-                count = commands.recv_many(&mut received, 1024), if commands_open => {
-                    if count == 0 {
-                        // Every handle is gone: deliver what was accepted, then stop.
-                        commands_open = false;
-                        self.closing = true;
-                        dirty = true;
-                    }
-                    let now = Instant::now();
-                    for command in received.drain(..) {
-                        dirty |= self.on_command(command, now);
-                    }
-                }
-                Some(()) = self.refresh.next(), if !self.refresh.is_empty() => dirty = true,
-                () = tokio::time::sleep_until(sleep_until), if wake.is_some() => dirty = true,
+                () = self.accumulator.wait_for_news() => {}
+                Some(()) = self.refresh.next(), if !self.refresh.is_empty() => {}
+                () = tokio::time::sleep_until(sleep_until), if wake.is_some() => {}
             }
         }
         for (_, stream) in self.streams.drain() {
@@ -177,235 +181,136 @@ impl Engine {
                 let _ = reader.await;
             }
         }
-        for waiter in self.close_waiters.drain(..) {
-            let _ = waiter.send(());
-        }
+        self.accumulator.sender_stopped();
+        let _ = done.send(true);
     }
 
-    /// Applies a command; says whether a drain may now have something to do.
-    fn on_command(&mut self, command: Command, now: Instant) -> bool {
-        match command {
-            Command::Append(append) => self.append(append, now),
-            Command::Flush(reply) => {
-                let upto = self.next_batch_id;
-                self.flushes.push((upto, reply));
-                self.answer_flushes();
-                true
-            }
-            Command::Close(reply) => {
-                self.closing = true;
-                self.close_waiters.push(reply);
-                true
-            }
-        }
-    }
-
-    /// Puts one record into its partition's open batch (opening or closing batches as needed).
-    /// Returns whether a batch was opened or closed.
-    fn append(&mut self, append: Append, now: Instant) -> bool {
-        let Append {
-            topic,
-            partition,
-            partitions,
-            record,
-            permit,
-            reply,
-        } = append;
-        let batch_size = self.options.batch_size;
-        let compression = self.options.compression;
-        let client = &self.client;
-        let queues = self
-            .topics
-            .entry(topic)
-            .or_insert_with_key(|name| TopicQueues {
-                name: Arc::from(name.as_str()),
-                partitions: FastMap::default(),
-            });
-        let choice = self.chooser.choose(
-            &queues.name,
-            partition,
-            record.key.as_deref(),
-            partitions,
-            || client.available_partitions(&queues.name),
-            &mut self.rng,
-        );
-        let mut partition = choice.partition;
-        if choice.sticky
-            && queues
-                .partitions
-                .get(&partition)
-                .is_none_or(|queue| queue.needs_new_batch(&record, batch_size))
-        {
-            let available = client.available_partitions(&queues.name);
-            partition = self.chooser.next_sticky(
-                &queues.name,
-                partition,
-                partitions,
-                &available,
-                &mut self.rng,
-            );
-        }
-        let queue = queues.partitions.entry(partition).or_default();
-        let opens = queue.needs_new_batch(&record, batch_size);
-        if opens {
-            queue.close_open(compression);
-        }
-        let open = queue.open.get_or_insert_with(|| {
-            let id = self.next_batch_id;
-            self.next_batch_id += 1;
-            self.incomplete.insert(id);
-            OpenBatch::new(id, now, queue.next_sequence, batch_size)
-        });
-        open.push(&record, reply, permit);
-        let full = open.is_full(batch_size);
-        if full {
-            queue.close_open(compression);
-        }
-        opens || full
-    }
-
-    /// Fails expired batches and sends what may be sent: the oldest ready batch of each
-    /// partition, or its open batch once due (full batches are closed by `append`). An open
-    /// batch is closed only when a request can take it at once, so while every slot to its
-    /// leader is busy it keeps filling (with `linger` 0 too), as in Kafka. Returns when to look
-    /// again if nothing else happens first.
+    /// Fails expired batches and sends what may be sent: each partition's oldest retry once
+    /// its backoff is over (alone), else its batches from the accumulator while request slots
+    /// to its leader are free. Returns when to look again if nothing else happens first.
     fn drain(&mut self, now: Instant) -> Option<Instant> {
         let mut wake: Option<Instant> = None;
         let mut soonest = |at: Instant| {
             wake = Some(wake.map_or(at, |current| current.min(at)));
         };
-        let force = self.closing || !self.flushes.is_empty();
         let options = self.options;
-        let compression = options.compression;
-        let mut drafts: HashMap<i32, Draft> = HashMap::new();
-        let mut expired: Vec<(Arc<str>, i32, ClosedBatch)> = Vec::new();
-        let mut to_send: Vec<Draft> = Vec::new();
-        for queues in self.topics.values_mut() {
-            for (&partition, queue) in &mut queues.partitions {
-                // Batches not in flight expire at their delivery deadline (an answer that is
-                // on its way is always awaited, as in Kafka). The ready queue is in creation
-                // order, so the oldest is in front.
-                while let Some(front) = queue.ready.front() {
-                    let deadline = front.deadline(options.delivery_timeout);
-                    if deadline > now {
-                        soonest(deadline);
-                        break;
-                    }
-                    let batch = queue.ready.pop_front().expect("front exists");
-                    expired.push((Arc::clone(&queues.name), partition, batch));
-                }
-                // An open batch that could not be sent (no leader) expires the same way.
-                if let Some(open) = &queue.open {
-                    let deadline = open.created() + options.delivery_timeout;
-                    if deadline <= now && queue.ready.is_empty() {
-                        queue.close_open(compression);
-                        let batch = queue.ready.pop_front().expect("just closed");
-                        expired.push((Arc::clone(&queues.name), partition, batch));
-                    } else {
-                        soonest(deadline);
-                    }
-                }
-                let open_due = match &queue.open {
-                    Some(open) => match open_batch_due(open, now, options.linger, force) {
-                        Ok(()) => true,
-                        Err(at) => {
-                            soonest(at);
-                            false
-                        }
+
+        // Batches never sent whose delivery.timeout.ms passed in the accumulator.
+        let (expired, next) = self.accumulator.expire(now, options.delivery_timeout);
+        if let Some(at) = next {
+            soonest(at);
+        }
+        if !expired.is_empty() {
+            let ids: Vec<u64> = expired.iter().map(|(_, _, b)| b.id).collect();
+            for (topic, partition, batch) in expired {
+                batch.fail(
+                    ProduceError::DeliveryTimeout {
+                        topic: topic.to_string(),
+                        partition,
+                        delivery_timeout: options.delivery_timeout,
+                        attempts: 0,
+                        last_error: None,
                     },
-                    None => false,
-                };
-                if queue.ready.is_empty() && !open_due {
-                    continue;
+                    &self.buffer,
+                );
+            }
+            self.accumulator.completed(ids);
+        }
+
+        let mut plan = Plan::default();
+        let mut timed_out: Vec<(Arc<str>, i32, ClosedBatch)> = Vec::new();
+        // Retries first: a partition's retry goes alone, before its later batches.
+        for (topic, partitions) in &mut self.flights {
+            for (&partition, flight) in partitions.iter_mut() {
+                while let Some(front) = flight.retries.front()
+                    && front.deadline(options.delivery_timeout) <= now
+                {
+                    let batch = flight.retries.pop_front().expect("front exists");
+                    timed_out.push((Arc::clone(topic), partition, batch));
                 }
-                let Some(leader) = self.client.cached_leader(&queues.name, partition) else {
-                    self.metadata_needed.insert(queues.name.to_string());
+                match flight.check_retry(now) {
+                    SendCheck::Go => {}
+                    SendCheck::Until(at) => {
+                        soonest(at);
+                        continue;
+                    }
+                    SendCheck::InFlight | SendCheck::Empty => continue,
+                }
+                if let Some(front) = flight.retries.front() {
+                    soonest(front.deadline(options.delivery_timeout));
+                }
+                let Some(leader) = self.client.cached_leader(topic, partition) else {
+                    self.metadata_needed.insert(topic.to_string());
                     continue;
                 };
                 let broker = leader.broker_id();
-                loop {
-                    if queue.ready.is_empty() {
-                        let due = queue.open.as_ref().is_some_and(|open| {
-                            open_batch_due(open, now, options.linger, force).is_ok()
-                        });
-                        if !due || (queue.in_flight > 0 && queue.in_flight_broker != Some(broker)) {
-                            break;
-                        }
-                        let open_bytes = queue.open.as_ref().map_or(0, |o| o.size_in_bytes());
-                        if !has_slot(
-                            &drafts,
-                            &to_send,
-                            &self.broker_in_flight,
-                            &options,
-                            broker,
-                            &queues.name,
-                            partition,
-                            open_bytes,
-                        ) {
-                            break;
-                        }
-                        queue.close_open(compression);
-                    }
-                    match check_send(queue, broker, now) {
-                        SendCheck::Go => {}
-                        SendCheck::Until(at) => {
-                            soonest(at);
-                            break;
-                        }
-                        SendCheck::InFlight | SendCheck::Empty => break,
-                    }
-                    let head_bytes = queue.ready.front().map_or(0, |b| b.bytes.len());
-                    if !has_slot(
-                        &drafts,
-                        &to_send,
-                        &self.broker_in_flight,
-                        &options,
-                        broker,
-                        &queues.name,
-                        partition,
-                        head_bytes,
-                    ) {
-                        break;
-                    }
-                    let joins = joins_draft(
-                        drafts.get(&broker),
-                        &options,
-                        &queues.name,
-                        partition,
-                        head_bytes,
-                    );
-                    if !joins {
-                        if let Some(full) = drafts.remove(&broker) {
-                            to_send.push(full);
-                        }
-                        drafts.insert(
-                            broker,
-                            Draft {
-                                leader: leader.clone(),
-                                batches: Vec::new(),
-                                bytes: 0,
-                            },
-                        );
-                    }
-                    let batch = queue.ready.pop_front().expect("checked by check_send");
-                    let draft = drafts.get_mut(&broker).expect("inserted above");
-                    draft.bytes += batch.bytes.len();
-                    draft
-                        .batches
-                        .push((Arc::clone(&queues.name), partition, batch));
-                    queue.in_flight += 1;
-                    queue.in_flight_broker = Some(broker);
-                }
+                let bytes = flight.retries.front().map_or(0, |b| b.bytes.len());
+                let in_flight = self.broker_in_flight.get(&broker).copied().unwrap_or(0);
+                let Some(index) = plan.place(&leader, topic, partition, bytes, in_flight, &options)
+                else {
+                    continue;
+                };
+                let batch = flight.retries.pop_front().expect("checked by check_retry");
+                plan.drafts[index]
+                    .batches
+                    .push((Arc::clone(topic), partition, batch));
+                flight.in_flight += 1;
+                flight.in_flight_broker = Some(broker);
             }
         }
-        to_send.extend(drafts.into_values());
-        for draft in to_send {
+
+        // Then fresh batches, taken from the accumulator while they can go at once.
+        let mut placed: Vec<usize> = Vec::new();
+        let accumulator = Arc::clone(&self.accumulator);
+        let (taken, due) = accumulator.take(now, options.linger, |candidate: Candidate<'_>| {
+            let Candidate {
+                topic,
+                partition,
+                bytes,
+            } = candidate;
+            let Some(leader) = self.client.cached_leader(topic, partition) else {
+                self.metadata_needed.insert(topic.to_string());
+                return Offer::Leave;
+            };
+            let broker = leader.broker_id();
+            if let Some(flight) = self.flights.get(&**topic).and_then(|f| f.get(&partition))
+                && !flight.may_send_fresh(broker)
+            {
+                return Offer::Leave;
+            }
+            let in_flight = self.broker_in_flight.get(&broker).copied().unwrap_or(0);
+            match plan.place(&leader, topic, partition, bytes, in_flight, &options) {
+                Some(index) => {
+                    placed.push(index);
+                    let flight = flight_of(&mut self.flights, topic, partition);
+                    flight.in_flight += 1;
+                    flight.in_flight_broker = Some(broker);
+                    Offer::Take
+                }
+                None => Offer::Leave,
+            }
+        });
+        if let Some(at) = due {
+            soonest(at);
+        }
+        // Encoding (and compressing) happens here, outside the accumulator's lock.
+        for ((topic, partition, batch), index) in taken.into_iter().zip(placed) {
+            let closed = batch.close(options.compression);
+            plan.drafts[index].batches.push((topic, partition, closed));
+        }
+        for draft in plan.drafts {
             self.send_request(draft);
         }
-        for (topic, partition, batch) in expired {
-            self.fail_expired(&topic, partition, batch);
+        for (topic, partition, batch) in timed_out {
+            let failure = ProduceError::DeliveryTimeout {
+                topic: topic.to_string(),
+                partition,
+                delivery_timeout: options.delivery_timeout,
+                attempts: batch.attempts,
+                last_error: batch.last_error.clone(),
+            };
+            self.complete(batch, Err(failure));
         }
-        self.answer_flushes();
         if !self.metadata_needed.is_empty() {
             let next_refresh = self
                 .last_refresh
@@ -526,26 +431,20 @@ impl Engine {
             stream.abort();
         }
         for (topic, partition, batch) in request.batches {
-            if let Some(queue) = self
-                .topics
-                .get_mut(&*topic)
-                .and_then(|queues| queues.partitions.get_mut(&partition))
-            {
-                queue.in_flight = queue.in_flight.saturating_sub(1);
-                if queue.in_flight == 0 {
-                    queue.in_flight_broker = None;
-                }
+            let flight = flight_of(&mut self.flights, &topic, partition);
+            flight.in_flight = flight.in_flight.saturating_sub(1);
+            if flight.in_flight == 0 {
+                flight.in_flight_broker = None;
             }
             let outcome = match &answer {
                 Ok(response) => partition_ack(response, &topic, partition).map_err(Arc::new),
                 Err(error) => Err(Arc::clone(error)),
             };
             match outcome {
-                Ok(ack) => self.complete(&topic, partition, batch, Ok(ack)),
+                Ok(ack) => self.complete(batch, Ok(ack)),
                 Err(error) => self.on_failure(&topic, partition, batch, error, now),
             }
         }
-        self.answer_flushes();
     }
 
     fn on_failure(
@@ -577,14 +476,7 @@ impl Engine {
                 }
                 batch.retry_at = Some(at);
                 batch.last_error = Some(error);
-                match self
-                    .topics
-                    .get_mut(&**topic)
-                    .and_then(|queues| queues.partitions.get_mut(&partition))
-                {
-                    Some(queue) => queue.requeue(batch),
-                    None => self.complete(topic, partition, batch, Err(ProduceError::Closed)),
-                }
+                flight_of(&mut self.flights, topic, partition).requeue(batch);
             }
             AfterFailure::TimedOut => {
                 let failure = ProduceError::DeliveryTimeout {
@@ -594,7 +486,7 @@ impl Engine {
                     attempts: batch.attempts,
                     last_error: Some(error),
                 };
-                self.complete(topic, partition, batch, Err(failure));
+                self.complete(batch, Err(failure));
             }
             AfterFailure::Refused => {
                 let failure = ProduceError::Refused {
@@ -602,91 +494,32 @@ impl Engine {
                     partition,
                     source: error,
                 };
-                self.complete(topic, partition, batch, Err(failure));
+                self.complete(batch, Err(failure));
             }
         }
     }
 
-    fn fail_expired(&mut self, topic: &Arc<str>, partition: i32, batch: ClosedBatch) {
-        let failure = ProduceError::DeliveryTimeout {
-            topic: topic.to_string(),
-            partition,
-            delivery_timeout: self.options.delivery_timeout,
-            attempts: batch.attempts,
-            last_error: batch.last_error.clone(),
-        };
-        self.complete(topic, partition, batch, Err(failure));
-    }
-
-    fn complete(
-        &mut self,
-        topic: &Arc<str>,
-        partition: i32,
-        batch: ClosedBatch,
-        outcome: Result<ProduceAck, ProduceError>,
-    ) {
-        self.incomplete.remove(&batch.id);
-        batch.complete(topic, partition, outcome);
-    }
-
-    fn answer_flushes(&mut self) {
-        if self.flushes.is_empty() {
-            return;
-        }
-        let oldest = self.incomplete.first().copied().unwrap_or(u64::MAX);
-        let (done, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.flushes)
-            .into_iter()
-            .partition(|(upto, _)| oldest >= *upto);
-        self.flushes = waiting;
-        for (_, reply) in done {
-            let _ = reply.send(());
-        }
+    fn complete(&mut self, batch: ClosedBatch, outcome: BatchOutcome) {
+        let id = batch.id;
+        batch.complete(outcome, &self.buffer);
+        self.accumulator.completed([id]);
     }
 }
 
-/// Whether a batch of `bytes` for `topic`/`partition` can join the request being drafted for
-/// `broker`: one batch per partition per request, at most `max.request.size` of batches (a
-/// larger single batch still goes alone).
-fn joins_draft(
-    draft: Option<&Draft>,
-    options: &ProducerOptions,
-    topic: &str,
+/// The sender's state of `topic`/`partition`, created on first use.
+fn flight_of<'a>(
+    flights: &'a mut FastMap<Arc<str>, FastMap<i32, PartitionFlight>>,
+    topic: &Arc<str>,
     partition: i32,
-    bytes: usize,
-) -> bool {
-    draft.is_some_and(|draft| {
-        draft.bytes + bytes <= options.max_request_size
-            && !draft
-                .batches
-                .iter()
-                .any(|(t, p, _)| *p == partition && &**t == topic)
-    })
-}
-
-/// Whether a batch can go to `broker` in this drain: it joins the current draft, or a new
-/// request fits under `max.in.flight.requests.per.connection`.
-#[allow(clippy::too_many_arguments)]
-fn has_slot(
-    drafts: &HashMap<i32, Draft>,
-    to_send: &[Draft],
-    broker_in_flight: &HashMap<i32, usize>,
-    options: &ProducerOptions,
-    broker: i32,
-    topic: &str,
-    partition: i32,
-    bytes: usize,
-) -> bool {
-    let drafted = drafts.get(&broker);
-    if joins_draft(drafted, options, topic, partition, bytes) {
-        return true;
+) -> &'a mut PartitionFlight {
+    if !flights.contains_key(&**topic) {
+        flights.insert(Arc::clone(topic), FastMap::default());
     }
-    let requests = broker_in_flight.get(&broker).copied().unwrap_or(0)
-        + to_send
-            .iter()
-            .filter(|d| d.leader.broker_id() == broker)
-            .count()
-        + usize::from(drafted.is_some());
-    requests < options.max_in_flight_requests_per_connection
+    flights
+        .get_mut(&**topic)
+        .expect("inserted above")
+        .entry(partition)
+        .or_default()
 }
 
 /// The acknowledgement of `topic`/`partition` in a response that may cover several partitions.

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use bytes::Bytes;
 use clap::Args;
+use futures::FutureExt;
 use rand::Rng;
 use tributary_client::{
     Acks, Client, Compression, DeliveryFuture, Partitioner, Producer, ProducerOptions,
@@ -75,21 +76,37 @@ pub fn value_of(payload: &Bytes, record_size: usize, index: u64) -> Bytes {
     payload.slice(start..start + record_size)
 }
 
-/// Awaits deliveries in send order, recording each record's latency.
+/// Deliveries handed to the collector at a time (one channel message per chunk, not per
+/// record).
+const CHUNK: usize = 1024;
+
+/// Awaits deliveries in send order, recording each record's latency: the time from `send` to
+/// the collector seeing the delivery complete. The clock is read per chunk and after each
+/// wait, not per record: deliveries found complete (the rest of a batch) share that reading.
 async fn collect(
-    mut deliveries: tokio::sync::mpsc::UnboundedReceiver<(DeliveryFuture, Instant)>,
+    mut chunks: tokio::sync::mpsc::UnboundedReceiver<Vec<(DeliveryFuture, Instant)>>,
     mut stats: Stats,
     record_size: u64,
     topic: String,
 ) -> anyhow::Result<Stats> {
-    while let Some((delivery, sent_at)) = deliveries.recv().await {
-        delivery
-            .await
-            .with_context(|| format!("producing to {topic}"))?;
-        stats.record_latency(sent_at.elapsed());
-        stats.add(1, record_size);
-        if stats.records().is_multiple_of(1024) {
-            stats.report_progress();
+    let mut now;
+    while let Some(chunk) = chunks.recv().await {
+        now = Instant::now();
+        for (mut delivery, sent_at) in chunk {
+            let delivered = match (&mut delivery).now_or_never() {
+                Some(delivered) => delivered,
+                None => {
+                    let delivered = delivery.await;
+                    now = Instant::now();
+                    delivered
+                }
+            };
+            delivered.with_context(|| format!("producing to {topic}"))?;
+            stats.record_latency(now.saturating_duration_since(sent_at));
+            stats.add(1, record_size);
+            if stats.records().is_multiple_of(CHUNK as u64) {
+                stats.report_progress();
+            }
         }
     }
     Ok(stats)
@@ -145,9 +162,11 @@ pub async fn run(client: &Client, args: PerfProduceArgs) -> anyhow::Result<()> {
         args.topic.clone(),
     ));
     let timestamp = now_ms();
+    let topic = args.topic.as_str();
+    let mut chunk = Vec::with_capacity(CHUNK);
     for index in 0..args.num_records {
         let record = ProducerRecord {
-            topic: args.topic.clone(),
+            topic: topic.to_owned(),
             partition: explicit
                 .as_ref()
                 .map(|list| list[index as usize % list.len()]),
@@ -161,11 +180,16 @@ pub async fn run(client: &Client, args: PerfProduceArgs) -> anyhow::Result<()> {
         let delivery = producer
             .send(record)
             .await
-            .with_context(|| format!("producing to {}", args.topic))?;
-        if deliveries.send((delivery, sent_at)).is_err() {
-            break;
+            .with_context(|| format!("producing to {topic}"))?;
+        chunk.push((delivery, sent_at));
+        if chunk.len() == CHUNK {
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+            if deliveries.send(full).is_err() {
+                break;
+            }
         }
     }
+    let _ = deliveries.send(chunk);
     drop(deliveries);
     producer.flush().await;
     let stats = collector.await.context("delivery collector")??;

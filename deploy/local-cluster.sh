@@ -160,7 +160,8 @@ demo() {
     records=$(printf 'user-%d:hello #%d from run %s\n' 1 1 "$run" 2 2 "$run" 3 3 "$run" 4 4 "$run" 5 5 "$run")
     log "demo: producing 5 records (key:value), one per line:"
     printf '%s\n' "$records"
-    printf '%s\n' "$records" | cli produce demo --key-separator :
+    # Partition 0, which consume reads (without --partition the keys would pick partitions).
+    printf '%s\n' "$records" | cli produce demo --key-separator : --partition 0
     total=$(($(cat "$count_file" 2>/dev/null || echo 0) + 5))
     echo "$total" >"$count_file"
     log "demo: consuming all $total records of demo from the beginning"

@@ -10,10 +10,12 @@
 //!   ([`Admin::describe_cluster`], [`Admin::metadata`]) and preferred leader elections
 //!   ([`Admin::elect_preferred_leaders`]). The older `Client` methods of the same names
 //!   remain as shorthands;
-//! * produce: [`Client::produce`] (builds one batch client-side and sends the raw bytes;
-//!   [`Client::produce_compressed`] compresses it with a [`Compression`] codec),
-//!   [`Client::produce_structured`] (the broker encodes), and the pipelined [`Producer`] over the
-//!   `ProduceStream` RPC, which keeps several requests in flight on one stream;
+//! * produce: the batching [`Producer`] (records in, a [`DeliveryFuture`] per record out; Kafka's
+//!   batching, partitioners, buffer bounds, retries, ordering and [`Compression`] codecs, see
+//!   `docs/client.md`); [`BatchSender`] for pre-built batches pipelined on the `ProduceStream`
+//!   RPC; [`Client::produce`] (builds one batch client-side and sends the raw bytes;
+//!   [`Client::produce_compressed`] compresses it) and [`Client::produce_structured`] (the
+//!   broker encodes), one unary call each;
 //! * fetch: [`Client::fetch`] (raw batches decoded here), [`Client::fetch_decoded`] (decoded by
 //!   the broker), and the pipelined [`PartitionConsumer`] over the `FetchStream` RPC, which sends
 //!   the next fetch before handing the current records to the caller;
@@ -25,15 +27,16 @@
 //! Failures are [`ClientError`]s; a broker's per-partition refusal carries an [`ErrorCode`] whose
 //! [`ErrorCode::is_retriable`] says whether retrying can help.
 //!
-//! Requests for a partition (produce, fetch, offset lookups, the `Producer` and
+//! Requests for a partition (produce, fetch, offset lookups, the `Producer`, `BatchSender` and
 //! `PartitionConsumer` streams) go to the partition's leader: the client learns leaders and
 //! broker addresses from `Metadata` (see [`Client::leader_for`], [`Client::refresh_metadata`])
 //! and keeps one connection per broker. When a leader moves (`NOT_LEADER_OR_FOLLOWER`,
 //! `LEADER_NOT_AVAILABLE`, an unreachable broker, ...) the request is retried against the new
 //! leader with fresh metadata for up to [`Client::retry_timeout`] (default
 //! [`DEFAULT_RETRY_TIMEOUT`]). A produce retried after a lost connection may have been
-//! written already (at-least-once, like Kafka without idempotence). Admin calls and
-//! `Metadata` go to the bootstrap broker. Partitioners and a batching producer come later.
+//! written already (at-least-once, like Kafka without idempotence); the [`Producer`] has its
+//! own bound instead, `delivery.timeout.ms`. Admin calls and `Metadata` go to the bootstrap
+//! broker.
 //!
 //! Glossary: HW = high watermark (offsets below it are committed and visible to consumers),
 //! LEO = log end offset, ISR = in-sync replicas.
@@ -64,7 +67,11 @@ pub use consumer::{
 };
 pub use error::{ClientError, ErrorCode};
 pub use offsets::{ListedOffset, OffsetSpec};
-pub use producer::{Acks, ProduceAck, Producer, ProducerOptions};
+pub use producer::{
+    Acks, BatchSender, BatchSenderOptions, DeliveryFuture, Partitioner, ProduceAck, ProduceError,
+    Producer, ProducerOptions, ProducerRecord, RecordMetadata, murmur2, partition_for_key,
+    to_positive,
+};
 pub use routing::{DEFAULT_RETRY_TIMEOUT, PartitionLeader};
 
 /// The record codec types used in this API.

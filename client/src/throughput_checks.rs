@@ -9,7 +9,7 @@ use bytes::Bytes;
 use tributary_record::Record;
 
 use crate::fake_broker::FakeBroker;
-use crate::{Client, PartitionConsumer, Producer, ProducerOptions};
+use crate::{BatchSender, BatchSenderOptions, Client, PartitionConsumer};
 use crate::{FetchOptions, OffsetSpec};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -32,7 +32,7 @@ async fn throughput_produce_then_consume() {
     let per_batch = builder.len() as u64;
     let batch = builder.build();
     let total: u64 = 5_000_000;
-    let producer = Producer::new(&client, ProducerOptions::default());
+    let producer = BatchSender::new(&client, BatchSenderOptions::default());
     let started = Instant::now();
     let mut in_flight = FuturesOrdered::new();
     let mut sent = 0;
@@ -100,7 +100,7 @@ async fn throughput_e2e_latency_at_10k_per_second() {
         latencies.sort_unstable();
         latencies
     });
-    let producer = Producer::new(&client, ProducerOptions::default());
+    let producer = BatchSender::new(&client, BatchSenderOptions::default());
     let mut ticker = tokio::time::interval(std::time::Duration::from_millis(1));
     let started = Instant::now();
     let mut sent = 0;

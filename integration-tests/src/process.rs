@@ -143,8 +143,24 @@ impl ManagedProcess {
 
     /// SIGSTOP: the process freezes (sockets stay open, nothing answers), like a long GC pause
     /// or a hung machine.
+    ///
+    /// Returns once every thread of the process is stopped: kill(2) returns before a busy
+    /// process has actually stopped, and a test that then counts on "nothing is answered any
+    /// more" could see one last answer otherwise (seen once under load).
     pub fn pause(&mut self) -> Result<()> {
-        self.signal(libc::SIGSTOP)
+        self.signal(libc::SIGSTOP)?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !all_threads_stopped(self.pid()) {
+            if std::time::Instant::now() >= deadline {
+                bail!(
+                    "{} (pid {}) did not stop within 5 s of SIGSTOP",
+                    self.name,
+                    self.pid()
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        Ok(())
     }
 
     /// SIGCONT: undoes [`pause`](Self::pause).
@@ -199,6 +215,22 @@ pub fn proc_state(pid: u32) -> Option<char> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) is in parentheses and may contain spaces, so parse after ')'.
     stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// Whether every thread of `pid` is in the stopped state (`T`) per `/proc/<pid>/task/*/stat`.
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().all(|task| {
+        std::fs::read_to_string(task.path().join("stat"))
+            .ok()
+            .and_then(|stat| {
+                stat.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.trim_start().chars().next())
+            })
+            .is_some_and(|state| state == 'T')
+    })
 }
 
 /// Whether a process with this PID exists (any state except reaped). Signal 0 checks existence

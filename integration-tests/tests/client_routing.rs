@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tributary_client::{
-    Acks, Client, FetchOptions, OffsetSpec, PartitionConsumer, Producer, ProducerOptions, Record,
+    Acks, BatchSender, BatchSenderOptions, Client, FetchOptions, OffsetSpec, PartitionConsumer,
+    Record,
 };
 use tributary_integration_tests::{Broker, BrokerConfig, ZooKeeper};
 
@@ -115,7 +116,7 @@ async fn library_and_cli_reach_every_partition_leader_through_one_broker() {
             .unwrap_or_else(|error| panic!("produce to spread-{partition}: {error}"));
         assert_eq!((ack.base_offset, ack.last_offset), (0, 2));
     }
-    let producer = Producer::new(&client, ProducerOptions::default());
+    let producer = BatchSender::new(&client, BatchSenderOptions::default());
     let acks: Vec<_> = (0..6)
         .map(|partition| {
             producer.send_records(
@@ -248,7 +249,7 @@ async fn produce_follows_the_new_leader_after_the_old_one_is_killed() {
         .refresh_metadata(&["failover"])
         .await
         .expect("metadata");
-    let producer = Producer::new(&via_survivor, ProducerOptions::default());
+    let producer = BatchSender::new(&via_survivor, BatchSenderOptions::default());
     producer
         .send_records("failover", 0, &records("stream-before", 1))
         .await

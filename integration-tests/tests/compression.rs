@@ -7,10 +7,14 @@ mod support;
 
 use std::io::Write as _;
 use std::process::Stdio;
+use std::time::Duration;
 
 use bytes::Bytes;
 use support::*;
-use tributary_client::{Acks, Client, Compression, Producer, ProducerOptions};
+use tributary_client::{
+    Acks, BatchSender, BatchSenderOptions, Client, Compression, Producer, ProducerOptions,
+    ProducerRecord,
+};
 use tributary_proto::v1::{ErrorCode, RecordFormat};
 use tributary_record::{BatchBuilder, BatchHeader, BatchIter, HEADER_SIZE, Record, compute_crc};
 
@@ -82,7 +86,8 @@ async fn every_codec_is_stored_as_sent_and_consumed_back() {
     let at = list_offset(&mut raw, "codecs", 0, written[125].timestamp).await;
     assert_eq!((at.offset, at.timestamp), (125, written[125].timestamp));
 
-    // The client library: unary produce and the pipelined producer, on partition 1.
+    // The client library: unary produce, the pipelined BatchSender and the Producer, on
+    // partition 1.
     let client = Client::connect(&broker.bootstrap_server()).await.unwrap();
     let mut expected = Vec::new();
     for codec in Compression::ALL {
@@ -94,15 +99,47 @@ async fn every_codec_is_stored_as_sent_and_consumed_back() {
         expected.extend(records);
     }
     for codec in Compression::ALL {
+        let sender = BatchSender::new(
+            &client,
+            BatchSenderOptions {
+                compression: codec,
+                ..BatchSenderOptions::default()
+            },
+        );
+        let records = records(&format!("stream-{codec}"), 30, 0);
+        sender.send_records("codecs", 1, &records).await.unwrap();
+        sender.close().await;
+        expected.extend(records);
+    }
+    // The record-level Producer: a long linger and a flush make one batch per codec.
+    for codec in Compression::ALL {
         let producer = Producer::new(
             &client,
             ProducerOptions {
                 compression: codec,
+                linger: Duration::from_secs(60),
+                delivery_timeout: Duration::from_secs(120),
                 ..ProducerOptions::default()
             },
-        );
-        let records = records(&format!("stream-{codec}"), 30, 0);
-        producer.send_records("codecs", 1, &records).await.unwrap();
+        )
+        .unwrap();
+        let records = records(&format!("producer-{codec}"), 30, 0);
+        let mut deliveries = Vec::new();
+        for record in &records {
+            let sent = ProducerRecord {
+                topic: "codecs".to_owned(),
+                partition: Some(1),
+                key: record.key.clone(),
+                value: record.value.clone(),
+                timestamp: Some(record.timestamp),
+                headers: record.headers.clone(),
+            };
+            deliveries.push(producer.send(sent).await.unwrap());
+        }
+        producer.flush().await;
+        for delivery in deliveries {
+            delivery.await.unwrap();
+        }
         producer.close().await;
         expected.extend(records);
     }
@@ -110,12 +147,12 @@ async fn every_codec_is_stored_as_sent_and_consumed_back() {
         .fetch("codecs", 1, 0, 8 << 20, 0)
         .await
         .expect("client fetch");
-    assert_eq!(fetched.next_offset, 300);
-    assert_eq!(values(&fetched.records).len(), 300);
+    assert_eq!(fetched.next_offset, 450);
+    assert_eq!(values(&fetched.records).len(), 450);
     assert_records(&fetched.records, &expected, 0);
     let stored = fetch_raw(&mut raw, "codecs", 1, 0).await.batches;
-    let both = [Compression::ALL, Compression::ALL].concat();
-    assert_eq!(codecs_of(&stored), both);
+    let thrice = [Compression::ALL, Compression::ALL, Compression::ALL].concat();
+    assert_eq!(codecs_of(&stored), thrice);
 
     // The CLI, on partition 2.
     let lines: Vec<String> = (0..200)

@@ -1,34 +1,36 @@
-//! `tributary produce TOPIC`: one record per input line.
+//! `tributary produce TOPIC`: one record per input line, through the batching [`Producer`].
 //!
-//! A reader thread reads lines (blocking I/O) and encodes them into batches; the async side
-//! sends the batches on one produce stream to the partition's leader with up to [`IN_FLIGHT`]
-//! unacknowledged.
+//! A reader thread reads lines (blocking I/O) and parses them into records; the async side hands
+//! them to the producer in input order, and a collector task awaits their deliveries (in order)
+//! for the summary. The producer batches per partition (`--batch-size`, `--linger-ms`) and picks
+//! partitions with `--partitioner` unless `--partition` is given.
 
+use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use bytes::Bytes;
 use clap::Args;
-use futures::stream::{FuturesOrdered, StreamExt};
 use tributary_client::{
-    Acks, BatchBuilder, Client, Compression, Header, Producer, ProducerOptions, Record,
+    Acks, Client, Compression, DeliveryFuture, Header, Partitioner, Producer, ProducerOptions,
+    ProducerRecord,
 };
 
 use super::args::now_ms;
 
-/// Batches sent and not yet acknowledged.
-const IN_FLIGHT: usize = 4;
+/// Lines handed from the reader thread to the producer at a time.
+const CHUNK: usize = 1000;
 
 /// Arguments of `produce`.
 #[derive(Debug, Args)]
 pub struct ProduceArgs {
     /// Topic name.
     pub topic: String,
-    /// Partition to write to.
-    #[arg(long, default_value_t = 0)]
-    pub partition: i32,
+    /// Partition to write every record to (default: chosen by --partitioner).
+    #[arg(long)]
+    pub partition: Option<i32>,
     /// Split each line at the first SEP into key and value (default: no key).
     #[arg(long, value_name = "SEP")]
     pub key_separator: Option<String>,
@@ -41,60 +43,48 @@ pub struct ProduceArgs {
     /// Read lines from this file instead of stdin.
     #[arg(long)]
     pub file: Option<PathBuf>,
-    /// Most lines per batch.
-    #[arg(long, default_value_t = 1000)]
-    pub batch_records: usize,
-    /// Most bytes per batch (before compression).
-    #[arg(long, default_value_t = 1024 * 1024)]
-    pub batch_bytes: usize,
-    /// Codec for each batch's records: none, gzip, snappy, lz4 or zstd. A batch that would
-    /// not get smaller is sent uncompressed.
+    /// Most bytes per batch (the producer's batch.size).
+    #[arg(long, alias = "batch-bytes", default_value_t = 1024 * 1024)]
+    pub batch_size: usize,
+    /// How long a batch waits for more lines before it is sent (linger.ms).
+    #[arg(long, default_value_t = 5)]
+    pub linger_ms: u64,
+    /// Where records without --partition go: default (keys by murmur2, keyless sticky),
+    /// sticky, or round-robin.
+    #[arg(long, default_value = "default", value_parser = partitioner)]
+    pub partitioner: Partitioner,
+    /// Codec for each batch's records (compression.type): none, gzip, snappy, lz4 or zstd. A
+    /// batch that would not get smaller is sent uncompressed.
     #[arg(long, default_value = "none", value_parser = super::args::compression)]
     pub compression: Compression,
 }
 
-/// Turns input lines into records and full batches (pure: no I/O).
+fn partitioner(text: &str) -> Result<Partitioner, String> {
+    Partitioner::parse(text).map_err(|error| error.to_string())
+}
+
+/// Turns input lines into records (pure: no I/O).
 #[derive(Debug)]
-pub struct LineBatcher {
-    builder: BatchBuilder,
-    compression: Compression,
-    max_records: usize,
-    max_bytes: usize,
+pub struct LineParser {
     key_separator: Option<Vec<u8>>,
     headers: Vec<Header>,
     line_number: u64,
 }
 
-/// A finished batch and its record count.
-pub type Batch = (Bytes, usize);
-
-impl LineBatcher {
-    pub fn new(
-        max_records: usize,
-        max_bytes: usize,
-        key_separator: Option<&str>,
-        headers: Vec<Header>,
-    ) -> Self {
-        LineBatcher {
-            builder: BatchBuilder::with_capacity(max_bytes.min(1 << 20)),
-            compression: Compression::None,
-            max_records: max_records.max(1),
-            max_bytes,
+impl LineParser {
+    pub fn new(key_separator: Option<&str>, headers: Vec<Header>) -> Self {
+        LineParser {
             key_separator: key_separator.map(|sep| sep.as_bytes().to_vec()),
             headers,
             line_number: 0,
         }
     }
 
-    /// Compresses every batch's records with `codec` (sizes are checked before compression).
-    pub fn compression(mut self, codec: Compression) -> Self {
-        self.compression = codec;
-        self.builder = BatchBuilder::with_capacity(self.max_bytes.min(1 << 20)).compression(codec);
-        self
-    }
-
-    /// The record for one line (without its line ending).
-    fn record(&self, line: &[u8], timestamp: i64) -> anyhow::Result<Record> {
+    /// The record for one line (a trailing `\n` or `\r\n` is removed).
+    pub fn parse(&mut self, line: &[u8]) -> anyhow::Result<(Option<Bytes>, Bytes)> {
+        self.line_number += 1;
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
         let (key, value) = match &self.key_separator {
             None => (None, line),
             Some(separator) => {
@@ -108,52 +98,39 @@ impl LineBatcher {
                 )
             }
         };
-        Ok(Record {
+        Ok((key, Bytes::copy_from_slice(value)))
+    }
+
+    /// A producer record for `topic` from one line.
+    fn record(
+        &mut self,
+        topic: &str,
+        partition: Option<i32>,
+        line: &[u8],
+        timestamp: i64,
+    ) -> anyhow::Result<ProducerRecord> {
+        let (key, value) = self.parse(line)?;
+        Ok(ProducerRecord {
+            topic: topic.to_owned(),
+            partition,
             key,
-            value: Some(Bytes::copy_from_slice(value)),
-            timestamp,
+            value: Some(value),
+            timestamp: Some(timestamp),
             headers: self.headers.clone(),
         })
     }
-
-    /// Adds a line (a trailing `\n` or `\r\n` is removed). Returns a batch when one is full.
-    pub fn push_line(&mut self, line: &[u8], timestamp: i64) -> anyhow::Result<Option<Batch>> {
-        self.line_number += 1;
-        let line = line.strip_suffix(b"\n").unwrap_or(line);
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let record = self.record(line, timestamp)?;
-        let mut full = None;
-        if !self.builder.is_empty() && self.builder.size_with(&record) > self.max_bytes {
-            full = self.take();
-        }
-        self.builder.push(&record);
-        if full.is_none() && self.builder.len() >= self.max_records {
-            full = self.take();
-        }
-        Ok(full)
-    }
-
-    /// The batch being filled, if it holds any record.
-    pub fn take(&mut self) -> Option<Batch> {
-        if self.builder.is_empty() {
-            return None;
-        }
-        let builder = std::mem::replace(
-            &mut self.builder,
-            BatchBuilder::with_capacity(self.max_bytes.min(1 << 20)).compression(self.compression),
-        );
-        let count = builder.len();
-        Some((builder.build(), count))
-    }
 }
 
-/// Reads every line of `input` and sends full batches to `batches`.
+/// Reads every line of `input` and sends records to `records` in chunks.
 fn read_lines(
     mut input: Box<dyn BufRead + Send>,
-    mut batcher: LineBatcher,
-    batches: &tokio::sync::mpsc::Sender<anyhow::Result<Batch>>,
+    mut parser: LineParser,
+    topic: &str,
+    partition: Option<i32>,
+    records: &tokio::sync::mpsc::Sender<anyhow::Result<Vec<ProducerRecord>>>,
 ) -> anyhow::Result<()> {
     let mut line = Vec::new();
+    let mut chunk = Vec::with_capacity(CHUNK);
     loop {
         line.clear();
         if input
@@ -163,16 +140,44 @@ fn read_lines(
         {
             break;
         }
-        if let Some(batch) = batcher.push_line(&line, now_ms())?
-            && batches.blocking_send(Ok(batch)).is_err()
+        chunk.push(parser.record(topic, partition, &line, now_ms())?);
+        if chunk.len() == CHUNK
+            && records
+                .blocking_send(Ok(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))))
+                .is_err()
         {
             return Ok(());
         }
     }
-    if let Some(batch) = batcher.take() {
-        let _ = batches.blocking_send(Ok(batch));
+    if !chunk.is_empty() {
+        let _ = records.blocking_send(Ok(chunk));
     }
     Ok(())
+}
+
+/// What the deliveries added up to.
+#[derive(Debug, Default)]
+struct Delivered {
+    records: usize,
+    /// Partition -> (first, last) offset written.
+    offsets: BTreeMap<i32, (i64, i64)>,
+}
+
+/// Awaits deliveries in send order; stops at the first failure.
+async fn collect(
+    mut deliveries: tokio::sync::mpsc::UnboundedReceiver<DeliveryFuture>,
+) -> anyhow::Result<Delivered> {
+    let mut delivered = Delivered::default();
+    while let Some(delivery) = deliveries.recv().await {
+        let written = delivery.await?;
+        delivered.records += 1;
+        let range = delivered
+            .offsets
+            .entry(written.partition)
+            .or_insert((written.offset, written.offset));
+        range.1 = written.offset;
+    }
+    Ok(delivered)
 }
 
 pub async fn run(client: &Client, args: ProduceArgs) -> anyhow::Result<()> {
@@ -183,75 +188,68 @@ pub async fn run(client: &Client, args: ProduceArgs) -> anyhow::Result<()> {
         )),
         None => Box::new(std::io::BufReader::with_capacity(1 << 20, std::io::stdin())),
     };
-    let batcher = LineBatcher::new(
-        args.batch_records,
-        args.batch_bytes,
-        args.key_separator.as_deref(),
-        args.headers.clone(),
-    )
-    .compression(args.compression);
-    let (sender, mut batches) = tokio::sync::mpsc::channel(IN_FLIGHT);
+    let parser = LineParser::new(args.key_separator.as_deref(), args.headers.clone());
+    let (sender, mut chunks) = tokio::sync::mpsc::channel(4);
+    let (topic, partition) = (args.topic.clone(), args.partition);
     std::thread::Builder::new()
         .name("produce-reader".into())
         .spawn(move || {
-            if let Err(error) = read_lines(input, batcher, &sender) {
+            if let Err(error) = read_lines(input, parser, &topic, partition, &sender) {
                 let _ = sender.blocking_send(Err(error));
             }
         })?;
 
-    let target = format!("{}-{}", args.topic, args.partition);
-    // With the leader known before the first send, every batch is queued on the leader's
-    // stream as it is sent, so the lines keep their order.
-    let leader = client
-        .leader_for(&args.topic, args.partition)
-        .await
-        .with_context(|| format!("finding the leader of {target}"))?;
-    tracing::debug!(
-        broker = leader.broker_id(),
-        address = leader.address(),
-        "producing to the leader"
-    );
     let producer = Producer::new(
         client,
         ProducerOptions {
             acks: args.acks,
-            timeout_ms: 0,
+            batch_size: args.batch_size,
+            linger: Duration::from_millis(args.linger_ms),
+            partitioner: args.partitioner,
             compression: args.compression,
+            ..ProducerOptions::default()
         },
-    );
+    )?;
+    let (deliveries, receiver) = tokio::sync::mpsc::unbounded_channel();
+    let collector = tokio::spawn(collect(receiver));
     let started = Instant::now();
-    let (mut records, mut sent_batches, mut first, mut last) = (0usize, 0usize, None, None);
-    let mut in_flight = FuturesOrdered::new();
-    let mut input_done = false;
-    loop {
-        tokio::select! {
-            batch = batches.recv(), if !input_done && in_flight.len() < IN_FLIGHT => {
-                let Some(batch) = batch else {
-                    input_done = true;
-                    continue;
-                };
-                let (bytes, count) = batch?;
-                let acknowledged = producer.send_batch(&args.topic, args.partition, bytes);
-                in_flight.push_back(async move { (acknowledged.await, count) });
-                sent_batches += 1;
+    let produced: anyhow::Result<()> = async {
+        while let Some(chunk) = chunks.recv().await {
+            for record in chunk? {
+                let delivery = producer
+                    .send(record)
+                    .await
+                    .with_context(|| format!("producing to {}", args.topic))?;
+                if deliveries.send(delivery).is_err() {
+                    // The collector stopped at a failed delivery; it reports it below.
+                    return Ok(());
+                }
             }
-            Some((ack, count)) = in_flight.next(), if !in_flight.is_empty() => {
-                let ack: tributary_client::ProduceAck = ack.with_context(|| format!("producing to {target}"))?;
-                records += count;
-                first = first.or(Some(ack.base_offset));
-                last = Some(ack.last_offset);
-            }
-            else => break,
         }
+        Ok(())
     }
+    .await;
+    drop(deliveries);
+    producer.close().await;
+    produced?;
+    let delivered = collector
+        .await
+        .context("delivery collector")?
+        .with_context(|| format!("producing to {}", args.topic))?;
     let elapsed = started.elapsed().as_secs_f64();
-    let offsets = match (first, last, args.acks) {
-        (_, _, Acks::None) | (None, _, _) => String::new(),
-        (Some(first), Some(last), _) => format!(", offsets {first}..={last}"),
-        (Some(_), None, _) => String::new(),
+    let offsets = match args.acks {
+        Acks::None => String::new(),
+        _ => delivered
+            .offsets
+            .iter()
+            .map(|(partition, (first, last))| {
+                format!(", {}-{partition} offsets {first}..={last}", args.topic)
+            })
+            .collect(),
     };
     eprintln!(
-        "Produced {records} records in {sent_batches} batches to {target}{offsets} in {elapsed:.2}s"
+        "Produced {} records to {}{offsets} in {elapsed:.2}s",
+        delivered.records, args.topic
     );
     Ok(())
 }
@@ -260,87 +258,39 @@ pub async fn run(client: &Client, args: ProduceArgs) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
-    fn decode(batch: &Batch) -> Vec<(Option<String>, String)> {
-        tributary_record::decode_records(&batch.0)
-            .unwrap()
-            .into_iter()
-            .map(|r| {
-                (
-                    r.key.map(|k| String::from_utf8(k.to_vec()).unwrap()),
-                    String::from_utf8(r.value.unwrap().to_vec()).unwrap(),
-                )
-            })
-            .collect()
-    }
-
     #[test]
     fn lines_become_records_with_keys_and_headers() {
         let header = Header {
             key: "h".into(),
             value: None,
         };
-        let mut batcher = LineBatcher::new(1000, 1 << 20, Some("::"), vec![header.clone()]);
-        assert!(batcher.push_line(b"k1::v1\n", 5).unwrap().is_none());
-        assert!(batcher.push_line(b"k2::v::2\r\n", 5).unwrap().is_none());
-        assert!(batcher.push_line(b"::empty key", 5).unwrap().is_none());
-        let batch = batcher.take().unwrap();
-        assert_eq!(batch.1, 3);
+        let mut parser = LineParser::new(Some("::"), vec![header.clone()]);
+        let lines: [&[u8]; 3] = [b"k1::v1\n", b"k2::v::2\r\n", b"::empty key"];
+        let records: Vec<ProducerRecord> = lines
+            .iter()
+            .map(|line| parser.record("t", Some(2), line, 5).unwrap())
+            .collect();
+        let text = |b: &Option<Bytes>| b.as_ref().map(|b| String::from_utf8(b.to_vec()).unwrap());
         assert_eq!(
-            decode(&batch),
+            records
+                .iter()
+                .map(|r| (text(&r.key), text(&r.value)))
+                .collect::<Vec<_>>(),
             vec![
-                (Some("k1".into()), "v1".into()),
-                (Some("k2".into()), "v::2".into()),
-                (Some(String::new()), "empty key".into())
+                (Some("k1".into()), Some("v1".into())),
+                (Some("k2".into()), Some("v::2".into())),
+                (Some(String::new()), Some("empty key".into()))
             ]
         );
-        let decoded = tributary_record::decode_records(&batch.0).unwrap();
-        assert_eq!(decoded[0].headers, vec![header]);
-        assert!(batcher.take().is_none());
-        let error = batcher.push_line(b"no separator", 5).unwrap_err();
-        assert!(error.to_string().contains("line 4"), "{error}");
-    }
-
-    #[test]
-    fn batches_are_cut_by_count_and_size() {
-        let mut batcher = LineBatcher::new(3, 1 << 20, None, vec![]);
-        let full: Vec<Batch> = (0..7)
-            .filter_map(|i| batcher.push_line(format!("{i}").as_bytes(), 1).unwrap())
-            .collect();
-        assert_eq!(full.iter().map(|b| b.1).collect::<Vec<_>>(), vec![3, 3]);
-        assert_eq!(batcher.take().unwrap().1, 1);
-
-        let mut batcher = LineBatcher::new(1000, 200, None, vec![]);
-        let line = [b'x'; 50];
-        let full: Vec<Batch> = (0..10)
-            .filter_map(|_| batcher.push_line(&line, 1).unwrap())
-            .collect();
-        assert!(!full.is_empty());
-        assert!(
-            full.iter().all(|b| b.0.len() <= 200),
-            "{:?}",
-            full.iter().map(|b| b.0.len()).collect::<Vec<_>>()
+        assert_eq!(records[0].headers, vec![header]);
+        assert_eq!(
+            (records[0].partition, records[0].timestamp),
+            (Some(2), Some(5))
         );
-        let total: usize =
-            full.iter().map(|b| b.1).sum::<usize>() + batcher.take().map_or(0, |b| b.1);
-        assert_eq!(total, 10);
-    }
-
-    #[test]
-    fn batches_are_compressed_when_asked() {
-        for codec in Compression::ALL {
-            let mut batcher = LineBatcher::new(1000, 1 << 20, None, vec![]).compression(codec);
-            for i in 0..100 {
-                batcher
-                    .push_line(format!("line {i} of a repetitive file\n").as_bytes(), 5)
-                    .unwrap();
-            }
-            let batch = batcher.take().unwrap();
-            let header = tributary_record::validate_records(&batch.0).unwrap();
-            assert_eq!(header.attributes.compression(), Ok(codec));
-            let lines = decode(&batch);
-            assert_eq!(lines.len(), 100);
-            assert_eq!(lines[42].1, "line 42 of a repetitive file");
-        }
+        let error = parser.record("t", None, b"no separator", 5).unwrap_err();
+        assert!(error.to_string().contains("line 4"), "{error}");
+        let mut plain = LineParser::new(None, vec![]);
+        assert_eq!(plain.parse(b"a:b\n").unwrap(), (None, Bytes::from("a:b")));
     }
 
     #[test]
@@ -362,9 +312,31 @@ mod tests {
             panic!()
         };
         assert_eq!(args.acks, Acks::All);
+        assert_eq!(args.partition, None);
+        assert_eq!(args.partitioner, Partitioner::Default);
         assert_eq!(args.compression, Compression::None);
-        assert_eq!(args.partition, 0);
+        assert_eq!((args.batch_size, args.linger_ms), (1 << 20, 5));
         assert_eq!(args.headers[0].key, "a");
+        let cli = crate::cli::Args::try_parse_from([
+            "tributary",
+            "produce",
+            "t",
+            "--partitioner",
+            "round-robin",
+            "--batch-bytes",
+            "100",
+            "--linger-ms",
+            "0",
+            "--compression",
+            "lz4",
+        ])
+        .unwrap();
+        let crate::cli::Command::Produce(args) = cli.command else {
+            panic!()
+        };
+        assert_eq!(args.partitioner, Partitioner::RoundRobin);
+        assert_eq!((args.batch_size, args.linger_ms), (100, 0));
+        assert_eq!(args.compression, Compression::Lz4);
         assert!(
             crate::cli::Args::try_parse_from(["tributary", "produce", "t", "--acks", "2"]).is_err()
         );

@@ -1,5 +1,5 @@
-//! One pipelined `ProduceStream` to one broker; a [`Producer`](super::Producer) keeps one per
-//! partition leader it sends to.
+//! One pipelined `ProduceStream` to one broker; the [`Producer`](super::Producer) and the
+//! [`BatchSender`](super::BatchSender) keep one per broker they send to.
 //!
 //! ```text
 //!  send ──lock──▶ pending.push_back(id, reply) ──▶ request channel ──▶ ProduceStream
@@ -20,12 +20,13 @@ use tonic::transport::Channel;
 use tributary_proto::v1 as pb;
 use tributary_proto::v1::broker_client::BrokerClient;
 
-use super::{ProduceAck, ack_from_response};
 use crate::ClientError;
 
 pub(super) const OPERATION: &str = "ProduceStream";
 
-pub(super) type Reply = oneshot::Sender<Result<ProduceAck, ClientError>>;
+/// Where the broker's answer to one request goes: the whole response (one result per
+/// partition the request named), or why the stream failed before it arrived.
+pub(super) type Reply = oneshot::Sender<Result<pb::ProduceResponse, ClientError>>;
 
 #[derive(Debug)]
 struct Pending {
@@ -116,7 +117,7 @@ impl BrokerStream {
         lock(&self.state).pending.len()
     }
 
-    /// Queues `request` (for `topic`/`partition`); its acknowledgement goes to `reply`.
+    /// Queues `request` (`topic`/`partition` name it in errors); its answer goes to `reply`.
     pub(super) fn send(
         &self,
         request: pb::ProduceRequest,
@@ -139,6 +140,16 @@ impl BrokerStream {
             reply,
         });
         Ok(())
+    }
+
+    /// Gives up on the stream: every request not answered yet fails with
+    /// [`ClientError::StreamClosed`] and later answers are ignored (used when a request outlives
+    /// its timeout, so the requests behind it are re-sent on a fresh stream).
+    pub(super) fn abort(mut self) {
+        lock(&self.state).close(None);
+        if let Some(reader) = self.reader.take() {
+            reader.abort();
+        }
     }
 
     /// Sends nothing more: the broker answers what was sent, then ends the stream, and the
@@ -204,11 +215,7 @@ async fn read_responses(
                     return;
                 }
                 drop(guard);
-                let _ = pending.reply.send(ack_from_response(
-                    response,
-                    &pending.topic,
-                    pending.partition,
-                ));
+                let _ = pending.reply.send(Ok(response));
             }
             Ok(None) => {
                 lock(&state).close(None);

@@ -1,7 +1,30 @@
-//! Producing records: one-shot unary calls and the pipelined [`Producer`].
+//! Producing records: the batching [`Producer`] (records in, delivery futures out), the
+//! lower-level [`BatchSender`] for pre-built batches, and one-shot unary calls.
+//!
+//! ```text
+//!  handle.rs       Producer: admits records (metadata, size, buffer.memory) in the caller's task
+//!  accumulator.rs  the batches not yet sent, per partition, behind one short mutex; `send`
+//!                  appends to them in the caller's task, the sender takes them out
+//!  sender.rs       the sender task: takes ready batches, owns streams, requests in flight, retries
+//!  batch.rs        open/closed batches, a partition's flight state, the pure send/retry/linger
+//!                  decisions
+//!  partitioner.rs  murmur2 keys, sticky and round-robin placement (pure)
+//!  buffer.rs       buffer.memory as a semaphore of bytes
+//!  broker_stream.rs one pipelined ProduceStream per broker (shared with BatchSender)
+//! ```
 
+mod accumulator;
+mod batch;
+mod batch_sender;
 mod broker_stream;
-mod stream;
+mod buffer;
+mod error;
+mod fast_hash;
+mod handle;
+mod options;
+mod partitioner;
+mod record;
+mod sender;
 
 use bytes::Bytes;
 use tributary_proto::v1 as pb;
@@ -10,7 +33,12 @@ use tributary_record::{BatchBuilder, Compression, Record};
 use crate::response::partition_result;
 use crate::{Client, ClientError};
 
-pub use stream::{Producer, ProducerOptions};
+pub use batch_sender::{BatchSender, BatchSenderOptions};
+pub use error::ProduceError;
+pub use handle::Producer;
+pub use options::ProducerOptions;
+pub use partitioner::{Partitioner, murmur2, partition_for_key, to_positive};
+pub use record::{DeliveryFuture, ProducerRecord, RecordMetadata};
 
 /// How many replicas must have a write before the broker acknowledges it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

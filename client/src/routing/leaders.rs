@@ -59,6 +59,43 @@ impl LeaderTable {
         others
     }
 
+    /// How many partitions `topic` has: `None` when the topic has not been looked up, else the
+    /// count or the topic-level error the metadata carried (an unknown topic, ...).
+    pub(crate) fn partition_count(&self, topic: &str) -> Option<Result<i32, ClientError>> {
+        let metadata = self.topics.get(topic)?;
+        Some(match &metadata.error {
+            Some((code, message)) => Err(ClientError::Broker {
+                topic: topic.to_owned(),
+                partition: None,
+                code: *code,
+                message: message.clone(),
+            }),
+            None if metadata.partitions.is_empty() => Err(ClientError::Broker {
+                topic: topic.to_owned(),
+                partition: None,
+                code: ErrorCode::UnknownTopicOrPartition,
+                message: "the topic has no partitions in the client's metadata".to_owned(),
+            }),
+            None => Ok(metadata.partitions.len() as i32),
+        })
+    }
+
+    /// The partitions of `topic` whose leader is a live broker, in partition order (empty when
+    /// the topic is unknown or none has a leader).
+    pub(crate) fn available_partitions(&self, topic: &str) -> Vec<i32> {
+        let Some(metadata) = self.topics.get(topic) else {
+            return Vec::new();
+        };
+        let mut available: Vec<i32> = metadata
+            .partitions
+            .iter()
+            .filter(|p| p.leader.is_some_and(|id| self.brokers.contains_key(&id)))
+            .map(|p| p.partition)
+            .collect();
+        available.sort_unstable();
+        available
+    }
+
     /// The leader of `topic`/`partition`: `None` when the topic has not been looked up (fetch
     /// metadata first), else the leader or why there is none usable. The errors carry broker
     /// error codes, so [`ClientError::needs_metadata_refresh`] tells whether waiting may help.
@@ -194,6 +231,11 @@ mod tests {
                 expected.map(|result| result.map(|(id, uri): (i32, &str)| (id, uri.to_owned())));
             assert_eq!(found, expected, "{name}-{p}");
         }
+        assert_eq!(table.partition_count("t").unwrap().unwrap(), 3);
+        assert!(table.partition_count("missing").unwrap().is_err());
+        assert!(table.partition_count("never-asked").is_none());
+        assert_eq!(table.available_partitions("t"), vec![0, 1]);
+        assert!(table.available_partitions("gone-leader").is_empty());
         let error = table.leader("t", 2).unwrap().unwrap_err();
         assert!(error.needs_metadata_refresh(), "{error}");
         assert_eq!(table.leader("t", 0).unwrap().unwrap().leader_epoch, 3);

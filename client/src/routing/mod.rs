@@ -115,6 +115,14 @@ impl Router {
         Some(found.and_then(|leader| self.connect(&mut state, leader)))
     }
 
+    fn partition_count(&self, topic: &str) -> Option<Result<i32, ClientError>> {
+        self.lock().table.partition_count(topic)
+    }
+
+    fn available_partitions(&self, topic: &str) -> Vec<i32> {
+        self.lock().table.available_partitions(topic)
+    }
+
     /// The connection to `leader`, made now (lazily: the TCP connection is opened by the first
     /// request) if there is none to its current address.
     fn connect(
@@ -218,6 +226,17 @@ impl Client {
     /// The cached leader if it is known and usable (no I/O, no waiting).
     pub(crate) fn cached_leader(&self, topic: &str, partition: i32) -> Option<PartitionLeader> {
         self.router.cached_leader(topic, partition)?.ok()
+    }
+
+    /// The partition count of `topic` from cached metadata (no I/O): `None` when the topic has
+    /// not been looked up.
+    pub(crate) fn cached_partition_count(&self, topic: &str) -> Option<Result<i32, ClientError>> {
+        self.router.partition_count(topic)
+    }
+
+    /// The partitions of `topic` that have a live leader in the cached metadata (no I/O).
+    pub(crate) fn available_partitions(&self, topic: &str) -> Vec<i32> {
+        self.router.available_partitions(topic)
     }
 
     /// Drops the cached metadata of `topic`, so its next request fetches fresh metadata.

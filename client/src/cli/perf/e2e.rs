@@ -13,8 +13,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use clap::Args;
 use futures::stream::{FuturesOrdered, StreamExt};
 use tributary_client::{
-    Acks, BatchBuilder, Client, FetchOptions, OffsetSpec, PartitionConsumer, Producer,
-    ProducerOptions, Record,
+    Acks, BatchBuilder, BatchSender, BatchSenderOptions, Client, FetchOptions, OffsetSpec,
+    PartitionConsumer, Record,
 };
 
 use super::stats::Stats;
@@ -127,11 +127,11 @@ pub async fn run(client: &Client, args: PerfE2eArgs) -> anyhow::Result<()> {
         args.rate, args.duration_secs, total, args.record_size, args.topic, args.partition
     );
 
-    let producer = Producer::new(
+    let producer = BatchSender::new(
         client,
-        ProducerOptions {
+        BatchSenderOptions {
             acks: args.acks,
-            ..ProducerOptions::default()
+            ..BatchSenderOptions::default()
         },
     );
     let mut acks = Stats::new("produce acks");

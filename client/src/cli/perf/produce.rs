@@ -1,16 +1,17 @@
-//! `tributary perf produce`: batches encoded as the run goes (on their own thread) and sent on
-//! one produce stream, several in flight, round robin over the chosen partitions. Each record is
-//! a fresh slice of a random payload; each batch is stamped with the time it was built.
+//! `tributary perf produce`: records sent one by one through the batching [`Producer`], as an
+//! application would (Kafka's `kafka-producer-perf-test` does the same). Each value is a slice of
+//! one random payload (no copy); the latency is per record, from `send` to its acknowledgement.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use bytes::Bytes;
 use clap::Args;
-use futures::stream::{FuturesOrdered, StreamExt};
+use futures::FutureExt;
 use rand::Rng;
 use tributary_client::{
-    Acks, BatchBuilder, Client, Compression, Producer, ProducerOptions, Record,
+    Acks, Client, Compression, DeliveryFuture, Partitioner, Producer, ProducerOptions,
+    ProducerRecord,
 };
 
 use super::stats::Stats;
@@ -28,22 +29,37 @@ pub struct PerfProduceArgs {
     /// Bytes per record value.
     #[arg(long, default_value_t = 100)]
     pub record_size: usize,
-    /// Target bytes per batch (one batch per request).
+    /// The producer's batch.size in bytes.
     #[arg(long, default_value_t = 1024 * 1024)]
     pub batch_size: usize,
-    /// Requests in flight on the produce stream.
-    #[arg(long, default_value_t = 4)]
-    pub concurrency: usize,
-    /// Partitions to write to, round robin: `all` or a list such as 0,1,2.
+    /// The producer's linger.ms.
+    #[arg(long, default_value_t = 0)]
+    pub linger_ms: u64,
+    /// Requests in flight per broker (max.in.flight.requests.per.connection).
+    #[arg(long, visible_alias = "concurrency", default_value_t = 5)]
+    pub max_in_flight: usize,
+    /// The producer's buffer.memory in bytes.
+    #[arg(long, default_value_t = 32 * 1024 * 1024)]
+    pub buffer_memory: usize,
+    /// Partitions to write to: `all` (the partitioner chooses) or a list such as 0,1,2 (records
+    /// name them in turn).
     #[arg(long, default_value = "all", value_parser = crate::cli::args::partitions)]
     pub partitions: PartitionSelection,
+    /// Partitioner for `--partitions all`: default (sticky for these keyless records), sticky
+    /// or round-robin.
+    #[arg(long, default_value = "default", value_parser = partitioner)]
+    pub partitioner: Partitioner,
     /// Acknowledgement level: -1, 0 or 1.
     #[arg(long, default_value = "1", value_parser = crate::cli::args::acks, allow_hyphen_values = true)]
     pub acks: Acks,
-    /// Codec for each batch's records: none, gzip, snappy, lz4 or zstd (compressed on the
-    /// encoder thread; a batch that would not get smaller is sent uncompressed).
+    /// The producer's compression.type: none, gzip, snappy, lz4 or zstd (a batch that would
+    /// not get smaller is sent uncompressed).
     #[arg(long, default_value = "none", value_parser = crate::cli::args::compression)]
     pub compression: Compression,
+}
+
+fn partitioner(text: &str) -> Result<Partitioner, String> {
+    Partitioner::parse(text).map_err(|error| error.to_string())
 }
 
 /// Random printable bytes from which record values are cut.
@@ -54,137 +70,131 @@ pub fn random_payload(record_size: usize) -> Vec<u8> {
         .collect()
 }
 
-/// A batch of at most `max_records` records of `record_size` bytes that stays within
-/// `batch_size` bytes before compression (always at least one record), its records compressed
-/// with `compression`. Returns the batch and its record count.
-pub fn build_batch(
-    max_records: u64,
-    record_size: usize,
-    batch_size: usize,
-    payload: &[u8],
-    compression: Compression,
-) -> (Bytes, u64) {
-    let timestamp = now_ms();
-    let mut builder =
-        BatchBuilder::with_capacity(batch_size.min(64 << 20)).compression(compression);
-    for i in 0..max_records {
-        let start = (i as usize * 7) % (payload.len() - record_size + 1);
-        let record = Record {
-            key: None,
-            value: Some(Bytes::copy_from_slice(&payload[start..start + record_size])),
-            timestamp,
-            headers: Vec::new(),
-        };
-        if !builder.is_empty() && builder.size_with(&record) > batch_size {
-            break;
+/// The value of record `index`: a slice of `payload` (shared, not copied).
+pub fn value_of(payload: &Bytes, record_size: usize, index: u64) -> Bytes {
+    let start = (index as usize * 7) % (payload.len() - record_size + 1);
+    payload.slice(start..start + record_size)
+}
+
+/// Deliveries handed to the collector at a time (one channel message per chunk, not per
+/// record).
+const CHUNK: usize = 1024;
+
+/// Awaits deliveries in send order, recording each record's latency: the time from `send` to
+/// the collector seeing the delivery complete. The clock is read per chunk and after each
+/// wait, not per record: deliveries found complete (the rest of a batch) share that reading.
+async fn collect(
+    mut chunks: tokio::sync::mpsc::UnboundedReceiver<Vec<(DeliveryFuture, Instant)>>,
+    mut stats: Stats,
+    record_size: u64,
+    topic: String,
+) -> anyhow::Result<Stats> {
+    let mut now;
+    while let Some(chunk) = chunks.recv().await {
+        now = Instant::now();
+        for (mut delivery, sent_at) in chunk {
+            let delivered = match (&mut delivery).now_or_never() {
+                Some(delivered) => delivered,
+                None => {
+                    let delivered = delivery.await;
+                    now = Instant::now();
+                    delivered
+                }
+            };
+            delivered.with_context(|| format!("producing to {topic}"))?;
+            stats.record_latency(now.saturating_duration_since(sent_at));
+            stats.add(1, record_size);
+            if stats.records().is_multiple_of(CHUNK as u64) {
+                stats.report_progress();
+            }
         }
-        builder.push(&record);
     }
-    let count = builder.len() as u64;
-    (builder.build(), count)
+    Ok(stats)
 }
 
 pub async fn run(client: &Client, args: PerfProduceArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.num_records > 0, "--num-records must be positive");
-    anyhow::ensure!(args.concurrency > 0, "--concurrency must be positive");
+    anyhow::ensure!(args.max_in_flight > 0, "--max-in-flight must be positive");
     let partitions = args.partitions.resolve(client, &args.topic).await?;
     anyhow::ensure!(
         !partitions.is_empty(),
         "topic {} has no partitions",
         args.topic
     );
-
-    // Batches are encoded as the run goes, on a thread of their own, so the figures include the
-    // client's encoding work (as a real producer's would) without it serialising the sends.
-    let payload = random_payload(args.record_size);
-    let (sample, per_batch) = build_batch(
-        args.num_records,
-        args.record_size,
-        args.batch_size,
-        &payload,
-        args.compression,
-    );
-    let (batch_tx, mut batches) = tokio::sync::mpsc::channel::<(Bytes, u64)>(args.concurrency * 2);
-    let (num_records, record_size, batch_size, compression) = (
-        args.num_records,
-        args.record_size,
-        args.batch_size,
-        args.compression,
-    );
-    let encoder = tokio::task::spawn_blocking(move || {
-        let mut left = num_records;
-        while left > 0 {
-            let (batch, count) = build_batch(
-                left.min(per_batch),
-                record_size,
-                batch_size,
-                &payload,
-                compression,
-            );
-            left -= count;
-            if batch_tx.blocking_send((batch, count)).is_err() {
-                break;
-            }
-        }
-    });
-    eprintln!(
-        "perf produce: {} records of {} bytes to {} partition(s) of {}, {} records per batch, {} in flight",
-        args.num_records,
-        args.record_size,
-        partitions.len(),
-        args.topic,
-        per_batch,
-        args.concurrency
-    );
-    if args.compression != Compression::None {
-        let sent_with = tributary_record::BatchHeader::parse(&sample)
-            .ok()
-            .and_then(|header| header.attributes.compression().ok())
-            .unwrap_or_default();
-        eprintln!(
-            "perf produce: {} asked, a full batch goes out as {} bytes with codec {} ({} records)",
-            args.compression,
-            sample.len(),
-            sent_with,
-            per_batch
-        );
-    }
-
+    let explicit = match &args.partitions {
+        PartitionSelection::All => None,
+        PartitionSelection::List(list) => Some(list.clone()),
+    };
     let producer = Producer::new(
         client,
         ProducerOptions {
             acks: args.acks,
-            timeout_ms: 0,
+            batch_size: args.batch_size,
+            linger: Duration::from_millis(args.linger_ms),
+            max_in_flight_requests_per_connection: args.max_in_flight,
+            buffer_memory: args.buffer_memory,
+            max_request_size: args.batch_size.max(1024 * 1024),
+            partitioner: args.partitioner,
             compression: args.compression,
+            ..ProducerOptions::default()
         },
+    )?;
+    eprintln!(
+        "perf produce: {} records of {} bytes to {} partition(s) of {}, batch.size {}, linger.ms {}, {} in flight per broker, compression {}",
+        args.num_records,
+        args.record_size,
+        partitions.len(),
+        args.topic,
+        args.batch_size,
+        args.linger_ms,
+        args.max_in_flight,
+        args.compression
     );
+
+    let payload = Bytes::from(random_payload(args.record_size));
     let mut stats = Stats::new("produce");
     stats.restart_clock();
-    let mut in_flight = FuturesOrdered::new();
-    let (mut sent, mut requests) = (0u64, 0usize);
-    while sent < args.num_records || !in_flight.is_empty() {
-        while in_flight.len() < args.concurrency && sent < args.num_records {
-            let Some((batch, count)) = batches.recv().await else {
-                anyhow::bail!("the batch encoder stopped early");
-            };
-            let partition = partitions[requests % partitions.len()];
-            let acknowledged = producer.send_batch(&args.topic, partition, batch);
-            let sent_at = Instant::now();
-            in_flight.push_back(async move { (acknowledged.await, sent_at, count, partition) });
-            sent += count;
-            requests += 1;
-        }
-        let Some((ack, sent_at, count, partition)) = in_flight.next().await else {
-            break;
+    let (deliveries, receiver) = tokio::sync::mpsc::unbounded_channel();
+    let collector = tokio::spawn(collect(
+        receiver,
+        stats,
+        args.record_size as u64,
+        args.topic.clone(),
+    ));
+    let timestamp = now_ms();
+    let topic = args.topic.as_str();
+    let mut chunk = Vec::with_capacity(CHUNK);
+    for index in 0..args.num_records {
+        let record = ProducerRecord {
+            topic: topic.to_owned(),
+            partition: explicit
+                .as_ref()
+                .map(|list| list[index as usize % list.len()]),
+            key: None,
+            value: Some(value_of(&payload, args.record_size, index)),
+            // One timestamp for the run: the clock is not what is measured.
+            timestamp: Some(timestamp),
+            headers: Vec::new(),
         };
-        ack.with_context(|| format!("producing to {}-{partition}", args.topic))?;
-        stats.record_latency(sent_at.elapsed());
-        stats.add(count, count * args.record_size as u64);
-        stats.report_progress();
+        let sent_at = Instant::now();
+        let delivery = producer
+            .send(record)
+            .await
+            .with_context(|| format!("producing to {topic}"))?;
+        chunk.push((delivery, sent_at));
+        if chunk.len() == CHUNK {
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+            if deliveries.send(full).is_err() {
+                break;
+            }
+        }
     }
+    let _ = deliveries.send(chunk);
+    drop(deliveries);
+    producer.flush().await;
+    let stats = collector.await.context("delivery collector")??;
     eprintln!("{}", stats.summary());
     producer.close().await;
-    encoder.await.context("batch encoder")?;
     Ok(())
 }
 
@@ -193,37 +203,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn batches_respect_size_and_count() {
-        let payload = random_payload(100);
-        let (batch, count) = build_batch(1_000_000, 100, 1 << 20, &payload, Compression::None);
-        assert!(batch.len() <= 1 << 20);
-        assert!(count > 9000, "{count}");
-        let records = tributary_record::decode_records(&batch).unwrap();
-        assert_eq!(records.len() as u64, count);
-        assert!(
-            records
-                .iter()
-                .all(|r| r.value.as_ref().unwrap().len() == 100)
-        );
-
-        assert_eq!(
-            build_batch(5, 100, 1 << 20, &payload, Compression::None).1,
-            5
-        );
-        // A record larger than the batch size still goes out alone.
-        assert_eq!(build_batch(5, 100, 10, &payload, Compression::None).1, 1);
-
-        // Values are overlapping slices of one payload, so they compress.
-        let (plain, _) = build_batch(1000, 100, 1 << 20, &payload, Compression::None);
-        let (zstd, count) = build_batch(1000, 100, 1 << 20, &payload, Compression::Zstd);
-        assert_eq!(count, 1000);
-        assert!(
-            zstd.len() < plain.len() / 2,
-            "{} of {}",
-            zstd.len(),
-            plain.len()
-        );
-        assert_eq!(tributary_record::decode_records(&zstd).unwrap().len(), 1000);
+    fn values_are_slices_of_the_payload() {
+        let payload = Bytes::from(random_payload(100));
+        for index in [0, 1, 146, 1_000_000] {
+            let value = value_of(&payload, 100, index);
+            assert_eq!(value.len(), 100);
+            assert!(value.iter().all(u8::is_ascii_alphanumeric));
+        }
     }
 
     #[test]
@@ -247,8 +233,12 @@ mod tests {
         };
         assert_eq!(args.partitions, PartitionSelection::List(vec![0, 1]));
         assert_eq!(
-            (args.record_size, args.batch_size, args.concurrency),
-            (100, 1 << 20, 4)
+            (args.record_size, args.batch_size, args.max_in_flight),
+            (100, 1 << 20, 5)
+        );
+        assert_eq!(
+            (args.linger_ms, args.partitioner),
+            (0, Partitioner::Default)
         );
         assert_eq!(args.acks, Acks::Leader);
         assert_eq!(args.compression, Compression::None);

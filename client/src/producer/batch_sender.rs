@@ -1,5 +1,7 @@
-//! The pipelined [`Producer`]: one `ProduceStream` per partition leader, requests routed by
-//! the client's metadata and re-sent to the new leader when one moves.
+//! The [`BatchSender`]: pre-built batches pipelined on one `ProduceStream` per partition leader,
+//! requests routed by the client's metadata and re-sent to the new leader when one moves. The
+//! lower-level alternative to the record-level [`Producer`](super::Producer), for callers that build
+//! their own batches (benchmarks, tools).
 //!
 //! ```text
 //!  send_batch(topic, partition) ──▶ leader cached? ──yes──▶ that broker's BrokerStream (queued now)
@@ -20,24 +22,24 @@ use tributary_proto::v1 as pb;
 use tributary_record::{Compression, Record};
 
 use super::broker_stream::{BrokerStream, OPERATION};
-use super::{Acks, ProduceAck, build_batch, produce_request};
+use super::{Acks, ProduceAck, ack_from_response, build_batch, produce_request};
 use crate::{Client, ClientError, PartitionLeader};
 
-/// Settings of a [`Producer`].
+/// Settings of a [`BatchSender`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProducerOptions {
+pub struct BatchSenderOptions {
     /// Replicas that must have each batch before it is acknowledged.
     pub acks: Acks,
     /// How long the broker may wait for `acks=all` replication; 0 = the broker default (30 s).
     pub timeout_ms: i32,
-    /// Codec for the batches [`Producer::send_records`] builds (default none). Batches given
-    /// to [`Producer::send_batch`] are sent as they are.
+    /// Codec for the batches [`BatchSender::send_records`] builds (default none). Batches given
+    /// to [`BatchSender::send_batch`] are sent as they are.
     pub compression: Compression,
 }
 
-impl Default for ProducerOptions {
+impl Default for BatchSenderOptions {
     fn default() -> Self {
-        ProducerOptions {
+        BatchSenderOptions {
             acks: Acks::Leader,
             timeout_ms: 0,
             compression: Compression::None,
@@ -45,10 +47,12 @@ impl Default for ProducerOptions {
     }
 }
 
-/// A pipelined producer: many batches in flight on one `ProduceStream` per partition leader.
+/// A pipelined sender of pre-built batches: many in flight on one `ProduceStream` per partition
+/// leader. Most applications want the record-level [`Producer`](super::Producer), which batches,
+/// partitions, bounds memory and orders retries by itself.
 /// Cheap to clone; clones share the streams.
 ///
-/// [`Producer::send_batch`] returns a future for the batch's acknowledgement; a caller keeps N
+/// [`BatchSender::send_batch`] returns a future for the batch's acknowledgement; a caller keeps N
 /// requests in flight by holding N futures (for example in a `FuturesOrdered`). The producer
 /// itself does not limit the number in flight: the caller bounds it, which also bounds the
 /// memory held by queued batches.
@@ -62,30 +66,30 @@ impl Default for ProducerOptions {
 /// [`Client::retry_timeout`]; such a retry may overtake later batches of the same partition,
 /// and one re-sent after a lost connection may have been written already.
 #[derive(Debug, Clone)]
-pub struct Producer {
+pub struct BatchSender {
     inner: Arc<Inner>,
 }
 
 #[derive(Debug)]
 struct Inner {
     client: Client,
-    options: ProducerOptions,
+    options: BatchSenderOptions,
     streams: Mutex<Streams>,
 }
 
 #[derive(Debug, Default)]
 struct Streams {
-    /// Set by [`Producer::close`]; nothing more is sent, retries included.
+    /// Set by [`BatchSender::close`]; nothing more is sent, retries included.
     closed: bool,
     /// Broker id -> the stream to it. A stream that ended is replaced on the next send.
     by_broker: HashMap<i32, BrokerStream>,
 }
 
-impl Producer {
+impl BatchSender {
     /// A producer sending through `client`'s connections. Streams are opened on first use,
     /// one per leader.
-    pub fn new(client: &Client, options: ProducerOptions) -> Producer {
-        Producer {
+    pub fn new(client: &Client, options: BatchSenderOptions) -> BatchSender {
+        BatchSender {
             inner: Arc::new(Inner {
                 client: client.clone(),
                 options,
@@ -95,7 +99,7 @@ impl Producer {
     }
 
     /// The options this producer was created with.
-    pub fn options(&self) -> ProducerOptions {
+    pub fn options(&self) -> BatchSenderOptions {
         self.inner.options
     }
 
@@ -128,7 +132,7 @@ impl Producer {
     }
 
     /// Builds one batch from `records` (compressed with the options' codec) and sends it like
-    /// [`Producer::send_batch`].
+    /// [`BatchSender::send_batch`].
     pub fn send_records(
         &self,
         topic: &str,
@@ -163,7 +167,7 @@ impl Producer {
     }
 }
 
-type Acknowledgement = oneshot::Receiver<Result<ProduceAck, ClientError>>;
+type Acknowledgement = oneshot::Receiver<Result<pb::ProduceResponse, ClientError>>;
 
 impl Inner {
     fn lock(&self) -> MutexGuard<'_, Streams> {
@@ -234,13 +238,12 @@ impl Inner {
                 },
             };
             let result = match attempt {
-                Ok(acknowledgement) => {
-                    acknowledgement
-                        .await
-                        .unwrap_or(Err(ClientError::StreamClosed {
-                            operation: OPERATION,
-                        }))
-                }
+                Ok(acknowledgement) => acknowledgement
+                    .await
+                    .unwrap_or(Err(ClientError::StreamClosed {
+                        operation: OPERATION,
+                    }))
+                    .and_then(|response| ack_from_response(response, topic, partition)),
                 Err(error) => Err(error),
             };
             let error = match result {
@@ -291,7 +294,7 @@ mod tests {
         broker.create("t", 2);
         let client = Client::connect(&address).await.unwrap();
         client.refresh_metadata(&["t"]).await.unwrap();
-        let producer = Producer::new(&client, ProducerOptions::default());
+        let producer = BatchSender::new(&client, BatchSenderOptions::default());
         let mut in_flight = FuturesOrdered::new();
         for i in 0..50 {
             let records = [record(&format!("a{i}")), record(&format!("b{i}"))];
@@ -322,7 +325,7 @@ mod tests {
             .await
             .unwrap()
             .with_retry_timeout(Duration::from_millis(300));
-        let producer = Producer::new(&client, ProducerOptions::default());
+        let producer = BatchSender::new(&client, BatchSenderOptions::default());
         let bad = producer.send_records("missing", 0, &[record("x")]);
         let good = producer.send_records("t", 0, &[record("y")]);
         let error = bad.await.unwrap_err();
@@ -339,7 +342,7 @@ mod tests {
         broker.create("t", 1);
         let client = Client::connect(&address).await.unwrap();
         client.refresh_metadata(&[]).await.unwrap();
-        let producer = Producer::new(&client, ProducerOptions::default());
+        let producer = BatchSender::new(&client, BatchSenderOptions::default());
         let acknowledged = producer.send_records("t", 0, &[record("x")]);
         drop(producer);
         assert_eq!(acknowledged.await.unwrap().base_offset, 0);
@@ -356,7 +359,7 @@ mod tests {
     async fn a_closed_producer_fails_sends() {
         let (address, _broker) = FakeBroker::start().await;
         let client = Client::connect(&address).await.unwrap();
-        let producer = Producer::new(&client, ProducerOptions::default());
+        let producer = BatchSender::new(&client, BatchSenderOptions::default());
         producer.clone().close().await;
         let error = producer
             .send_records("t", 0, &[record("x")])
@@ -372,7 +375,7 @@ mod tests {
         brokers[0].set_leader("t", 1, 2);
         let client = Client::connect(&cluster[0]).await.unwrap();
         client.leader_for("t", 0).await.unwrap();
-        let producer = Producer::new(&client, ProducerOptions::default());
+        let producer = BatchSender::new(&client, BatchSenderOptions::default());
         for partition in [0, 1, 0, 1] {
             producer
                 .send_records("t", partition, &[record("x")])

@@ -2,15 +2,17 @@
 //! every partition's requests reach its leader wherever the controller placed it, and after the
 //! leader of a replicated partition is killed the client finds the new leader by itself.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::process::{Output, Stdio};
 use std::time::Duration;
+use support::client_reads::{partition_records, value_text};
 
 use bytes::Bytes;
 use tributary_client::{
-    Acks, BatchSender, BatchSenderOptions, Client, FetchOptions, OffsetSpec, PartitionConsumer,
-    Record,
+    Acks, BatchSender, BatchSenderOptions, Client, FetchOptions, PartitionConsumer, Record,
 };
 use tributary_integration_tests::{Broker, BrokerConfig, ZooKeeper};
 
@@ -57,25 +59,13 @@ fn expect_success(what: &str, output: &Output) {
     );
 }
 
-/// Every value of `topic`-`partition` from offset 0, read with unary fetches.
+/// Every value of `topic`-`partition` from offset 0, read back through the client.
 async fn read_all(client: &Client, topic: &str, partition: i32) -> Vec<String> {
-    let latest = client
-        .list_offsets(topic, partition, OffsetSpec::Latest)
+    partition_records(client, topic, partition)
         .await
-        .expect("latest offset")
-        .offset
-        .unwrap_or(0);
-    let mut offset = 0;
-    let mut seen = Vec::new();
-    while offset < latest {
-        let fetched = client
-            .fetch(topic, partition, offset, 1 << 20, 100)
-            .await
-            .expect("fetch");
-        seen.extend(values(&fetched.records));
-        offset = fetched.next_offset;
-    }
-    seen
+        .iter()
+        .map(value_text)
+        .collect()
 }
 
 #[tokio::test]

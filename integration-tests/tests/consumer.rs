@@ -4,6 +4,8 @@
 
 mod support;
 
+use support::client_reads::{partition_records, value_text};
+
 use std::io::Write;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
@@ -11,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tributary_client::{
     Acks, Client, ClientError, Compression, Consumer, ConsumerOptions, ConsumerRecord,
-    FetchOptions, OffsetReset, OffsetSpec, Record, TimestampType, TopicPartition,
+    FetchOptions, OffsetReset, Record, TimestampType, TopicPartition,
 };
 use tributary_integration_tests::{Broker, ZooKeeper};
 
@@ -70,33 +72,13 @@ async fn poll_until(consumer: &mut Consumer, count: usize) -> Vec<ConsumerRecord
     seen
 }
 
-/// Every (partition, offset, value) of `partition` from offset 0 to its high watermark, read
-/// with unary fetches from the current leader.
+/// Every (partition, offset, value) of `partition`, read back through the client.
 async fn log_of(client: &Client, topic: &str, partition: i32) -> Vec<(i32, i64, String)> {
-    let end = client
-        .list_offsets(topic, partition, OffsetSpec::Latest)
+    partition_records(client, topic, partition)
         .await
-        .expect("latest")
-        .offset
-        .unwrap_or(0);
-    let mut offset = 0;
-    let mut log = Vec::new();
-    while offset < end {
-        let fetched = client
-            .fetch(topic, partition, offset, 1 << 20, 100)
-            .await
-            .expect("fetch");
-        for record in fetched.records {
-            let value = record.value.unwrap_or_default();
-            log.push((
-                partition,
-                record.offset,
-                String::from_utf8_lossy(&value).into_owned(),
-            ));
-        }
-        offset = fetched.next_offset;
-    }
-    log
+        .iter()
+        .map(|r| (partition, r.offset, value_text(r)))
+        .collect()
 }
 
 #[tokio::test]

@@ -5,6 +5,8 @@
 
 mod support;
 
+use support::client_reads::{partition_records, value_text};
+
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
@@ -23,27 +25,11 @@ async fn read_partition(
     topic: &str,
     partition: i32,
 ) -> BTreeMap<i64, (Option<Bytes>, String)> {
-    let latest = client
-        .list_offsets(topic, partition, tributary_client::OffsetSpec::Latest)
+    partition_records(client, topic, partition)
         .await
-        .expect("latest offset")
-        .offset
-        .unwrap_or(0);
-    let mut offset = 0;
-    let mut seen = BTreeMap::new();
-    while offset < latest {
-        let fetched = client
-            .fetch(topic, partition, offset, 1 << 20, 100)
-            .await
-            .expect("fetch");
-        for record in &fetched.records {
-            let value = String::from_utf8(record.value.clone().unwrap_or_default().to_vec())
-                .expect("utf-8 value");
-            seen.insert(record.offset, (record.key.clone(), value));
-        }
-        offset = fetched.next_offset;
-    }
-    seen
+        .iter()
+        .map(|r| (r.offset, (r.key.clone(), value_text(r))))
+        .collect()
 }
 
 #[tokio::test]

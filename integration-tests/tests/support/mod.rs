@@ -2,6 +2,7 @@
 //! send exactly the bytes they want, bad ones included) and batch building.
 #![allow(dead_code)]
 
+pub mod client_reads;
 pub mod cluster;
 pub mod replicas;
 

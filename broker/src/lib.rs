@@ -26,6 +26,7 @@ pub mod controller_candidate;
 pub mod log;
 pub mod meta_properties;
 pub mod metadata_cache;
+pub mod producer_ids;
 pub mod replica;
 pub mod run;
 pub mod server;

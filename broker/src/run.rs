@@ -184,6 +184,7 @@ pub async fn run(
         zk: presence.sessions(),
         broker_epoch: presence.broker_epoch_cell(),
         controller: controller_view_rx,
+        producer_ids: crate::producer_ids::ProducerIdManager::new(BrokerId(config.broker_id)),
         config,
     });
 

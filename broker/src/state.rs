@@ -12,6 +12,7 @@ use crate::config::{BrokerConfig, effective_log_config};
 use crate::controller_candidate::ControllerView;
 use crate::log::LogConfig;
 use crate::metadata_cache::MetadataCache;
+use crate::producer_ids::ProducerIdManager;
 use crate::replica::{FetcherManager, ReplicaManager};
 use crate::topic_configs::TopicConfigs;
 
@@ -43,6 +44,8 @@ pub struct BrokerState {
     pub broker_epoch: Arc<AtomicI64>,
     /// Who the controller is (published by the controller candidate).
     pub controller: watch::Receiver<ControllerView>,
+    /// Producer ids for idempotent producers (this broker's block).
+    pub producer_ids: ProducerIdManager,
 }
 
 impl BrokerState {

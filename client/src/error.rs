@@ -253,8 +253,16 @@ pub enum ErrorCode {
     InvalidConfig,
     /// The request is malformed for this partition.
     InvalidRequest,
+    /// An idempotent producer's batch does not continue its sequence (a gap or a reordering).
+    OutOfOrderSequenceNumber,
+    /// Reserved with Kafka's meaning (duplicates are answered with the original offsets).
+    DuplicateSequenceNumber,
+    /// The producer epoch is older than the partition's: the producer was fenced.
+    InvalidProducerEpoch,
     /// The log directory failed.
     KafkaStorageError,
+    /// The partition does not know the producer id and the batch does not start a sequence.
+    UnknownProducerId,
     /// Topic deletion is disabled on the cluster.
     TopicDeletionDisabled,
     /// The request must go to the controller.
@@ -310,7 +318,11 @@ impl ErrorCode {
             P::InvalidReplicaAssignment => ErrorCode::InvalidReplicaAssignment,
             P::InvalidConfig => ErrorCode::InvalidConfig,
             P::InvalidRequest => ErrorCode::InvalidRequest,
+            P::OutOfOrderSequenceNumber => ErrorCode::OutOfOrderSequenceNumber,
+            P::DuplicateSequenceNumber => ErrorCode::DuplicateSequenceNumber,
+            P::InvalidProducerEpoch => ErrorCode::InvalidProducerEpoch,
             P::KafkaStorageError => ErrorCode::KafkaStorageError,
+            P::UnknownProducerId => ErrorCode::UnknownProducerId,
             P::TopicDeletionDisabled => ErrorCode::TopicDeletionDisabled,
             P::NotController => ErrorCode::NotController,
             P::StaleBrokerEpoch => ErrorCode::StaleBrokerEpoch,
@@ -352,7 +364,11 @@ impl ErrorCode {
             ErrorCode::InvalidReplicaAssignment => P::InvalidReplicaAssignment,
             ErrorCode::InvalidConfig => P::InvalidConfig,
             ErrorCode::InvalidRequest => P::InvalidRequest,
+            ErrorCode::OutOfOrderSequenceNumber => P::OutOfOrderSequenceNumber,
+            ErrorCode::DuplicateSequenceNumber => P::DuplicateSequenceNumber,
+            ErrorCode::InvalidProducerEpoch => P::InvalidProducerEpoch,
             ErrorCode::KafkaStorageError => P::KafkaStorageError,
+            ErrorCode::UnknownProducerId => P::UnknownProducerId,
             ErrorCode::TopicDeletionDisabled => P::TopicDeletionDisabled,
             ErrorCode::NotController => P::NotController,
             ErrorCode::StaleBrokerEpoch => P::StaleBrokerEpoch,

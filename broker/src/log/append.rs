@@ -7,8 +7,13 @@ use tributary_record::{
     validate_records,
 };
 
+use std::collections::HashMap;
+
 use super::batch::{PendingBatch, frame};
 use super::log::LogState;
+use super::producer_rebuild::sequence_of;
+use super::producer_snapshot;
+use super::producer_state::SequenceCheck;
 use super::segment::{BatchMeta, Segment};
 use super::{Log, LogConfig, LogError};
 
@@ -27,6 +32,9 @@ pub struct AppendInfo {
     pub records: u32,
     /// Number of bytes appended.
     pub bytes: usize,
+    /// The batches repeat one already in the log (an idempotent producer's retry): nothing
+    /// was appended, and the offsets are those of the original.
+    pub duplicate: bool,
 }
 
 impl Log {
@@ -46,6 +54,11 @@ impl Log {
     /// `leader_epoch` (and the append time for `LogAppendTime` topics) and appends them.
     /// When `leader_epoch` is not the log's latest epoch, it is recorded as starting at the
     /// append's first offset and `leader-epoch-checkpoint` is rewritten.
+    ///
+    /// Batches of an idempotent producer (producer id ≥ 0) must continue its sequence (see
+    /// `producer_state.rs`): an exact repeat of one of its last 5 batches appends nothing and
+    /// answers the original's offsets (`AppendInfo::duplicate`); a gap, a reordering or a
+    /// fenced epoch is [`LogError::Sequence`].
     ///
     /// All or nothing: on a validation error nothing is appended; on an I/O error the segment
     /// is truncated back to its previous size, so the log stays consistent and usable.
@@ -106,7 +119,8 @@ impl Log {
     /// each batch's framing, magic and CRC are checked (`InvalidBatch`; compressed records are
     /// not decompressed: the leader validated them and the CRC covers them), and the first must
     /// start at the log end offset with every next one starting where the previous ended
-    /// (`NonContiguousAppend`); nothing is appended otherwise. Every batch whose
+    /// (`NonContiguousAppend`); nothing is appended otherwise. Idempotent producers' batches
+    /// update the producer state unchecked (the leader checked them). Every batch whose
     /// `partition_leader_epoch` differs from the log's latest epoch updates the leader epoch
     /// cache (the epoch starts at the batch's base offset), which is then checkpointed. Rolls
     /// and indexes as for leader appends.
@@ -143,6 +157,7 @@ impl Log {
         }
         let mut next_offset = state.log_end_offset();
         let mut epochs = Vec::new();
+        let mut producers = HashMap::new();
         for batch in pending {
             let mut header = batch.header;
             if assign_offsets {
@@ -157,6 +172,38 @@ impl Log {
                     expected: next_offset,
                     found: header.base_offset,
                 });
+            }
+            if let Some(sequence) = sequence_of(&header) {
+                let (producer_id, epoch) = (header.producer_id, header.producer_epoch);
+                if assign_offsets {
+                    let check = state
+                        .producers
+                        .check(
+                            &producers,
+                            producer_id,
+                            epoch,
+                            sequence.first_sequence,
+                            sequence.last_sequence,
+                        )
+                        .map_err(|source| LogError::Sequence {
+                            topic_partition: self.topic_partition.clone(),
+                            source,
+                        })?;
+                    if let SequenceCheck::Duplicate(original) = check {
+                        return Ok(AppendInfo {
+                            base_offset: original.first_offset,
+                            last_offset: original.last_offset,
+                            log_append_time: -1,
+                            log_start_offset: state.log_start_offset,
+                            records: 0,
+                            bytes: 0,
+                            duplicate: true,
+                        });
+                    }
+                }
+                state
+                    .producers
+                    .stage(&mut producers, producer_id, epoch, sequence);
             }
             // Cheap on the hot path: only an epoch change is remembered.
             let latest = epochs
@@ -178,6 +225,7 @@ impl Log {
             self.roll(&mut state, &config, now_ms)?;
         }
         state.active_mut().append(buf, &metas, &config)?;
+        state.producers.commit(producers);
         let mut epochs_changed = false;
         for (epoch, start_offset) in epochs {
             let assigned = state.leader_epochs.assign(epoch, start_offset);
@@ -199,6 +247,7 @@ impl Log {
             log_start_offset: state.log_start_offset,
             records,
             bytes: buf.len(),
+            duplicate: false,
         };
         drop(state);
         if epochs_changed && let Err(error) = self.persist_leader_epochs() {
@@ -227,6 +276,10 @@ impl Log {
             tracing::warn!(%error, topic_partition = %self.topic_partition, "could not trim the indexes of a rolled segment");
         }
         state.segments.push(segment);
+        // A restart re-reads the producer state from here on, not from the log start.
+        if let Err(error) = producer_snapshot::write(&self.dir, base, &state.producers) {
+            tracing::warn!(%error, topic_partition = %self.topic_partition, "could not write the producer state snapshot");
+        }
         tracing::debug!(topic_partition = %self.topic_partition, base, "rolled a new segment");
         Ok(())
     }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use tributary_record::RecordError;
 
 use super::TopicPartition;
+use super::producer_state::SequenceError;
 
 /// Errors of the storage engine. Each variant carries what a caller needs to map it to a
 /// Kafka-style error code and what an operator needs to find the problem.
@@ -112,6 +113,16 @@ pub enum LogError {
         first: PathBuf,
         /// The other directory.
         second: PathBuf,
+    },
+    /// A batch of an idempotent producer does not continue its sequence, or comes from a
+    /// fenced epoch; nothing of the append was written.
+    #[error("{topic_partition}: {source}")]
+    Sequence {
+        /// The partition.
+        topic_partition: TopicPartition,
+        /// What is wrong with the sequence.
+        #[source]
+        source: SequenceError,
     },
     /// The log was closed (broker shutdown or partition deleted) and takes no more writes.
     #[error("log for {topic_partition} is closed")]

@@ -19,11 +19,13 @@ use bytes::Bytes;
 use super::leader_epoch::LeaderEpochCache;
 use super::leader_epoch_file::{self, LoadedEpochs};
 use super::load::{LoadedSegments, delete_segment_files, load_segments};
+use super::producer_state::ProducerStates;
 use super::read::{find_offset_for_timestamp, read_batches};
 use super::retention::{RetentionPolicy, SegmentSummary, segments_to_delete};
 use super::segment::Segment;
 use super::verification;
 use super::{LogConfig, LogError, TopicPartition};
+use super::{producer_rebuild, producer_snapshot};
 
 /// What a read returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +65,9 @@ pub(crate) struct LogState {
     /// `leader_epochs_version` the recovery point does not advance (flush writes the file
     /// first).
     pub(crate) leader_epochs_persisted: u64,
+    /// The idempotent producers' sequence state. Invariant: what a rebuild from the log's
+    /// batches would give (every append, truncation and retention pass updates it).
+    pub(crate) producers: ProducerStates,
 }
 
 impl LogState {
@@ -167,7 +172,9 @@ impl Log {
             log_end,
             (!clean_shutdown).then_some(recovery_point),
         )?;
+        let producers = producer_rebuild::rebuild(dir, &segments, log_start, log_end)?;
         let state = LogState {
+            producers,
             segments,
             log_start_offset: log_start,
             recovery_point,
@@ -390,6 +397,7 @@ impl Log {
             let changed = state.leader_epochs.truncate_from_end(log_end);
             state.leader_epochs_changed(changed);
         }
+        self.truncate_producers(&mut state)?;
         state.recovery_point = state.recovery_point.min(state.log_end_offset());
         self.publish_offsets(&state);
         tracing::info!(topic_partition = %self.topic_partition, offset, log_end = state.log_end_offset(), "truncated log");
@@ -405,12 +413,31 @@ impl Log {
         let config = self.config();
         let mut state = self.lock();
         self.empty_and_start_at(&mut state, offset, &config)?;
+        self.truncate_producers(&mut state)?;
         // An empty log has nothing to recover.
         state.recovery_point = state.log_end_offset();
         self.publish_offsets(&state);
         tracing::info!(topic_partition = %self.topic_partition, offset, "emptied the log and restarted it");
         drop(state);
         self.persist_leader_epochs()
+    }
+
+    /// Brings the producer state and the snapshots in line with a log just truncated: the
+    /// batches past the new log end are forgotten, and when a producer lost every batch the
+    /// state is rebuilt from the log.
+    fn truncate_producers(&self, state: &mut LogState) -> Result<(), LogError> {
+        let log_end = state.log_end_offset();
+        producer_snapshot::delete_above(&self.dir, log_end)?;
+        state.producers.remove_before(state.log_start_offset);
+        if !state.producers.truncate_to(log_end) {
+            state.producers = producer_rebuild::rebuild(
+                &self.dir,
+                &state.segments,
+                state.log_start_offset,
+                log_end,
+            )?;
+        }
+        Ok(())
     }
 
     fn empty_and_start_at(
@@ -485,6 +512,7 @@ impl Log {
         }
         state.log_start_offset = state.log_start_offset.max(state.segments[0].base_offset());
         let log_start = state.log_start_offset;
+        state.producers.remove_before(log_start);
         let changed = state.leader_epochs.truncate_from_start(log_start);
         state.leader_epochs_changed(changed);
         self.publish_offsets(&state);
@@ -525,6 +553,8 @@ impl Log {
         state.active_mut().trim_indexes()?;
         state.active().flush_indexes()?;
         state.closed = true;
+        // The next start reads the producer state from here instead of the log.
+        producer_snapshot::write(&self.dir, state.log_end_offset(), &state.producers)?;
         drop(state);
         self.delete_expired_files(i64::MAX);
         Ok(())

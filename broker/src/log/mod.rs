@@ -43,6 +43,9 @@ mod load;
 mod log;
 mod manager;
 mod offset_index;
+mod producer_rebuild;
+mod producer_snapshot;
+pub mod producer_state;
 mod read;
 mod recovery;
 pub mod retention;
@@ -65,6 +68,7 @@ pub use leader_epoch::{Assigned, EpochEntry, InvalidEntries, LeaderEpochCache};
 pub use leader_epoch_file::LEADER_EPOCH_CHECKPOINT;
 pub use log::{Log, ReadResult};
 pub use manager::{CLEAN_SHUTDOWN_MARKER, HighWatermarkFn, LOCK_FILE, LogManager};
+pub use producer_state::{BatchSequence, SequenceError};
 pub use verification::NEEDS_VERIFICATION_FILE;
 
 /// A partition of a topic. Its log directory is named `<topic>-<partition>`.

@@ -50,6 +50,9 @@ fn broker(dir: &tempfile::TempDir) -> Arc<BrokerState> {
         zk: watch::channel(None).1,
         broker_epoch: Arc::new(AtomicI64::new(BROKER_EPOCH)),
         controller: watch::channel(ControllerView::UNKNOWN).1,
+        producer_ids: crate::producer_ids::ProducerIdManager::new(tributary_zk_layout::BrokerId(
+            ME,
+        )),
         config,
     })
 }

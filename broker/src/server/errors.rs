@@ -7,7 +7,7 @@ use tributary_record::RecordError;
 use tributary_controller::election::ElectionError;
 use tributary_controller::handlers::preferred_leader::ElectLeaderError;
 
-use crate::log::LogError;
+use crate::log::{LogError, SequenceError};
 
 /// A per-partition outcome: an error code plus a message for humans.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +43,11 @@ pub fn from_log_error(error: &LogError) -> PartitionError {
         LogError::InvalidBatch { source, .. } => record_error_code(source),
         LogError::MessageTooLarge { .. } => ErrorCode::MessageTooLarge,
         LogError::Io { .. } => ErrorCode::KafkaStorageError,
+        LogError::Sequence { source, .. } => match source {
+            SequenceError::OutOfOrder { .. } => ErrorCode::OutOfOrderSequenceNumber,
+            SequenceError::InvalidEpoch { .. } => ErrorCode::InvalidProducerEpoch,
+            SequenceError::UnknownProducer { .. } => ErrorCode::UnknownProducerId,
+        },
         _ => ErrorCode::UnknownServerError,
     };
     PartitionError::new(code, error_chain(error))

@@ -11,6 +11,7 @@ mod control_forward;
 mod control_tests;
 pub mod errors;
 mod fetch;
+mod init_producer_id;
 mod leadership;
 mod list_offsets;
 mod metadata;
@@ -39,10 +40,10 @@ use tributary_proto::v1::{
     CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, DescribeReplicaLogsRequest,
     DescribeReplicaLogsResponse, DescribeTopicsRequest, DescribeTopicsResponse,
     ElectPreferredLeadersRequest, ElectPreferredLeadersResponse, FetchRequest, FetchResponse,
-    LeaderAndIsrRequest, LeaderAndIsrResponse, ListOffsetsRequest, ListOffsetsResponse,
-    MetadataRequest, MetadataResponse, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse,
-    ProduceRequest, ProduceResponse, StopReplicaRequest, StopReplicaResponse,
-    UpdateMetadataRequest, UpdateMetadataResponse,
+    InitProducerIdRequest, InitProducerIdResponse, LeaderAndIsrRequest, LeaderAndIsrResponse,
+    ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
+    OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, ProduceRequest, ProduceResponse,
+    StopReplicaRequest, StopReplicaResponse, UpdateMetadataRequest, UpdateMetadataResponse,
 };
 
 pub use fetch::{DEFAULT_MAX_BYTES, DEFAULT_PARTITION_MAX_BYTES};
@@ -169,6 +170,15 @@ impl Broker for BrokerService {
         request: Request<OffsetForLeaderEpochRequest>,
     ) -> Result<Response<OffsetForLeaderEpochResponse>, Status> {
         offset_for_leader_epoch::offset_for_leader_epoch(&self.state, request.into_inner())
+            .map(Response::new)
+    }
+
+    async fn init_producer_id(
+        &self,
+        request: Request<InitProducerIdRequest>,
+    ) -> Result<Response<InitProducerIdResponse>, Status> {
+        init_producer_id::init_producer_id(&self.state, request.into_inner())
+            .await
             .map(Response::new)
     }
 }

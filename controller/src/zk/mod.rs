@@ -8,6 +8,7 @@
 //! - [`FencedWriter`] makes every controller write, checked against `/controller_epoch`.
 //! - [`admin`] holds the unfenced admin writes (create topic, request deletion, add
 //!   partitions, change a topic's config) and the reads admin requests need.
+//! - [`claim_producer_id_block`] claims producer ids in `/latest_producer_id_block`.
 //!
 //! Payload encoding lives in `tributary_zk_layout` (pure); this module only moves bytes.
 //! Errors are [`ZkError`], which carries the path and says whether a retry can help.
@@ -19,6 +20,7 @@ mod election;
 mod error;
 mod fenced;
 mod ops;
+mod producer_ids;
 mod registration;
 
 pub use admin::AdminZkError;
@@ -28,5 +30,6 @@ pub use election::{ControllerChange, ElectionOutcome, resign, try_elect, watch_c
 pub use error::ZkError;
 pub use fenced::FencedWriter;
 pub use ops::{CreateKind, OpResult, ZkOp};
+pub use producer_ids::claim_producer_id_block;
 pub use registration::{live_brokers, register_broker};
 pub use zookeeper_client::{SessionState, StateWatcher};

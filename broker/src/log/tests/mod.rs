@@ -5,6 +5,7 @@ mod compression;
 mod leader_epoch;
 mod log;
 mod manager;
+mod producer;
 mod prop;
 mod read;
 mod recovery;

@@ -490,6 +490,13 @@ impl Broker for FakeBroker {
         ))
     }
 
+    async fn init_producer_id(
+        &self,
+        _request: Request<pb::InitProducerIdRequest>,
+    ) -> Result<Response<pb::InitProducerIdResponse>, Status> {
+        Err(Status::unimplemented("the fake broker has no producer ids"))
+    }
+
     async fn metadata(
         &self,
         request: Request<pb::MetadataRequest>,

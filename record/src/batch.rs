@@ -386,6 +386,24 @@ pub fn set_log_append_time(batch: &mut [u8], append_time: i64) {
     batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
+/// Rewrites the idempotent-producer fields of a batch (producer id, epoch, base sequence) and
+/// its CRC, which covers them: for a producer that stamps a batch again under a new producer
+/// id before resending it.
+///
+/// # Panics
+/// If `batch` is shorter than a header.
+pub fn set_producer(batch: &mut [u8], producer_id: i64, producer_epoch: i16, base_sequence: i32) {
+    assert!(
+        batch.len() >= HEADER_SIZE,
+        "a batch is at least {HEADER_SIZE} bytes"
+    );
+    batch[PRODUCER_ID_AT..PRODUCER_ID_AT + 8].copy_from_slice(&producer_id.to_be_bytes());
+    batch[PRODUCER_EPOCH_AT..PRODUCER_EPOCH_AT + 2].copy_from_slice(&producer_epoch.to_be_bytes());
+    batch[BASE_SEQUENCE_AT..BASE_SEQUENCE_AT + 4].copy_from_slice(&base_sequence.to_be_bytes());
+    let crc = compute_crc(batch);
+    batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+}
+
 pub(crate) fn read_i16(buf: &[u8], at: usize) -> i16 {
     i16::from_be_bytes([buf[at], buf[at + 1]])
 }
@@ -414,6 +432,23 @@ mod tests {
         let mut header = BatchHeader::parse(&BatchBuilder::new().build_vec()).unwrap();
         header.batch_length = -1;
         assert_eq!(header.total_size(), LOG_OVERHEAD);
+    }
+
+    #[test]
+    fn restamping_the_producer_keeps_the_crc_valid() {
+        let mut builder = BatchBuilder::new().producer(7, 0, 40);
+        builder.push(&Record::default());
+        let mut batch = builder.build_vec();
+        set_producer(&mut batch, 9000, 2, 0);
+        let header = validate_batch(&batch).unwrap();
+        assert_eq!(
+            (
+                header.producer_id,
+                header.producer_epoch,
+                header.base_sequence
+            ),
+            (9000, 2, 0)
+        );
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub mod varint;
 pub use batch::{
     Attributes, BatchHeader, Compression, HEADER_SIZE, LOG_OVERHEAD, MAGIC_V2, MIN_BATCH_LENGTH,
     TimestampType, compute_crc, set_base_offset, set_log_append_time, set_partition_leader_epoch,
-    validate_batch,
+    set_producer, validate_batch,
 };
 pub use builder::BatchBuilder;
 pub use compression::{CompressionError, MAX_DECOMPRESSED_RECORDS_SIZE};

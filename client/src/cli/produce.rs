@@ -57,6 +57,10 @@ pub struct ProduceArgs {
     /// batch that would not get smaller is sent uncompressed.
     #[arg(long, default_value = "none", value_parser = super::args::compression)]
     pub compression: Compression,
+    /// Idempotent producer (enable.idempotence): retries never duplicate or reorder records.
+    /// Needs --acks -1.
+    #[arg(long)]
+    pub idempotence: bool,
 }
 
 fn partitioner(text: &str) -> Result<Partitioner, String> {
@@ -207,6 +211,7 @@ pub async fn run(client: &Client, args: ProduceArgs) -> anyhow::Result<()> {
             linger: Duration::from_millis(args.linger_ms),
             partitioner: args.partitioner,
             compression: args.compression,
+            idempotence: args.idempotence,
             ..ProducerOptions::default()
         },
     )?;

@@ -72,8 +72,6 @@ struct PartitionBatches {
     batches: VecDeque<OpenBatch>,
     /// Whether the last batch still takes records.
     last_open: bool,
-    /// Records appended so far (wrapping), the next batch's base sequence.
-    next_sequence: i32,
 }
 
 impl PartitionBatches {
@@ -89,11 +87,7 @@ impl PartitionBatches {
     }
 
     fn seal(&mut self) {
-        if self.last_open {
-            self.last_open = false;
-            let sealed = self.batches.back().expect("last_open implies a batch");
-            self.next_sequence = self.next_sequence.wrapping_add(sealed.len() as i32) & i32::MAX;
-        }
+        self.last_open = false;
     }
 }
 
@@ -201,12 +195,9 @@ impl Accumulator {
             let id = state.next_batch_id;
             state.next_batch_id += 1;
             state.incomplete.insert(id);
-            queue.batches.push_back(OpenBatch::new(
-                id,
-                Instant::now(),
-                queue.next_sequence,
-                batch_size,
-            ));
+            queue
+                .batches
+                .push_back(OpenBatch::new(id, Instant::now(), batch_size));
             queue.last_open = true;
             wake = true;
         }

@@ -42,13 +42,10 @@ pub(crate) struct OpenBatch {
     /// Bytes of `buffer.memory` its records hold; released when the batch completes.
     reserved: usize,
     created: Instant,
-    /// Records appended to the partition before this batch (wrapping at `i32::MAX` as Kafka's
-    /// sequence numbers do): the batch's base sequence once the idempotent producer sets one.
-    base_sequence: i32,
 }
 
 impl OpenBatch {
-    pub(crate) fn new(id: u64, created: Instant, base_sequence: i32, batch_size: usize) -> Self {
+    pub(crate) fn new(id: u64, created: Instant, batch_size: usize) -> Self {
         let (outcome, receiver) = oneshot::channel();
         OpenBatch {
             id,
@@ -59,7 +56,6 @@ impl OpenBatch {
             result: receiver.shared(),
             reserved: 0,
             created,
-            base_sequence,
         }
     }
 
@@ -103,17 +99,25 @@ impl OpenBatch {
     }
 
     /// Ends the batch. **The one place a batch is encoded**: its records are compressed with
-    /// `compression` (`compression.type`) here, and the producer id, epoch and `base_sequence`
-    /// of the idempotent producer (`BatchBuilder::producer`) will be set here too. The sender
-    /// task calls it outside the accumulator's lock (a 1 MiB batch takes milliseconds to
-    /// compress).
-    pub(crate) fn close(self, compression: Compression) -> ClosedBatch {
+    /// `compression` (`compression.type`) here, and an idempotent producer's id, epoch and
+    /// base sequence (`stamp`) are set. The sender task calls it outside the accumulator's
+    /// lock (a 1 MiB batch takes milliseconds to compress), in each partition's batch order,
+    /// so sequence numbers follow the records' order.
+    pub(crate) fn close(
+        self,
+        compression: Compression,
+        stamp: Option<ProducerStamp>,
+    ) -> ClosedBatch {
         let record_count = self.builder.len();
+        let mut builder = self.builder.compression(compression);
+        if let Some(stamp) = stamp {
+            builder = builder.producer(stamp.producer_id, stamp.epoch, stamp.base_sequence);
+        }
         ClosedBatch {
             id: self.id,
-            base_sequence: self.base_sequence,
+            base_sequence: stamp.map_or(-1, |s| s.base_sequence),
             record_count,
-            bytes: self.builder.compression(compression).build(),
+            bytes: builder.build(),
             outcome: self.outcome,
             reserved: self.reserved,
             created: self.created,
@@ -130,11 +134,19 @@ impl OpenBatch {
     }
 }
 
+/// The idempotent producer's fields of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ProducerStamp {
+    pub(crate) producer_id: i64,
+    pub(crate) epoch: i16,
+    pub(crate) base_sequence: i32,
+}
+
 /// A batch encoded and in flight, or waiting for a retry.
 #[derive(Debug)]
 pub(crate) struct ClosedBatch {
     pub(crate) id: u64,
-    /// See [`OpenBatch`]; unused until the idempotent producer.
+    /// The idempotent producer's sequence of its first record, -1 without idempotence.
     pub(crate) base_sequence: i32,
     pub(crate) record_count: usize,
     /// The encoded v2 batch, sent as is by every attempt.
@@ -154,6 +166,20 @@ impl ClosedBatch {
     /// When the batch fails if it has not been acknowledged.
     pub(crate) fn deadline(&self, delivery_timeout: Duration) -> Instant {
         self.created + delivery_timeout
+    }
+
+    /// Stamps the batch again for a new producer id (the bytes are copied once and the CRC
+    /// recomputed): after the producer id was reset, a batch waiting for a retry.
+    pub(crate) fn restamp(&mut self, stamp: ProducerStamp) {
+        let mut bytes = self.bytes.to_vec();
+        tributary_record::set_producer(
+            &mut bytes,
+            stamp.producer_id,
+            stamp.epoch,
+            stamp.base_sequence,
+        );
+        self.bytes = Bytes::from(bytes);
+        self.base_sequence = stamp.base_sequence;
     }
 
     /// Hands the outcome to every record (one send: each delivery future adds its relative
@@ -268,14 +294,28 @@ pub(crate) fn after_failure(
     if !is_retriable(error) {
         return AfterFailure::Refused;
     }
+    retry_unless_late(
+        now,
+        deadline,
+        backoff,
+        error.needs_metadata_refresh() || matches!(error, ClientError::StreamClosed { .. }),
+    )
+}
+
+/// A retry after `backoff`, unless that would start after the delivery `deadline`.
+pub(crate) fn retry_unless_late(
+    now: Instant,
+    deadline: Instant,
+    backoff: Duration,
+    refresh_metadata: bool,
+) -> AfterFailure {
     let at = now + backoff;
     if at >= deadline {
         return AfterFailure::TimedOut;
     }
     AfterFailure::Retry {
         at,
-        refresh_metadata: error.needs_metadata_refresh()
-            || matches!(error, ClientError::StreamClosed { .. }),
+        refresh_metadata,
     }
 }
 
@@ -296,7 +336,7 @@ mod tests {
     #[test]
     fn batches_fill_up_to_batch_size() {
         let now = Instant::now();
-        let mut open = OpenBatch::new(1, now, 0, 1000);
+        let mut open = OpenBatch::new(1, now, 1000);
         // An empty batch takes any record, even one larger than batch.size.
         assert!(open.fits(&record(5000), 1000));
         let mut pushed = 0;
@@ -307,7 +347,7 @@ mod tests {
         }
         assert_eq!(pushed, 8, "8 records of ~110 bytes after a 61-byte header");
         assert!(!open.is_full(1000), "{} bytes", open.size_in_bytes());
-        let closed = open.close(Compression::None);
+        let closed = open.close(Compression::None, None);
         assert!(closed.bytes.len() <= 1000);
         assert_eq!(closed.record_count, 8);
         assert_eq!(
@@ -317,7 +357,7 @@ mod tests {
             8
         );
 
-        let mut big = OpenBatch::new(2, now, 0, 100);
+        let mut big = OpenBatch::new(2, now, 100);
         let _ = big.push(&record(500), 10);
         assert!(big.is_full(100));
         assert!(!big.fits(&record(1), 100));
@@ -327,11 +367,11 @@ mod tests {
     fn closing_encodes_with_the_producers_codec() {
         let now = Instant::now();
         for codec in Compression::ALL {
-            let mut open = OpenBatch::new(1, now, 0, 1 << 20);
+            let mut open = OpenBatch::new(1, now, 1 << 20);
             for _ in 0..50 {
                 let _ = open.push(&record(100), 10);
             }
-            let closed = open.close(codec);
+            let closed = open.close(codec, None);
             let header = tributary_record::validate_records(&closed.bytes).unwrap();
             assert_eq!(header.attributes.compression(), Ok(codec));
             assert_eq!(
@@ -365,9 +405,9 @@ mod tests {
     }
 
     fn closed(id: u64, now: Instant) -> ClosedBatch {
-        let mut open = OpenBatch::new(id, now, 0, 1000);
+        let mut open = OpenBatch::new(id, now, 1000);
         let _ = open.push(&record(10), 10);
-        open.close(Compression::None)
+        open.close(Compression::None, None)
     }
 
     #[test]
@@ -482,7 +522,7 @@ mod tests {
     async fn one_outcome_per_batch_and_the_memory_comes_back() {
         let buffer = BufferPool::new(100);
         let now = Instant::now();
-        let mut open = OpenBatch::new(1, now, 0, 1000);
+        let mut open = OpenBatch::new(1, now, 1000);
         let mut results = Vec::new();
         for _ in 0..3 {
             let reserved = buffer.try_reserve(10).unwrap();
@@ -494,7 +534,8 @@ mod tests {
             last_offset: 42,
             log_append_time: None,
         };
-        open.close(Compression::None).complete(Ok(ack), &buffer);
+        open.close(Compression::None, None)
+            .complete(Ok(ack), &buffer);
         assert_eq!(buffer.available(), 100);
         for (i, (relative, result)) in results.into_iter().enumerate() {
             assert_eq!(relative, i as u32);

@@ -21,6 +21,7 @@ mod buffer;
 mod error;
 mod fast_hash;
 mod handle;
+mod idempotence;
 mod options;
 mod partitioner;
 mod record;

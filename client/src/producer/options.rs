@@ -50,6 +50,11 @@ pub struct ProducerOptions {
     /// zstd). `batch_size` counts bytes before compression; a batch that would not get smaller
     /// is sent uncompressed.
     pub compression: Compression,
+    /// `enable.idempotence` (false, as in Kafka 2.8): the producer takes a producer id from the
+    /// cluster and numbers each partition's batches, so the leader drops a retried batch it
+    /// already has and refuses one that would leave a gap: retries never duplicate or reorder
+    /// records. Requires `acks` = all and at most 5 requests in flight per connection.
+    pub idempotence: bool,
 }
 
 impl Default for ProducerOptions {
@@ -67,6 +72,7 @@ impl Default for ProducerOptions {
             delivery_timeout: Duration::from_secs(120),
             partitioner: Partitioner::Default,
             compression: Compression::None,
+            idempotence: false,
         }
     }
 }
@@ -99,6 +105,19 @@ impl ProducerOptions {
             return invalid(
                 "request.timeout.ms",
                 "must be between 1 ms and i32::MAX ms".to_owned(),
+            );
+        }
+        if self.idempotence && self.acks != Acks::All {
+            return invalid(
+                "enable.idempotence",
+                format!("needs acks=all, not {:?}", self.acks),
+            );
+        }
+        if self.idempotence && self.max_in_flight_requests_per_connection > 5 {
+            return invalid(
+                "enable.idempotence",
+                "needs max.in.flight.requests.per.connection <= 5 (brokers remember 5 batches per producer)"
+                    .to_owned(),
             );
         }
         if self.delivery_timeout < self.linger + self.request_timeout {
@@ -138,5 +157,24 @@ mod tests {
             ..options
         };
         assert!(no_flight.validate().is_err());
+        let idempotent = ProducerOptions {
+            idempotence: true,
+            acks: Acks::All,
+            ..options
+        };
+        idempotent.validate().unwrap();
+        for bad in [
+            ProducerOptions {
+                acks: Acks::Leader,
+                ..idempotent
+            },
+            ProducerOptions {
+                max_in_flight_requests_per_connection: 6,
+                ..idempotent
+            },
+        ] {
+            let error = bad.validate().unwrap_err();
+            assert!(error.to_string().contains("enable.idempotence"), "{error}");
+        }
     }
 }

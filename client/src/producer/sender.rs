@@ -28,11 +28,13 @@ use tributary_proto::v1 as pb;
 use super::accumulator::{Accumulator, Candidate, Offer};
 use super::batch::{
     AfterFailure, BatchOutcome, ClosedBatch, PartitionFlight, SendCheck, after_failure,
+    retry_unless_late,
 };
 use super::broker_stream::{BrokerStream, OPERATION};
 use super::buffer::BufferPool;
 use super::error::ProduceError;
 use super::fast_hash::FastMap;
+use super::idempotence::{Idempotence, SequenceFailure, init_producer_id, sequence_failure};
 use super::{ProduceAck, ProducerOptions};
 use crate::response::partition_result;
 use crate::{Client, ClientError, PartitionLeader};
@@ -132,6 +134,12 @@ pub(super) struct Sender {
     metadata_needed: BTreeSet<String>,
     refresh: FuturesUnordered<BoxFuture<'static, ()>>,
     last_refresh: Option<Instant>,
+    /// With `enable.idempotence`: the producer id and sequences (see `idempotence.rs`).
+    idempotence: Option<Idempotence>,
+    /// The InitProducerId call in progress (at most one).
+    producer_id_call: FuturesUnordered<BoxFuture<'static, Result<(i64, i16), ClientError>>>,
+    /// Not before this instant after a failed InitProducerId.
+    next_producer_id_call: Option<Instant>,
 }
 
 impl Sender {
@@ -154,6 +162,9 @@ impl Sender {
             metadata_needed: BTreeSet::new(),
             refresh: FuturesUnordered::new(),
             last_refresh: None,
+            idempotence: options.idempotence.then(Idempotence::default),
+            producer_id_call: FuturesUnordered::new(),
+            next_producer_id_call: None,
         }
     }
 
@@ -173,6 +184,9 @@ impl Sender {
                 }
                 () = self.accumulator.wait_for_news() => {}
                 Some(()) = self.refresh.next(), if !self.refresh.is_empty() => {}
+                Some(answer) = self.producer_id_call.next(), if !self.producer_id_call.is_empty() => {
+                    self.on_producer_id(answer, Instant::now());
+                }
                 () = tokio::time::sleep_until(sleep_until), if wake.is_some() => {}
             }
         }
@@ -217,6 +231,23 @@ impl Sender {
             self.accumulator.completed(ids);
         }
 
+        // An idempotent producer without a (valid) producer id sends nothing; it asks for one
+        // once nothing is in flight, so no old batch can land after a new one.
+        let blocked = self
+            .idempotence
+            .as_ref()
+            .is_some_and(Idempotence::needs_producer_id);
+        if blocked && self.requests.is_empty() && self.producer_id_call.is_empty() {
+            match self.next_producer_id_call {
+                Some(at) if at > now => soonest(at),
+                _ => {
+                    let client = self.client.clone();
+                    self.producer_id_call
+                        .push(Box::pin(async move { init_producer_id(&client).await }));
+                }
+            }
+        }
+
         let mut plan = Plan::default();
         let mut timed_out: Vec<(Arc<str>, i32, ClosedBatch)> = Vec::new();
         // Retries first: a partition's retry goes alone, before its later batches.
@@ -228,6 +259,12 @@ impl Sender {
                     let batch = flight.retries.pop_front().expect("front exists");
                     timed_out.push((Arc::clone(topic), partition, batch));
                 }
+                if let Some(front) = flight.retries.front() {
+                    soonest(front.deadline(options.delivery_timeout));
+                }
+                if blocked {
+                    continue;
+                }
                 match flight.check_retry(now) {
                     SendCheck::Go => {}
                     SendCheck::Until(at) => {
@@ -235,9 +272,6 @@ impl Sender {
                         continue;
                     }
                     SendCheck::InFlight | SendCheck::Empty => continue,
-                }
-                if let Some(front) = flight.retries.front() {
-                    soonest(front.deadline(options.delivery_timeout));
                 }
                 let Some(leader) = self.client.cached_leader(topic, partition) else {
                     self.metadata_needed.insert(topic.to_string());
@@ -263,6 +297,9 @@ impl Sender {
         let mut placed: Vec<usize> = Vec::new();
         let accumulator = Arc::clone(&self.accumulator);
         let (taken, due) = accumulator.take(now, options.linger, |candidate: Candidate<'_>| {
+            if blocked {
+                return Offer::Leave;
+            }
             let Candidate {
                 topic,
                 partition,
@@ -295,11 +332,20 @@ impl Sender {
         }
         // Encoding (and compressing) happens here, outside the accumulator's lock.
         for ((topic, partition, batch), index) in taken.into_iter().zip(placed) {
-            let closed = batch.close(options.compression);
+            let stamp = self
+                .idempotence
+                .as_mut()
+                .map(|idempotence| idempotence.stamp(&topic, partition, batch.len()));
+            let closed = batch.close(options.compression, stamp);
             plan.drafts[index].batches.push((topic, partition, closed));
         }
         for draft in plan.drafts {
             self.send_request(draft);
+        }
+        if !timed_out.is_empty()
+            && let Some(idempotence) = &mut self.idempotence
+        {
+            idempotence.request_reset();
         }
         for (topic, partition, batch) in timed_out {
             let failure = ProduceError::DeliveryTimeout {
@@ -456,7 +502,31 @@ impl Sender {
         now: Instant,
     ) {
         let deadline = batch.deadline(self.options.delivery_timeout);
-        match after_failure(&error, now, deadline, self.options.retry_backoff) {
+        let backoff = self.options.retry_backoff;
+        let decision = match &mut self.idempotence {
+            None => after_failure(&error, now, deadline, backoff),
+            Some(idempotence) => {
+                let flight = flight_of(&mut self.flights, topic, partition);
+                let earlier_pending = flight.retries.front().is_some_and(|f| f.id < batch.id);
+                match sequence_failure(&error, earlier_pending) {
+                    SequenceFailure::Usual => after_failure(&error, now, deadline, backoff),
+                    SequenceFailure::RetryInOrder => {
+                        retry_unless_late(now, deadline, backoff, false)
+                    }
+                    SequenceFailure::RetryAfterReset => {
+                        idempotence.request_reset();
+                        retry_unless_late(now, deadline, backoff, false)
+                    }
+                }
+            }
+        };
+        if !matches!(decision, AfterFailure::Retry { .. })
+            && let Some(idempotence) = &mut self.idempotence
+        {
+            // The leader may or may not have this batch: its sequence state is unknown now.
+            idempotence.request_reset();
+        }
+        match decision {
             AfterFailure::Retry {
                 at,
                 refresh_metadata,
@@ -495,6 +565,33 @@ impl Sender {
                     source: error,
                 };
                 self.complete(batch, Err(failure));
+            }
+        }
+    }
+
+    /// The answer to InitProducerId: install the id and stamp the batches waiting for a retry
+    /// again, in each partition's order; or try again after `retry.backoff.ms`.
+    fn on_producer_id(&mut self, answer: Result<(i64, i16), ClientError>, now: Instant) {
+        let Some(idempotence) = &mut self.idempotence else {
+            return;
+        };
+        match answer {
+            Ok((producer_id, epoch)) => {
+                tracing::debug!(producer_id, epoch, "idempotent producer id installed");
+                idempotence.install(producer_id, epoch);
+                self.next_producer_id_call = None;
+                for (topic, partitions) in &mut self.flights {
+                    for (&partition, flight) in partitions.iter_mut() {
+                        for batch in flight.retries.iter_mut() {
+                            let stamp = idempotence.stamp(topic, partition, batch.record_count);
+                            batch.restamp(stamp);
+                        }
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not get a producer id; retrying");
+                self.next_producer_id_call = Some(now + self.options.retry_backoff);
             }
         }
     }

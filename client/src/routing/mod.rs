@@ -157,7 +157,7 @@ impl Router {
 
     /// Where to ask for metadata, in order: the bootstrap broker, then every other broker the
     /// last answer listed (so a dead bootstrap broker does not stop routing).
-    fn metadata_sources(&self) -> Vec<BrokerClient<Channel>> {
+    pub(crate) fn metadata_sources(&self) -> Vec<BrokerClient<Channel>> {
         let mut state = self.lock();
         let others = state.table.other_brokers(&self.bootstrap_uri);
         let mut sources = vec![self.bootstrap.clone()];

@@ -56,6 +56,10 @@ pub struct PerfProduceArgs {
     /// not get smaller is sent uncompressed).
     #[arg(long, default_value = "none", value_parser = crate::cli::args::compression)]
     pub compression: Compression,
+    /// Idempotent producer (enable.idempotence): retries never duplicate or reorder records.
+    /// Needs --acks -1.
+    #[arg(long)]
+    pub idempotence: bool,
 }
 
 fn partitioner(text: &str) -> Result<Partitioner, String> {
@@ -136,6 +140,7 @@ pub async fn run(client: &Client, args: PerfProduceArgs) -> anyhow::Result<()> {
             max_request_size: args.batch_size.max(1024 * 1024),
             partitioner: args.partitioner,
             compression: args.compression,
+            idempotence: args.idempotence,
             ..ProducerOptions::default()
         },
     )?;

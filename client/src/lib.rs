@@ -62,8 +62,8 @@ pub use admin::{
 };
 pub use client::{Client, MAX_MESSAGE_SIZE, bootstrap_uri};
 pub use consumer::{
-    BatchInfo, Consumer, ConsumerOptions, ConsumerRecord, FetchOptions, FetchResult, OffsetReset,
-    PartitionConsumer, TopicPartition, decode_fetched_batches,
+    Assignment, Assignor, BatchInfo, Consumer, ConsumerOptions, ConsumerRecord, FetchOptions,
+    FetchResult, Member, OffsetReset, PartitionConsumer, TopicPartition, decode_fetched_batches,
 };
 pub use error::{ClientError, ErrorCode};
 pub use offsets::{ListedOffset, OffsetSpec};

@@ -6,6 +6,7 @@
 //! returned); `poll` does the I/O.
 
 mod assignment;
+mod assignors;
 mod buffer;
 mod decode;
 mod poll;
@@ -17,6 +18,7 @@ use tributary_record::{DecodedRecord, Header};
 use crate::{Client, ClientError};
 
 pub use assignment::{OffsetReset, TopicPartition};
+pub use assignors::{Assignment, Assignor, Member};
 pub use buffer::ConsumerRecord;
 pub use decode::{BatchInfo, decode_fetched_batches};
 pub use poll::{Consumer, ConsumerOptions};

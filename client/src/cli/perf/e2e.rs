@@ -13,8 +13,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use clap::Args;
 use futures::stream::{FuturesOrdered, StreamExt};
 use tributary_client::{
-    Acks, BatchBuilder, BatchSender, BatchSenderOptions, Client, FetchOptions, OffsetSpec,
-    PartitionConsumer, Record,
+    Acks, BatchBuilder, BatchSender, BatchSenderOptions, Client, Compression, FetchOptions,
+    OffsetSpec, PartitionConsumer, Record,
 };
 
 use super::stats::Stats;
@@ -49,16 +49,27 @@ pub struct PerfE2eArgs {
     /// How long each fetch long-polls on the broker.
     #[arg(long, default_value_t = 500)]
     pub max_wait_ms: i32,
+    /// Codec for each batch's records: none, gzip, snappy, lz4 or zstd (compressing and
+    /// decompressing are part of the measured latency).
+    #[arg(long, default_value = "none", value_parser = crate::cli::args::compression)]
+    pub compression: Compression,
 }
 
-/// A batch of `count` records whose values start with `sent_nanos`.
-pub fn stamped_batch(count: u64, record_size: usize, sent_nanos: u64) -> Bytes {
+/// A batch of `count` records whose values start with `sent_nanos`, compressed with
+/// `compression`.
+pub fn stamped_batch(
+    count: u64,
+    record_size: usize,
+    sent_nanos: u64,
+    compression: Compression,
+) -> Bytes {
     let mut value = BytesMut::with_capacity(record_size);
     value.put_u64(sent_nanos);
     value.resize(record_size.max(8), b'x');
     let value = value.freeze();
     let timestamp = now_ms();
-    let mut builder = BatchBuilder::with_capacity(count as usize * (record_size + 16) + 128);
+    let mut builder = BatchBuilder::with_capacity(count as usize * (record_size + 16) + 128)
+        .compression(compression);
     for _ in 0..count {
         builder.push(&Record {
             key: None,
@@ -147,7 +158,12 @@ pub async fn run(client: &Client, args: PerfE2eArgs) -> anyhow::Result<()> {
                 let due = ((producing_since.elapsed().as_secs_f64() * args.rate as f64) as u64).min(total);
                 if due > sent {
                     let count = due - sent;
-                    let batch = stamped_batch(count, args.record_size, base.elapsed().as_nanos() as u64);
+                    let batch = stamped_batch(
+                        count,
+                        args.record_size,
+                        base.elapsed().as_nanos() as u64,
+                        args.compression,
+                    );
                     let acknowledged = producer.send_batch(&args.topic, args.partition, batch);
                     let sent_at = Instant::now();
                     in_flight.push_back(async move { (acknowledged.await, sent_at, count) });
@@ -189,12 +205,14 @@ mod tests {
 
     #[test]
     fn stamps_round_trip() {
-        let batch = stamped_batch(3, 20, 123_456_789);
-        let records = tributary_record::decode_records(&batch).unwrap();
-        assert_eq!(records.len(), 3);
-        for record in &records {
-            assert_eq!(record.value.as_ref().unwrap().len(), 20);
-            assert_eq!(sent_nanos(record.value.as_deref()), Some(123_456_789));
+        for codec in [Compression::None, Compression::Lz4, Compression::Zstd] {
+            let batch = stamped_batch(3, 20, 123_456_789, codec);
+            let records = tributary_record::decode_records(&batch).unwrap();
+            assert_eq!(records.len(), 3);
+            for record in &records {
+                assert_eq!(record.value.as_ref().unwrap().len(), 20);
+                assert_eq!(sent_nanos(record.value.as_deref()), Some(123_456_789));
+            }
         }
         assert_eq!(sent_nanos(Some(b"short")), None);
         assert_eq!(sent_nanos(None), None);

@@ -293,7 +293,10 @@ fn walk_records(
             reason: "bytes left over after records_count records",
         });
     }
-    if deltas == OffsetDeltas::Sequential && count > 0 && header.last_offset_delta != (count - 1) as i32 {
+    if deltas == OffsetDeltas::Sequential
+        && count > 0
+        && header.last_offset_delta != (count - 1) as i32
+    {
         return Err(RecordError::InvalidHeader {
             reason: "last_offset_delta does not match the records",
         });
@@ -520,8 +523,19 @@ mod tests {
         set_base_offset(&mut batch, 100);
         let batch = Bytes::from(batch);
         let header = crate::validate_batch(&batch).unwrap();
-        assert_eq!((header.records_count, header.last_offset(), header.next_offset()), (2, 105, 106));
-        let offsets: Vec<i64> = decode_records(&batch).unwrap().iter().map(|r| r.offset).collect();
+        assert_eq!(
+            (
+                header.records_count,
+                header.last_offset(),
+                header.next_offset()
+            ),
+            (2, 105, 106)
+        );
+        let offsets: Vec<i64> = decode_records(&batch)
+            .unwrap()
+            .iter()
+            .map(|r| r.offset)
+            .collect();
         assert_eq!(offsets, [101, 104]);
         assert_eq!(
             validate_records(&batch),

@@ -460,11 +460,7 @@ impl Log {
                 base_offset: s.base_offset(),
                 next_offset: s.next_offset(),
                 size_bytes: s.size(),
-                largest_timestamp: if s.max_timestamp() >= 0 {
-                    s.max_timestamp()
-                } else {
-                    s.modified_ms()
-                },
+                largest_timestamp: s.largest_timestamp(),
             })
             .collect();
         let policy = if config.cleanup_policy.delete {

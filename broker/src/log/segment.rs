@@ -552,6 +552,15 @@ impl Segment {
     pub(crate) fn max_timestamp(&self) -> i64 {
         self.max_timestamp
     }
+    /// Largest batch timestamp, or the `.log`'s modification time when no batch carries one
+    /// (what time retention and the cleaner's compaction lag compare with).
+    pub(crate) fn largest_timestamp(&self) -> i64 {
+        if self.max_timestamp >= 0 {
+            self.max_timestamp
+        } else {
+            self.modified_ms()
+        }
+    }
     /// Max timestamp of the first batch, if the segment has one.
     pub(crate) fn first_batch_timestamp(&self) -> Option<i64> {
         self.first_batch_timestamp

@@ -48,11 +48,7 @@ fn segment_stats(state: &LogState) -> Vec<SegmentStats> {
             base_offset: s.base_offset(),
             next_offset: s.next_offset(),
             size_bytes: s.size(),
-            largest_timestamp: if s.max_timestamp() >= 0 {
-                s.max_timestamp()
-            } else {
-                s.modified_ms()
-            },
+            largest_timestamp: s.largest_timestamp(),
             first_timestamp: s.first_batch_timestamp().filter(|t| *t >= 0),
         })
         .collect()

@@ -178,8 +178,10 @@ pub(crate) fn resolve_leftovers(dir: &Path) -> Result<(), LogError> {
         for &old in log_bases.iter().filter(|&&b| b >= *base && b < end) {
             delete_segment_files(dir, old)?;
         }
-        // The swap's own index and time index, if they were renamed before the crash, were
-        // just deleted with the old segment of the same base; the `.swap` ones (if any) win.
+        // Index swaps still present are renamed over whatever indexes are at the final
+        // names; if they were already renamed (crash just before the log rename), the final
+        // names hold them, unless an old `<B>.log` was still there and they were deleted with
+        // it, in which case opening the segment rebuilds them.
         let (log, index, time) = Segment::paths_with_suffix(dir, *base, "");
         for target in [index, time] {
             let swap = with_suffix(&target, SWAP_SUFFIX);

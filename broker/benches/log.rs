@@ -1,13 +1,15 @@
 //! Storage engine benchmarks: leader appends of 1000 × 100-byte-record batches, sequential
 //! reads with 1 MiB max_bytes, and random-offset lookups (segment search + offset index +
-//! header scan). Each runs against a fresh temporary directory (page cache, no fsync: the
-//! default flush policy).
+//! header scan), and one compaction pass over 100 000 keyed records in 1 MiB segments (1000
+//! keys, so 99% of the records go). Each runs against a fresh temporary directory (page
+//! cache, no fsync: the default flush policy; the cleaner does fsync its cleaned segments).
 
 use std::hint::black_box;
 
 use bytes::{Bytes, BytesMut};
+use criterion::BatchSize;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use tributary_broker::log::{Log, LogConfig};
+use tributary_broker::log::{CleanupPolicy, DirtyRatio, Log, LogConfig};
 use tributary_record::{BatchBuilder, Record};
 
 const RECORDS_PER_BATCH: usize = 1000;
@@ -90,5 +92,54 @@ fn read(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, append, read);
+fn clean(c: &mut Criterion) {
+    const KEYS: usize = 1000;
+    const RECORDS: usize = 100_000;
+    let config = LogConfig {
+        segment_bytes: 1 << 20,
+        cleanup_policy: CleanupPolicy::COMPACT,
+        min_cleanable_dirty_ratio: DirtyRatio::new(0.0).expect("ratio"),
+        ..LogConfig::default()
+    };
+    let setup = || {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = Log::open(&dir.path().join("bench-0"), config.clone(), 0, 0, true, 0)
+            .expect("open log");
+        for chunk in 0..RECORDS / 100 {
+            let mut builder = BatchBuilder::new();
+            for i in 0..100 {
+                let n = chunk * 100 + i;
+                builder.push(&Record {
+                    key: Some(Bytes::from(format!("key-{}", n % KEYS))),
+                    value: Some(Bytes::from(vec![(n % 251) as u8; VALUE_BYTES])),
+                    timestamp: 1_700_000_000_000,
+                    ..Record::default()
+                });
+            }
+            log.append_as_leader(BytesMut::from(&builder.build_vec()[..]), 1, 0)
+                .expect("append");
+        }
+        (dir, log)
+    };
+    let mut group = c.benchmark_group("log");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(RECORDS as u64));
+    group.bench_function("clean_100k_records_1000_keys", |b| {
+        b.iter_batched(
+            setup,
+            |(dir, log)| {
+                let outcome = log
+                    .clean(1_800_000_000_000, log.log_end_offset(), 128 << 20, &|| {
+                        false
+                    })
+                    .expect("clean");
+                black_box((dir, outcome))
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, append, read, clean);
 criterion_main!(benches);

@@ -231,6 +231,12 @@ pub async fn run(
         state.config.log_retention_check_interval_ms,
         state.config.log_flush_offset_checkpoint_interval_ms,
         Arc::new(move |tp: &TopicPartition| hw_state.replicas.high_watermark(tp)),
+        background_shutdown.clone(),
+    );
+    let cleaner_state = state.clone();
+    let cleaner = logs.spawn_cleaner(
+        state.config.cleaner,
+        Arc::new(move |tp: &TopicPartition| cleaner_state.replicas.high_watermark(tp)),
         background_shutdown,
     );
 
@@ -261,7 +267,7 @@ pub async fn run(
     let _ = config_watcher.await;
     presence.close().await;
     let _ = stop_background.send(true);
-    for task in background {
+    for task in background.into_iter().chain(cleaner) {
         let _ = task.await;
     }
     let hw_state = state.clone();

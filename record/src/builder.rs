@@ -16,7 +16,10 @@ use crate::{Compression, MAX_DECOMPRESSED_RECORDS_SIZE};
 ///
 /// The base offset is written as 0 and the leader epoch as -1: the leader assigns both on
 /// append. Records get offset deltas 0, 1, 2, ... in push order, and timestamp deltas relative
-/// to the first record's timestamp.
+/// to the first record's timestamp. The broker's log cleaner instead rebuilds batches that
+/// keep their records' original offsets: [`BatchBuilder::push_at`] takes an explicit,
+/// increasing offset delta and [`BatchBuilder::last_offset_delta`] keeps the original batch's
+/// last offset delta, so the rebuilt batch spans exactly the offsets of the original.
 ///
 /// Records are encoded uncompressed as they are pushed and compressed once, as one stream, by
 /// [`BatchBuilder::build`]. A compressed batch is never larger than the uncompressed one: when
@@ -35,6 +38,10 @@ pub struct BatchBuilder {
     producer_id: i64,
     producer_epoch: i16,
     base_sequence: i32,
+    /// Offset delta of the last pushed record (-1 before the first).
+    last_pushed_delta: i32,
+    /// Smallest `last_offset_delta` the header gets (set by [`BatchBuilder::last_offset_delta`]).
+    min_last_offset_delta: i32,
 }
 
 impl Default for BatchBuilder {
@@ -63,6 +70,8 @@ impl BatchBuilder {
             producer_id: -1,
             producer_epoch: -1,
             base_sequence: -1,
+            last_pushed_delta: -1,
+            min_last_offset_delta: 0,
         }
     }
 
@@ -86,16 +95,40 @@ impl BatchBuilder {
         self
     }
 
-    /// Appends a record.
+    /// Makes the header's `last_offset_delta` at least `delta` (a compacted batch keeps the
+    /// original batch's value even when its last records were removed, so the batch still
+    /// ends at the same offset). Without it the value is the last record's offset delta.
+    pub fn last_offset_delta(mut self, delta: i32) -> Self {
+        self.min_last_offset_delta = delta.max(0);
+        self
+    }
+
+    /// Appends a record with offset delta `count` (the next in sequence).
     pub fn push(&mut self, record: &Record) {
+        self.push_at(record, self.last_pushed_delta + 1);
+    }
+
+    /// Appends a record with the given offset delta, which must be larger than the previous
+    /// record's: a compacted batch keeps its surviving records' original offsets, leaving gaps
+    /// (`decode_records` accepts them; the producer-side `validate_records` does not).
+    ///
+    /// # Panics
+    /// If `offset_delta` is not larger than the previous record's (a caller bug).
+    pub fn push_at(&mut self, record: &Record, offset_delta: i32) {
+        assert!(
+            offset_delta > self.last_pushed_delta,
+            "offset deltas must increase: {offset_delta} after {}",
+            self.last_pushed_delta
+        );
         if self.count == 0 {
             self.first_timestamp = record.timestamp;
             self.max_timestamp = record.timestamp;
         }
         self.max_timestamp = self.max_timestamp.max(record.timestamp);
         let timestamp_delta = record.timestamp.wrapping_sub(self.first_timestamp);
-        record::encode(&mut self.buf, record, self.count, timestamp_delta);
+        record::encode(&mut self.buf, record, offset_delta, timestamp_delta);
         self.count += 1;
+        self.last_pushed_delta = offset_delta;
     }
 
     /// Number of records pushed so far.
@@ -122,7 +155,7 @@ impl BatchBuilder {
         } else {
             record.timestamp.wrapping_sub(self.first_timestamp)
         };
-        let body = record::body_len(record, self.count, timestamp_delta);
+        let body = record::body_len(record, self.last_pushed_delta + 1, timestamp_delta);
         self.buf.len() + crate::varint::varint_len(body as i32) + body
     }
 
@@ -137,7 +170,7 @@ impl BatchBuilder {
         self.compress_records();
         let buf = &mut self.buf;
         let batch_length = (buf.len() - LOG_OVERHEAD) as i32;
-        let last_offset_delta = (self.count - 1).max(0);
+        let last_offset_delta = self.last_pushed_delta.max(self.min_last_offset_delta);
         buf[0..8].copy_from_slice(&0i64.to_be_bytes());
         buf[LENGTH_AT..LENGTH_AT + 4].copy_from_slice(&batch_length.to_be_bytes());
         buf[PARTITION_LEADER_EPOCH_AT..PARTITION_LEADER_EPOCH_AT + 4]

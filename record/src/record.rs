@@ -129,19 +129,22 @@ pub fn decode_records(batch: &Bytes) -> Result<Vec<DecodedRecord>, RecordError> 
     // this reserves at most ~16 bytes of DecodedRecord per record byte: a 61-byte batch
     // claiming i32::MAX records must not reserve ~240 GB.
     let mut decoded = Vec::with_capacity(header.records_count as usize);
-    walk_records(&records, &header, |record| decoded.push(record))?;
+    walk_records(&records, &header, OffsetDeltas::Increasing, |record| {
+        decoded.push(record)
+    })?;
     Ok(decoded)
 }
 
 /// Checks that the records of one complete batch are well formed: each record parses and
 /// fills exactly its length, offset deltas run 0, 1, 2, ... and the header's `records_count`
-/// and `last_offset_delta` agree with them. A compressed batch is decompressed first (at most
+/// and `last_offset_delta` agree with them. This is the rule for batches a producer sends;
+/// [`decode_records`] also accepts the gaps a compacted batch has. A compressed batch is decompressed first (at most
 /// [`MAX_DECOMPRESSED_RECORDS_SIZE`] bytes); a stream that does not decompress is
 /// [`RecordError::Decompression`].
 pub fn validate_records(batch: &Bytes) -> Result<BatchHeader, RecordError> {
     let header = crate::batch::validate_batch(batch)?;
     let records = records_section(batch, &header)?;
-    walk_records(&records, &header, |_| ())?;
+    walk_records(&records, &header, OffsetDeltas::Sequential, |_| ())?;
     Ok(header)
 }
 
@@ -171,16 +174,28 @@ fn records_section(batch: &Bytes, header: &BatchHeader) -> Result<Bytes, RecordE
     Ok(Bytes::from(records))
 }
 
+/// Which offset deltas a batch may have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OffsetDeltas {
+    /// 0, 1, 2, ... and `last_offset_delta = records_count - 1`: a batch as produced.
+    Sequential,
+    /// Strictly increasing from ≥ 0, the last ≤ `last_offset_delta`: a batch as stored, which
+    /// the log cleaner may have compacted (records removed, offsets of the others kept).
+    Increasing,
+}
+
 /// Walks the `records_count` records of `records` (a batch's records section, decompressed).
 fn walk_records(
     records: &Bytes,
     header: &BatchHeader,
+    deltas: OffsetDeltas,
     mut visit: impl FnMut(DecodedRecord),
 ) -> Result<(), RecordError> {
     let log_append_time =
         header.attributes.timestamp_type() == crate::batch::TimestampType::LogAppendTime;
     let mut pos = 0;
     let count = header.records_count as usize;
+    let mut previous_delta = -1i32;
     for index in 0..count {
         // The length prefix may run to the end of the batch; every later field must stay
         // inside the record it declares.
@@ -209,12 +224,24 @@ fn walk_records(
         let _attributes = reader.byte()?;
         let timestamp_delta = reader.varlong()?;
         let offset_delta = reader.varint()?;
-        if usize::try_from(offset_delta).ok() != Some(index) {
-            return Err(RecordError::InvalidRecord {
-                index,
-                reason: "offset delta is not sequential",
-            });
+        match deltas {
+            OffsetDeltas::Sequential if usize::try_from(offset_delta).ok() != Some(index) => {
+                return Err(RecordError::InvalidRecord {
+                    index,
+                    reason: "offset delta is not sequential",
+                });
+            }
+            OffsetDeltas::Increasing
+                if offset_delta <= previous_delta || offset_delta > header.last_offset_delta =>
+            {
+                return Err(RecordError::InvalidRecord {
+                    index,
+                    reason: "offset delta does not increase within last_offset_delta",
+                });
+            }
+            _ => {}
         }
+        previous_delta = offset_delta;
         let key = reader.optional_bytes()?;
         let value = reader.optional_bytes()?;
         let header_count = reader.varint()?;
@@ -266,7 +293,10 @@ fn walk_records(
             reason: "bytes left over after records_count records",
         });
     }
-    if count > 0 && header.last_offset_delta != (count - 1) as i32 {
+    if deltas == OffsetDeltas::Sequential
+        && count > 0
+        && header.last_offset_delta != (count - 1) as i32
+    {
         return Err(RecordError::InvalidHeader {
             reason: "last_offset_delta does not match the records",
         });
@@ -475,6 +505,86 @@ mod tests {
                 reason: "varint truncated"
             })
         );
+    }
+
+    #[test]
+    fn compacted_batches_keep_offsets_and_decode_but_do_not_validate_as_produced() {
+        let record = |v: &'static [u8]| Record {
+            key: Some(Bytes::from_static(b"k")),
+            value: Some(Bytes::from_static(v)),
+            timestamp: 10,
+            ..Record::default()
+        };
+        // Records at offsets 100+1 and 100+4 of an original batch of 6 records (deltas 0..=5).
+        let mut builder = BatchBuilder::new().last_offset_delta(5);
+        builder.push_at(&record(b"a"), 1);
+        builder.push_at(&record(b"b"), 4);
+        let mut batch = builder.build_vec();
+        set_base_offset(&mut batch, 100);
+        let batch = Bytes::from(batch);
+        let header = crate::validate_batch(&batch).unwrap();
+        assert_eq!(
+            (
+                header.records_count,
+                header.last_offset(),
+                header.next_offset()
+            ),
+            (2, 105, 106)
+        );
+        let offsets: Vec<i64> = decode_records(&batch)
+            .unwrap()
+            .iter()
+            .map(|r| r.offset)
+            .collect();
+        assert_eq!(offsets, [101, 104]);
+        assert_eq!(
+            validate_records(&batch),
+            Err(RecordError::InvalidRecord {
+                index: 0,
+                reason: "offset delta is not sequential"
+            })
+        );
+
+        // An emptied batch (the cleaner keeps such headers) still spans its offsets.
+        let mut empty = BatchBuilder::new().last_offset_delta(5).build_vec();
+        set_base_offset(&mut empty, 100);
+        let empty = Bytes::from(empty);
+        assert_eq!(decode_records(&empty).unwrap(), vec![]);
+        assert_eq!(crate::validate_batch(&empty).unwrap().next_offset(), 106);
+    }
+
+    #[test]
+    fn stored_batches_with_bad_offset_deltas_do_not_decode() {
+        // Deltas that repeat, or run past last_offset_delta, are corruption in any batch.
+        let record = Record::default();
+        let build = |deltas: &[i32], last: i32| {
+            let mut builder = BatchBuilder::new();
+            for &delta in deltas {
+                builder.push_at(&record, delta);
+            }
+            let mut batch = builder.build_vec();
+            // Force last_offset_delta (CRC-covered) to `last`.
+            batch[LAST_OFFSET_DELTA_AT..LAST_OFFSET_DELTA_AT + 4]
+                .copy_from_slice(&last.to_be_bytes());
+            reseal(&mut batch);
+            Bytes::from(batch)
+        };
+        let reason = "offset delta does not increase within last_offset_delta";
+        assert_eq!(
+            decode_records(&build(&[0, 3], 2)),
+            Err(RecordError::InvalidRecord { index: 1, reason })
+        );
+        // A repeated delta (0, 0) patched into a sequential batch.
+        let mut batch = build(&[0, 1], 1).to_vec();
+        let second = HEADER_SIZE + MIN_RECORD_SIZE; // Record::default() is the smallest record
+        assert_eq!(batch[second + 3], 0x02); // zig-zag 1
+        batch[second + 3] = 0x00;
+        reseal(&mut batch);
+        assert_eq!(
+            decode_records(&Bytes::from(batch)),
+            Err(RecordError::InvalidRecord { index: 1, reason })
+        );
+        assert!(decode_records(&build(&[0, 3], 3)).is_ok());
     }
 
     #[test]

@@ -209,7 +209,47 @@ pub const SUPPORTED_KEYS: &[KeySpec] = &[
     key(
         "log.cleanup.policy",
         Some("delete"),
-        "delete (compaction arrives in a later milestone) (topic-level: cleanup.policy).",
+        "delete, compact or compact,delete (topic-level: cleanup.policy).",
+    ),
+    key(
+        "log.cleaner.enable",
+        Some("true"),
+        "Run the log cleaner, which compacts logs whose cleanup.policy includes compact.",
+    ),
+    key(
+        "log.cleaner.threads",
+        Some("1"),
+        "Cleaner threads; Tributary runs one cleaner task whatever the value (>= 1).",
+    ),
+    key(
+        "log.cleaner.backoff.ms",
+        Some("15000"),
+        "Pause of the cleaner when no log needs cleaning.",
+    ),
+    key(
+        "log.cleaner.dedupe.buffer.size",
+        Some("134217728"),
+        "Memory for the cleaner's key -> latest offset map; a larger dirty part is cleaned in several passes.",
+    ),
+    key(
+        "log.cleaner.delete.retention.ms",
+        Some("86400000"),
+        "How long tombstones stay after their segment was cleaned (topic-level: delete.retention.ms).",
+    ),
+    key(
+        "log.cleaner.min.cleanable.ratio",
+        Some("0.5"),
+        "Smallest dirty / cleanable bytes ratio that gets a log cleaned (topic-level: min.cleanable.dirty.ratio).",
+    ),
+    key(
+        "log.cleaner.min.compaction.lag.ms",
+        Some("0"),
+        "Records younger than this are not compacted (topic-level: min.compaction.lag.ms).",
+    ),
+    key(
+        "log.cleaner.max.compaction.lag.ms",
+        Some("9223372036854775807"),
+        "A log with dirty data older than this is cleaned whatever its dirty ratio (topic-level: max.compaction.lag.ms).",
     ),
     key(
         "replica.lag.time.max.ms",
@@ -266,7 +306,6 @@ pub const IGNORED_KAFKA_KEYS: &[&str] = &[
     "queued.max.requests",
     "jmx.port",
     "metric.reporters",
-    "log.cleaner.enable",
 ];
 
 /// The spec of a supported key.

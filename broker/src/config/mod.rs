@@ -18,6 +18,7 @@ pub use topic::{
 };
 
 use crate::log::LogConfig;
+use crate::log::cleaner::CleanerSettings;
 use crate::replica::FetchSettings;
 
 /// Why the configuration could not be loaded.
@@ -122,6 +123,9 @@ pub struct BrokerConfig {
     pub replica_fetch: FetchSettings,
     /// The broker-wide defaults of every topic's log settings.
     pub log_defaults: LogConfig,
+    /// `log.cleaner.enable`, `log.cleaner.threads`, `log.cleaner.backoff.ms`,
+    /// `log.cleaner.dedupe.buffer.size`.
+    pub cleaner: CleanerSettings,
     /// Keys that were given but ignored (Kafka keys with no meaning here), for a warning.
     pub ignored_keys: Vec<String>,
 }
@@ -238,6 +242,7 @@ impl BrokerConfig {
             replica_lag_time_max_ms: p.parse_positive("replica.lag.time.max.ms")?,
             replica_fetch: parse_fetch_settings(&p)?,
             log_defaults,
+            cleaner: parse_cleaner_settings(&p)?,
             ignored_keys,
         })
     }
@@ -290,6 +295,9 @@ fn log_defaults(p: &Props<'_>) -> Result<LogConfig, ConfigError> {
         p.text("log.segment.delete.delay.ms"),
     );
     as_topic.insert("cleanup.policy".to_owned(), p.text("log.cleanup.policy"));
+    for (topic_key, broker_key) in CLEANER_TOPIC_DEFAULTS {
+        as_topic.insert((*topic_key).to_owned(), p.text(broker_key));
+    }
     effective_log_config(&LogConfig::default(), &as_topic).map_err(|e| ConfigError::InvalidValue {
         key: broker_key_for(&e.key).to_owned(),
         value: e.value,
@@ -312,8 +320,40 @@ fn broker_key_for(topic_key: &str) -> &str {
         "message.timestamp.type" => "log.message.timestamp.type",
         "file.delete.delay.ms" => "log.segment.delete.delay.ms",
         "cleanup.policy" => "log.cleanup.policy",
-        other => other,
+        other => CLEANER_TOPIC_DEFAULTS
+            .iter()
+            .find(|(topic_key, _)| *topic_key == other)
+            .map_or(other, |(_, broker_key)| broker_key),
     }
+}
+
+/// Topic-level cleaner keys and the broker keys holding their defaults.
+const CLEANER_TOPIC_DEFAULTS: &[(&str, &str)] = &[
+    ("delete.retention.ms", "log.cleaner.delete.retention.ms"),
+    (
+        "min.cleanable.dirty.ratio",
+        "log.cleaner.min.cleanable.ratio",
+    ),
+    ("min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms"),
+    ("max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms"),
+];
+
+fn parse_cleaner_settings(p: &Props<'_>) -> Result<CleanerSettings, ConfigError> {
+    let threads = p.parse_positive("log.cleaner.threads")?;
+    if threads > 1 {
+        tracing::warn!(
+            threads,
+            "log.cleaner.threads > 1: Tributary runs one cleaner task"
+        );
+    }
+    Ok(CleanerSettings {
+        enabled: p.parse_bool("log.cleaner.enable")?,
+        backoff_ms: p.parse_positive("log.cleaner.backoff.ms")?,
+        dedupe_buffer_bytes: usize::try_from(p.parse_positive("log.cleaner.dedupe.buffer.size")?)
+            .map_err(|_| {
+            p.invalid("log.cleaner.dedupe.buffer.size", "too large")
+        })?,
+    })
 }
 
 fn parse_fetch_settings(p: &Props<'_>) -> Result<FetchSettings, ConfigError> {

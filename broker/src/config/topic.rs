@@ -5,17 +5,21 @@ use std::collections::BTreeMap;
 
 use tributary_record::TimestampType;
 
-use crate::log::LogConfig;
+use crate::log::{CleanupPolicy, DirtyRatio, LogConfig};
 
 /// The keys a topic may override (Kafka's topic-level names).
 pub const TOPIC_CONFIG_KEYS: &[&str] = &[
     "cleanup.policy",
+    "delete.retention.ms",
     "file.delete.delay.ms",
     "flush.messages",
     "flush.ms",
     "index.interval.bytes",
+    "max.compaction.lag.ms",
     "max.message.bytes",
     "message.timestamp.type",
+    "min.cleanable.dirty.ratio",
+    "min.compaction.lag.ms",
     "min.insync.replicas",
     "retention.bytes",
     "retention.ms",
@@ -77,11 +81,19 @@ pub fn effective_log_config(
             }
             "file.delete.delay.ms" => config.file_delete_delay_ms = v.int_at_least(0)? as u64,
             "cleanup.policy" => {
-                if value != "delete" {
-                    return Err(v.error(
-                        "only \"delete\" is supported (compaction arrives in a later release)",
-                    ));
-                }
+                config.cleanup_policy = CleanupPolicy::parse(value)
+                    .ok_or_else(|| v.error("expected delete, compact or compact,delete"))?;
+            }
+            "delete.retention.ms" => config.delete_retention_ms = v.int_at_least(0)?,
+            "min.compaction.lag.ms" => config.min_compaction_lag_ms = v.int_at_least(0)?,
+            "max.compaction.lag.ms" => config.max_compaction_lag_ms = v.int_at_least(1)?,
+            "min.cleanable.dirty.ratio" => {
+                config.min_cleanable_dirty_ratio = value
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(DirtyRatio::new)
+                    .ok_or_else(|| v.error("expected a number between 0 and 1"))?;
             }
             "min.insync.replicas" => {
                 v.int_at_least(1)?;
@@ -93,6 +105,16 @@ pub fn effective_log_config(
             }
             _ => return Err(v.error("unknown topic config key")),
         }
+    }
+    if config.min_compaction_lag_ms > config.max_compaction_lag_ms {
+        return Err(TopicConfigError {
+            key: "min.compaction.lag.ms".to_owned(),
+            value: config.min_compaction_lag_ms.to_string(),
+            reason: format!(
+                "must not exceed max.compaction.lag.ms ({})",
+                config.max_compaction_lag_ms
+            ),
+        });
     }
     Ok(config)
 }
@@ -163,6 +185,34 @@ mod tests {
     }
 
     #[test]
+    fn compaction_settings_apply() {
+        let cfg = effective_log_config(
+            &LogConfig::default(),
+            &map(&[
+                ("cleanup.policy", "compact,delete"),
+                ("delete.retention.ms", "0"),
+                ("min.cleanable.dirty.ratio", "0.01"),
+                ("min.compaction.lag.ms", "5"),
+                ("max.compaction.lag.ms", "100"),
+            ]),
+        )
+        .unwrap();
+        assert!(cfg.cleanup_policy.compact && cfg.cleanup_policy.delete);
+        assert_eq!(cfg.delete_retention_ms, 0);
+        assert_eq!(cfg.min_cleanable_dirty_ratio.get(), 0.01);
+        assert_eq!(
+            (cfg.min_compaction_lag_ms, cfg.max_compaction_lag_ms),
+            (5, 100)
+        );
+        let err = validate_topic_configs(&map(&[
+            ("min.compaction.lag.ms", "200"),
+            ("max.compaction.lag.ms", "100"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.key, "min.compaction.lag.ms");
+    }
+
+    #[test]
     fn long_max_means_never_flush() {
         let cfg = effective_log_config(
             &LogConfig::default(),
@@ -186,7 +236,20 @@ mod tests {
                 "Now",
                 "expected CreateTime or LogAppendTime",
             ),
-            ("cleanup.policy", "compact", "only \"delete\" is supported"),
+            (
+                "cleanup.policy",
+                "compact,retain",
+                "expected delete, compact or compact,delete",
+            ),
+            ("delete.retention.ms", "-1", "must be >= 0"),
+            ("min.compaction.lag.ms", "-1", "must be >= 0"),
+            ("max.compaction.lag.ms", "0", "must be >= 1"),
+            (
+                "min.cleanable.dirty.ratio",
+                "1.5",
+                "expected a number between 0 and 1",
+            ),
+            ("min.cleanable.dirty.ratio", "half", "expected a number"),
             ("max.message.bytes", "4294967296", "must fit"),
             ("min.insync.replicas", "0", "must be >= 1"),
             (

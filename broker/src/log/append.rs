@@ -119,8 +119,10 @@ impl Log {
     /// each batch's framing, magic and CRC are checked (`InvalidBatch`; compressed records are
     /// not decompressed: the leader validated them and the CRC covers them), and the first must
     /// start at the log end offset with every next one starting where the previous ended
-    /// (`NonContiguousAppend`); nothing is appended otherwise. Idempotent producers' batches
-    /// update the producer state unchecked (the leader checked them). Every batch whose
+    /// (`NonContiguousAppend`; when `cleanup.policy` includes `compact`, a batch may also
+    /// start later, past batches the leader's cleaner removed); nothing is appended otherwise.
+    /// Idempotent producers' batches update the producer state unchecked (the leader checked
+    /// them). Every batch whose
     /// `partition_leader_epoch` differs from the log's latest epoch updates the leader epoch
     /// cache (the epoch starts at the batch's base offset), which is then checkpointed. Rolls
     /// and indexes as for leader appends.
@@ -166,7 +168,11 @@ impl Log {
                 set_partition_leader_epoch(slice, leader_epoch);
                 header.base_offset = next_offset;
                 header.partition_leader_epoch = leader_epoch;
-            } else if header.base_offset != next_offset {
+            } else if header.base_offset < next_offset
+                || (header.base_offset != next_offset && !config.cleanup_policy.compact)
+            {
+                // A compacted leader log has gaps where the cleaner removed whole batches
+                // (offsets never change), so a compacted follower accepts a forward jump.
                 return Err(LogError::NonContiguousAppend {
                     topic_partition: self.topic_partition.clone(),
                     expected: next_offset,

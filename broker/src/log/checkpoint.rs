@@ -1,6 +1,7 @@
-//! Offset checkpoint files: `recovery-point-offset-checkpoint`, `log-start-offset-checkpoint`
-//! and `replication-offset-checkpoint` (high watermarks) in each log directory, and the atomic
-//! write shared with `leader-epoch-checkpoint`.
+//! Offset checkpoint files: `recovery-point-offset-checkpoint`, `log-start-offset-checkpoint`,
+//! `replication-offset-checkpoint` (high watermarks) and `cleaner-offset-checkpoint` (each
+//! compacted log's first dirty offset) in each log directory, and the atomic write shared
+//! with `leader-epoch-checkpoint`.
 //!
 //! # File format (Kafka's `OffsetCheckpointFile`, version 0), UTF-8 text, `\n` line ends
 //!
@@ -35,6 +36,11 @@ pub const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset-checkpoint";
 pub const LOG_START_OFFSET_CHECKPOINT: &str = "log-start-offset-checkpoint";
 /// Name of the per-directory high watermark checkpoint (Kafka's name).
 pub const REPLICATION_OFFSET_CHECKPOINT: &str = "replication-offset-checkpoint";
+/// Name of the per-directory cleaner checkpoint (Kafka's name): for each log whose
+/// `cleanup.policy` includes `compact`, its first dirty offset. A missing entry (or file)
+/// means the whole log is dirty: the next pass cleans it from the log start, which only
+/// costs work (cleaning is idempotent).
+pub const CLEANER_OFFSET_CHECKPOINT: &str = "cleaner-offset-checkpoint";
 
 const VERSION: u32 = 0;
 
@@ -186,6 +192,23 @@ mod tests {
             "0\n3\na-b-c 12 0\norders 0 1200\norders 1 1175\n"
         );
         assert_eq!(encode(&BTreeMap::new()), "0\n0\n");
+    }
+
+    #[test]
+    fn golden_cleaner_checkpoint_file() {
+        // The cleaner checkpoint is the same version-0 format, one line per compacted log.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CLEANER_OFFSET_CHECKPOINT);
+        let entries = BTreeMap::from([
+            (TopicPartition::new("compacted", 0), 4210),
+            (TopicPartition::new("compacted", 1), 0),
+        ]);
+        write(&path, &entries).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "0\n2\ncompacted 0 4210\ncompacted 1 0\n"
+        );
+        assert_eq!(read(&path).unwrap(), entries);
     }
 
     #[test]

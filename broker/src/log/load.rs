@@ -31,6 +31,8 @@ pub(crate) fn load_segments(
     now_ms: i64,
 ) -> Result<LoadedSegments, LogError> {
     std::fs::create_dir_all(dir).map_err(|e| LogError::io("creating log directory", dir, e))?;
+    // Cleaner swaps first: a committed one replaces segments that scan_dir would list.
+    super::cleaner::swap::resolve_leftovers(dir)?;
     let bases = scan_dir(dir)?;
     let mut segments: Vec<Segment> = Vec::with_capacity(bases.len().max(1));
     let recover_from = if clean_shutdown {
@@ -83,7 +85,7 @@ pub(crate) fn load_segments(
 }
 
 /// Base offsets of the `.log` files in `dir`, sorted; removes leftovers of interrupted
-/// deletions and swaps (`*.deleted`, `*.cleaned`, `*.swap`, `*.tmp`) and orphan indexes.
+/// deletions (`*.deleted`, `*.tmp`; cleaner swaps were resolved before) and orphan indexes.
 fn scan_dir(dir: &Path) -> Result<Vec<i64>, LogError> {
     let entries =
         std::fs::read_dir(dir).map_err(|e| LogError::io("listing log directory", dir, e))?;

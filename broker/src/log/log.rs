@@ -48,6 +48,9 @@ pub(crate) struct LogState {
     pub(crate) log_start_offset: i64,
     /// Invariant: `recovery_point <= log end offset`.
     pub(crate) recovery_point: i64,
+    /// The log cleaner's checkpoint (see `cleaner/`). Invariant: `<= log end offset`
+    /// (truncation lowers it); below the log start it means "from the log start".
+    pub(crate) first_dirty_offset: i64,
     /// Records appended since the last flush (for `flush.messages`).
     pub(crate) unflushed_records: u64,
     /// When the last flush finished (for `flush.ms`).
@@ -178,6 +181,7 @@ impl Log {
             segments,
             log_start_offset: log_start,
             recovery_point,
+            first_dirty_offset: log_start,
             unflushed_records: 0,
             last_flush_ms: now_ms,
             pending_deletions: Vec::new(),
@@ -399,6 +403,7 @@ impl Log {
         }
         self.truncate_producers(&mut state)?;
         state.recovery_point = state.recovery_point.min(state.log_end_offset());
+        state.first_dirty_offset = state.first_dirty_offset.min(state.log_end_offset());
         self.publish_offsets(&state);
         tracing::info!(topic_partition = %self.topic_partition, offset, log_end = state.log_end_offset(), "truncated log");
         drop(state);
@@ -456,6 +461,7 @@ impl Log {
             super::now_ms(),
         )?);
         state.log_start_offset = offset.max(0);
+        state.first_dirty_offset = state.log_start_offset;
         let changed = state.leader_epochs.clear();
         state.leader_epochs_changed(changed);
         Ok(())
@@ -463,7 +469,9 @@ impl Log {
 
     /// One retention pass (see [`segments_to_delete`]): deletes whole segments by time, size
     /// and log start, never beyond `high_watermark`; rolls first if every segment goes. The
-    /// leader epoch cache follows the new log start.
+    /// leader epoch cache follows the new log start. Time and size apply only when
+    /// `cleanup.policy` includes `delete` (a `compact`-only log keeps its data; the cleaner
+    /// shrinks it), as in Kafka.
     /// Deleted segments are renamed `*.deleted` and unlinked after `file.delete.delay.ms`.
     /// Returns the number of segments deleted.
     pub fn apply_retention(&self, now_ms: i64, high_watermark: i64) -> Result<usize, LogError> {
@@ -479,16 +487,19 @@ impl Log {
                 base_offset: s.base_offset(),
                 next_offset: s.next_offset(),
                 size_bytes: s.size(),
-                largest_timestamp: if s.max_timestamp() >= 0 {
-                    s.max_timestamp()
-                } else {
-                    s.modified_ms()
-                },
+                largest_timestamp: s.largest_timestamp(),
             })
             .collect();
-        let policy = RetentionPolicy {
-            retention_ms: config.retention_ms,
-            retention_bytes: config.retention_bytes,
+        let policy = if config.cleanup_policy.delete {
+            RetentionPolicy {
+                retention_ms: config.retention_ms,
+                retention_bytes: config.retention_bytes,
+            }
+        } else {
+            RetentionPolicy {
+                retention_ms: -1,
+                retention_bytes: -1,
+            }
         };
         let decision = segments_to_delete(
             &summaries,

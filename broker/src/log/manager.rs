@@ -8,6 +8,7 @@
 //! <log.dir>/recovery-point-offset-checkpoint   see checkpoint.rs
 //! <log.dir>/log-start-offset-checkpoint        see checkpoint.rs
 //! <log.dir>/replication-offset-checkpoint      see checkpoint.rs (high watermarks)
+//! <log.dir>/cleaner-offset-checkpoint          see checkpoint.rs (compacted logs' first dirty offsets)
 //! <log.dir>/<topic>-<partition>/               one Log (with its leader-epoch-checkpoint)
 //! <log.dir>/<topic>-<partition>.<32 hex>-delete/   a deleted partition being removed
 //! ```
@@ -25,8 +26,8 @@ use std::time::Duration;
 use fs2::FileExt;
 
 use super::checkpoint::{
-    self, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT, REPLICATION_OFFSET_CHECKPOINT,
-    sync_dir,
+    self, CLEANER_OFFSET_CHECKPOINT, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
+    REPLICATION_OFFSET_CHECKPOINT, sync_dir,
 };
 use super::{Log, LogConfig, LogError, TopicPartition, now_ms};
 
@@ -100,6 +101,7 @@ impl LogManager {
             let recovery_points = checkpoint::read(&dir.path.join(RECOVERY_POINT_CHECKPOINT))?;
             let log_starts = checkpoint::read(&dir.path.join(LOG_START_OFFSET_CHECKPOINT))?;
             let high_watermarks = checkpoint::read(&dir.path.join(REPLICATION_OFFSET_CHECKPOINT))?;
+            let first_dirty_offsets = checkpoint::read(&dir.path.join(CLEANER_OFFSET_CHECKPOINT))?;
             tracing::info!(dir = %dir.path.display(), clean, "loading logs");
             let entries = std::fs::read_dir(&dir.path)
                 .map_err(|e| LogError::io("listing log directory", &dir.path, e))?;
@@ -142,6 +144,9 @@ impl LogManager {
                     clean,
                     now,
                 )?;
+                if let Some(&first_dirty) = first_dirty_offsets.get(&tp) {
+                    log.restore_first_dirty_offset(first_dirty);
+                }
                 if let Some(&high_watermark) = high_watermarks.get(&tp) {
                     stored_high_watermarks.insert(tp.clone(), high_watermark);
                 }
@@ -261,6 +266,19 @@ impl LogManager {
         Ok(())
     }
 
+    /// The log directories, in `log.dirs` order.
+    pub(crate) fn dir_paths(&self) -> Vec<PathBuf> {
+        self.dirs.iter().map(|d| d.path.clone()).collect()
+    }
+
+    /// Every log with the index of its directory in [`LogManager::dir_paths`].
+    pub(crate) fn logs_with_dir(&self) -> Vec<(usize, TopicPartition, Arc<Log>)> {
+        self.read_logs()
+            .iter()
+            .map(|(tp, (d, log))| (*d, tp.clone(), Arc::clone(log)))
+            .collect()
+    }
+
     /// Every log with its partition, in partition order.
     pub fn logs(&self) -> Vec<(TopicPartition, Arc<Log>)> {
         let mut logs: Vec<_> = self
@@ -319,15 +337,11 @@ impl LogManager {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// Writes the recovery-point, log-start and replication (high watermark) checkpoints of
-    /// every log directory. A partition's HW is `high_watermark(tp)`, or the value read at
+    /// Writes the recovery-point, log-start, replication (high watermark) and cleaner
+    /// checkpoints of every log directory. A partition's HW is `high_watermark(tp)`, or the value read at
     /// open while that is `None`; a partition with neither has no entry.
     pub fn checkpoint(&self, high_watermark: &HighWatermarkFn) -> Result<(), LogError> {
-        let logs: Vec<(usize, TopicPartition, Arc<Log>)> = self
-            .read_logs()
-            .iter()
-            .map(|(tp, (d, log))| (*d, tp.clone(), Arc::clone(log)))
-            .collect();
+        let logs = self.logs_with_dir();
         for (dir_index, dir) in self.dirs.iter().enumerate() {
             let in_dir = logs.iter().filter(|(d, _, _)| *d == dir_index);
             let recovery_points: BTreeMap<_, _> = in_dir
@@ -354,7 +368,7 @@ impl LogManager {
                 &high_watermarks,
             )?;
         }
-        Ok(())
+        self.write_cleaner_checkpoints()
     }
 
     /// Spawns the background tasks: retention every `retention_check_interval_ms`
@@ -455,7 +469,7 @@ fn choose_dir(counts: &[usize]) -> usize {
 
 /// Runs `job` on the blocking pool every `period_ms` (first run after one period) until
 /// `shutdown` is true or its sender is gone.
-fn periodic(
+pub(crate) fn periodic(
     period_ms: u64,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
     job: impl Fn() + Send + Sync + 'static,

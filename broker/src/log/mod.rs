@@ -3,8 +3,9 @@
 //!
 //! ```text
 //! LogManager ── one per broker: log.dirs (locked), placement, checkpoints, background tasks
-//!   └─ Log ───── one per partition (Arc<Log>, one short Mutex): append, read, roll, truncate
-//!        └─ Segment ── <base>.log + OffsetIndex (<base>.index) + TimeIndex (<base>.timeindex)
+//!   ├─ Log ───── one per partition (Arc<Log>, one short Mutex): append, read, roll, truncate
+//!   │    └─ Segment ── <base>.log + OffsetIndex (<base>.index) + TimeIndex (<base>.timeindex)
+//!   └─ cleaner ── compaction of `cleanup.policy=compact` logs (see `cleaner/mod.rs`)
 //! ```
 //!
 //! The on-disk formats, the roll/retention/flush/recovery rules and crash behaviour are
@@ -24,6 +25,8 @@
 //!   recovery re-validates from the segment containing it. Invariant: `recovery point <= LEO`.
 //! * **Segment**: one `.log` file and its two indexes; the last one is *active* (takes
 //!   appends), the others are *sealed*.
+//! * **First dirty offset**: the log cleaner's checkpoint; every offset below it has been
+//!   through a compaction pass (`cleaner/`). Invariant: `log start <= first dirty <= LEO`.
 //! * **ISR**: the in-sync replicas (see `replica/`), mentioned here only through the HW.
 //! * **Leader epoch**: the controller's number for a leadership term of the partition; the
 //!   leader stamps it into every batch it appends. The log keeps, per epoch, the offset of
@@ -33,6 +36,7 @@
 mod append;
 mod batch;
 mod checkpoint;
+pub mod cleaner;
 mod config;
 mod error;
 mod index_file;
@@ -60,9 +64,10 @@ use std::fmt;
 
 pub use append::AppendInfo;
 pub use checkpoint::{
-    LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT, REPLICATION_OFFSET_CHECKPOINT,
+    CLEANER_OFFSET_CHECKPOINT, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
+    REPLICATION_OFFSET_CHECKPOINT,
 };
-pub use config::LogConfig;
+pub use config::{CleanupPolicy, DirtyRatio, LogConfig};
 pub use error::LogError;
 pub use leader_epoch::{Assigned, EpochEntry, InvalidEntries, LeaderEpochCache};
 pub use leader_epoch_file::LEADER_EPOCH_CHECKPOINT;

@@ -101,11 +101,21 @@ pub(crate) struct Segment {
 
 impl Segment {
     fn paths(dir: &Path, base_offset: i64) -> (PathBuf, PathBuf, PathBuf) {
+        Self::paths_with_suffix(dir, base_offset, "")
+    }
+
+    /// The `.log`, `.index` and `.timeindex` paths of a segment, each followed by `suffix`
+    /// (`""` for a live segment, `".cleaned"` for one the cleaner is writing).
+    pub(crate) fn paths_with_suffix(
+        dir: &Path,
+        base_offset: i64,
+        suffix: &str,
+    ) -> (PathBuf, PathBuf, PathBuf) {
         let stem = file_stem(base_offset);
         (
-            dir.join(format!("{stem}.log")),
-            dir.join(format!("{stem}.index")),
-            dir.join(format!("{stem}.timeindex")),
+            dir.join(format!("{stem}.log{suffix}")),
+            dir.join(format!("{stem}.index{suffix}")),
+            dir.join(format!("{stem}.timeindex{suffix}")),
         )
     }
 
@@ -126,7 +136,19 @@ impl Segment {
         config: &LogConfig,
         now_ms: i64,
     ) -> Result<Self, LogError> {
-        let (log_path, index_path, time_path) = Self::paths(dir, base_offset);
+        Self::create_with_suffix(dir, base_offset, "", config, now_ms)
+    }
+
+    /// Like [`Segment::create`], with every file name followed by `suffix`: the log cleaner
+    /// writes a cleaned segment as `<base>.log.cleaned` etc. (see `cleaner/swap.rs`).
+    pub(crate) fn create_with_suffix(
+        dir: &Path,
+        base_offset: i64,
+        suffix: &str,
+        config: &LogConfig,
+        now_ms: i64,
+    ) -> Result<Self, LogError> {
+        let (log_path, index_path, time_path) = Self::paths_with_suffix(dir, base_offset, suffix);
         let file = Self::open_log_file(&log_path, true)?;
         Ok(Self {
             base_offset,
@@ -529,6 +551,32 @@ impl Segment {
     }
     pub(crate) fn max_timestamp(&self) -> i64 {
         self.max_timestamp
+    }
+    /// Largest batch timestamp, or the `.log`'s modification time when no batch carries one
+    /// (what time retention and the cleaner's compaction lag compare with).
+    pub(crate) fn largest_timestamp(&self) -> i64 {
+        if self.max_timestamp >= 0 {
+            self.max_timestamp
+        } else {
+            self.modified_ms()
+        }
+    }
+    /// Max timestamp of the first batch, if the segment has one.
+    pub(crate) fn first_batch_timestamp(&self) -> Option<i64> {
+        self.first_batch_timestamp
+    }
+    /// A shared handle on the `.log` file (the cleaner reads sealed segments without the lock).
+    pub(crate) fn file(&self) -> &Arc<File> {
+        &self.file
+    }
+    /// Sets the `.log`'s modification time: a cleaned segment takes the newest of its sources'
+    /// so time retention and the tombstone horizon see the data's age, not the cleaning's.
+    pub(crate) fn set_modified_ms(&self, modified_ms: i64) -> Result<(), LogError> {
+        let time = std::time::UNIX_EPOCH
+            + std::time::Duration::from_millis(u64::try_from(modified_ms).unwrap_or(0));
+        self.file
+            .set_modified(time)
+            .map_err(|e| LogError::io("setting the modification time of", &self.log_path, e))
     }
     pub(crate) fn is_sealed(&self) -> bool {
         self.sealed

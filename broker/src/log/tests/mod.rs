@@ -1,6 +1,7 @@
 //! Tests of `Log` and `LogManager` through their public API (the per-file unit tests live
 //! beside each file).
 
+mod compaction;
 mod compression;
 mod leader_epoch;
 mod log;

@@ -34,8 +34,11 @@ fn as_long(value: u64) -> String {
 pub(crate) fn broker_default(config: &BrokerConfig, key: &str) -> Option<String> {
     let log = &config.log_defaults;
     Some(match key {
-        // Only "delete" is supported (log.cleanup.policy must be delete).
-        "cleanup.policy" => "delete".to_owned(),
+        "cleanup.policy" => log.cleanup_policy.to_string(),
+        "delete.retention.ms" => log.delete_retention_ms.to_string(),
+        "min.cleanable.dirty.ratio" => log.min_cleanable_dirty_ratio.get().to_string(),
+        "min.compaction.lag.ms" => log.min_compaction_lag_ms.to_string(),
+        "max.compaction.lag.ms" => log.max_compaction_lag_ms.to_string(),
         "file.delete.delay.ms" => log.file_delete_delay_ms.to_string(),
         "flush.messages" => as_long(log.flush_messages),
         "flush.ms" => as_long(log.flush_ms),

@@ -50,6 +50,7 @@ pub fn effective_log_config(
     overrides: &BTreeMap<String, String>,
 ) -> Result<LogConfig, TopicConfigError> {
     let mut config = defaults.clone();
+    let mut compact = false;
     for (key, value) in overrides {
         let v = Value { key, value };
         match key.as_str() {
@@ -76,13 +77,11 @@ pub fn effective_log_config(
                 }
             }
             "file.delete.delay.ms" => config.file_delete_delay_ms = v.int_at_least(0)? as u64,
-            "cleanup.policy" => {
-                if value != "delete" {
-                    return Err(v.error(
-                        "only \"delete\" is supported (compaction arrives in a later release)",
-                    ));
-                }
-            }
+            "cleanup.policy" => match value.as_str() {
+                "delete" => compact = false,
+                "compact" => compact = true,
+                _ => return Err(v.error("expected delete or compact")),
+            },
             "min.insync.replicas" => {
                 v.int_at_least(1)?;
             }
@@ -93,6 +92,13 @@ pub fn effective_log_config(
             }
             _ => return Err(v.error("unknown topic config key")),
         }
+    }
+    if compact {
+        // A compacted topic (__consumer_offsets) keeps the latest value of every key however
+        // old it is, so time and size retention never delete its segments. Until the log
+        // cleaner runs, nothing is removed at all.
+        config.retention_ms = -1;
+        config.retention_bytes = -1;
     }
     Ok(config)
 }
@@ -163,6 +169,26 @@ mod tests {
     }
 
     #[test]
+    fn compacted_topics_are_never_deleted_by_retention() {
+        let cfg = effective_log_config(
+            &LogConfig::default(),
+            &map(&[
+                ("cleanup.policy", "compact"),
+                ("retention.ms", "1000"),
+                ("retention.bytes", "10"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!((cfg.retention_ms, cfg.retention_bytes), (-1, -1));
+        let cfg = effective_log_config(
+            &LogConfig::default(),
+            &map(&[("cleanup.policy", "delete"), ("retention.ms", "1000")]),
+        )
+        .unwrap();
+        assert_eq!(cfg.retention_ms, 1000);
+    }
+
+    #[test]
     fn long_max_means_never_flush() {
         let cfg = effective_log_config(
             &LogConfig::default(),
@@ -186,7 +212,11 @@ mod tests {
                 "Now",
                 "expected CreateTime or LogAppendTime",
             ),
-            ("cleanup.policy", "compact", "only \"delete\" is supported"),
+            (
+                "cleanup.policy",
+                "compact,delete",
+                "expected delete or compact",
+            ),
             ("max.message.bytes", "4294967296", "must fit"),
             ("min.insync.replicas", "0", "must be >= 1"),
             (

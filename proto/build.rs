@@ -8,6 +8,7 @@ fn main() -> anyhow_free::Result {
     let files = [
         "proto/tributary/v1/tributary.proto",
         "proto/tributary/v1/control.proto",
+        "proto/tributary/v1/group.proto",
     ];
     let fds = protox::compile(files, ["proto"])?;
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);

@@ -9,8 +9,9 @@
 //! [`replica`] (hosted partitions, their role — leader, follower, stopped — and HW),
 //! [`control_fence`] (pure fencing of the controller's requests by controller, broker and leader
 //! epoch), [`metadata_cache`] (the cluster as the controller describes it), [`topic_configs`]
-//! (topic overrides from ZooKeeper), [`topics`] (name rules), [`server`] (one file per request
-//! family, including the `Control` service the controller drives), [`run`](mod@run) (start-up and
+//! (topic overrides from ZooKeeper), [`topics`] (name rules), [`group`] (the group coordinator:
+//! committed offsets in `__consumer_offsets`), [`server`] (one file per request family,
+//! including the `Control` service the controller drives), [`run`](mod@run) (start-up and
 //! shutdown order).
 //!
 //! Partitions come online only through the controller: its LeaderAndIsr makes this broker the
@@ -23,6 +24,7 @@ pub mod config;
 pub mod control_fence;
 pub mod controlled_shutdown;
 pub mod controller_candidate;
+pub mod group;
 pub mod log;
 pub mod meta_properties;
 pub mod metadata_cache;

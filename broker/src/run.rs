@@ -20,6 +20,7 @@ use tributary_controller::runtime::RuntimeConfig;
 
 use crate::config::{BrokerConfig, ConfigError};
 use crate::controller_candidate::{self, ControllerView};
+use crate::group::GroupCoordinator;
 use crate::log::{LogError, LogManager, TopicPartition};
 use crate::meta_properties::{self, MetaPropertiesError};
 use crate::metadata_cache::MetadataCache;
@@ -170,6 +171,9 @@ pub async fn run(
 
     let (controller_view, controller_view_rx) =
         tokio::sync::watch::channel(ControllerView::UNKNOWN);
+    let replicas = ReplicaManager::new(logs.clone());
+    // Subscribed before serving, so the coordinator sees every LeaderAndIsr.
+    let role_events = replicas.subscribe_roles();
     let state = Arc::new(BrokerState {
         cluster_id,
         advertised_host: config.listener.advertised_host.clone(),
@@ -178,13 +182,14 @@ pub async fn run(
             tributary_zk_layout::BrokerId(config.broker_id),
             config.replica_fetch,
         ),
-        replicas: ReplicaManager::new(logs.clone()),
+        replicas,
         metadata: MetadataCache::new(),
         topic_configs: TopicConfigs::new(),
         zk: presence.sessions(),
         broker_epoch: presence.broker_epoch_cell(),
         controller: controller_view_rx,
         producer_ids: crate::producer_ids::ProducerIdManager::new(BrokerId(config.broker_id)),
+        groups: GroupCoordinator::new(config.groups.clone()),
         config,
     });
 
@@ -223,7 +228,12 @@ pub async fn run(
         presence.sessions(),
         replication_stopped.clone(),
     ));
-    let isr_shrinker = tokio::spawn(shrink_isrs(state.clone(), replication_stopped));
+    let isr_shrinker = tokio::spawn(shrink_isrs(state.clone(), replication_stopped.clone()));
+    let group_coordinator = tokio::spawn(crate::group::run(
+        state.clone(),
+        role_events,
+        replication_stopped,
+    ));
 
     let (stop_background, background_shutdown) = tokio::sync::watch::channel(false);
     let hw_state = state.clone();
@@ -261,6 +271,7 @@ pub async fn run(
     let _ = stop_replication.send(true);
     let _ = isr_writer.await;
     let _ = isr_shrinker.await;
+    let _ = group_coordinator.await;
     let _ = stop_candidate.send(true);
     let _ = candidate.await;
     let _ = stop_config_watcher.send(true);

@@ -10,6 +10,7 @@ use tributary_zk_layout::BrokerEpoch;
 
 use crate::config::{BrokerConfig, effective_log_config};
 use crate::controller_candidate::ControllerView;
+use crate::group::GroupCoordinator;
 use crate::log::LogConfig;
 use crate::metadata_cache::MetadataCache;
 use crate::producer_ids::ProducerIdManager;
@@ -19,7 +20,8 @@ use crate::topic_configs::TopicConfigs;
 /// Shared broker state. Each piece has one owner: the replica manager owns the partitions, the
 /// Control service writes the metadata cache, the config watcher writes the topic configs, the
 /// session keeper publishes the session and the broker epoch, the controller candidate
-/// publishes the controller view.
+/// publishes the controller view, the group coordinator's role-event task changes which
+/// offsets partitions it serves.
 #[derive(Debug)]
 pub struct BrokerState {
     /// Validated configuration.
@@ -46,6 +48,9 @@ pub struct BrokerState {
     pub controller: watch::Receiver<ControllerView>,
     /// Producer ids for idempotent producers (this broker's block).
     pub producer_ids: ProducerIdManager,
+    /// The group coordinator: the `__consumer_offsets` partitions this broker leads and their
+    /// groups.
+    pub groups: GroupCoordinator,
 }
 
 impl BrokerState {

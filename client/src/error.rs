@@ -58,6 +58,16 @@ pub enum ClientError {
         /// What is wrong.
         reason: String,
     },
+    /// The group coordinator refused a group request as a whole (nothing was committed).
+    #[error("group {group:?}: {code}{}", display_message(message))]
+    Group {
+        /// The group id.
+        group: String,
+        /// The coordinator's error code.
+        code: ErrorCode,
+        /// The coordinator's explanation (may be empty).
+        message: String,
+    },
     /// A fetched record batch could not be decoded.
     #[error("corrupt record batch in {topic}-{partition} at offset {offset}")]
     CorruptBatch {
@@ -156,7 +166,9 @@ impl ClientError {
     /// broker being briefly unavailable).
     pub fn is_retriable(&self) -> bool {
         match self {
-            ClientError::Broker { code, .. } => code.is_retriable(),
+            ClientError::Broker { code, .. } | ClientError::Group { code, .. } => {
+                code.is_retriable()
+            }
             ClientError::Connect { .. } => true,
             ClientError::Rpc { source, .. } => matches!(
                 source.code(),
@@ -185,7 +197,7 @@ impl ClientError {
     /// The broker error code, if the broker refused the request.
     pub fn error_code(&self) -> Option<ErrorCode> {
         match self {
-            ClientError::Broker { code, .. } => Some(*code),
+            ClientError::Broker { code, .. } | ClientError::Group { code, .. } => Some(*code),
             ClientError::OffsetOutOfRange { .. } => Some(ErrorCode::OffsetOutOfRange),
             _ => None,
         }
@@ -227,6 +239,14 @@ pub enum ErrorCode {
     MessageTooLarge,
     /// A control request carried an older controller epoch.
     StaleControllerEpoch,
+    /// An offset commit's metadata is longer than `offset.metadata.max.bytes`.
+    OffsetMetadataTooLarge,
+    /// The group coordinator is still loading the group's state.
+    CoordinatorLoadInProgress,
+    /// No coordinator can serve the group right now.
+    CoordinatorNotAvailable,
+    /// The broker is not the group's coordinator.
+    NotCoordinator,
     /// The topic name is not legal.
     InvalidTopic,
     /// The records of one partition exceed the request size limit.
@@ -237,6 +257,16 @@ pub enum ErrorCode {
     NotEnoughReplicasAfterAppend,
     /// acks must be -1, 0 or 1.
     InvalidRequiredAcks,
+    /// The generation is not the group's current one.
+    IllegalGeneration,
+    /// The group id is not valid.
+    InvalidGroupId,
+    /// The member id is not a member of the group.
+    UnknownMemberId,
+    /// The group is rebalancing.
+    RebalanceInProgress,
+    /// An offset commit is too large for the offsets topic.
+    InvalidCommitOffsetSize,
     /// A record timestamp is out of the accepted range.
     InvalidTimestamp,
     /// The batch format version is not supported.
@@ -263,6 +293,8 @@ pub enum ErrorCode {
     KafkaStorageError,
     /// The partition does not know the producer id and the batch does not start a sequence.
     UnknownProducerId,
+    /// The group does not exist.
+    GroupIdNotFound,
     /// Topic deletion is disabled on the cluster.
     TopicDeletionDisabled,
     /// The request must go to the controller.
@@ -332,6 +364,16 @@ impl ErrorCode {
             P::PreferredLeaderNotAvailable => ErrorCode::PreferredLeaderNotAvailable,
             P::EligibleLeadersNotAvailable => ErrorCode::EligibleLeadersNotAvailable,
             P::ElectionNotNeeded => ErrorCode::ElectionNotNeeded,
+            P::OffsetMetadataTooLarge => ErrorCode::OffsetMetadataTooLarge,
+            P::CoordinatorLoadInProgress => ErrorCode::CoordinatorLoadInProgress,
+            P::CoordinatorNotAvailable => ErrorCode::CoordinatorNotAvailable,
+            P::NotCoordinator => ErrorCode::NotCoordinator,
+            P::IllegalGeneration => ErrorCode::IllegalGeneration,
+            P::InvalidGroupId => ErrorCode::InvalidGroupId,
+            P::UnknownMemberId => ErrorCode::UnknownMemberId,
+            P::RebalanceInProgress => ErrorCode::RebalanceInProgress,
+            P::InvalidCommitOffsetSize => ErrorCode::InvalidCommitOffsetSize,
+            P::GroupIdNotFound => ErrorCode::GroupIdNotFound,
             P::UnknownServerError => ErrorCode::UnknownServerError,
         }
     }
@@ -378,6 +420,16 @@ impl ErrorCode {
             ErrorCode::PreferredLeaderNotAvailable => P::PreferredLeaderNotAvailable,
             ErrorCode::EligibleLeadersNotAvailable => P::EligibleLeadersNotAvailable,
             ErrorCode::ElectionNotNeeded => P::ElectionNotNeeded,
+            ErrorCode::OffsetMetadataTooLarge => P::OffsetMetadataTooLarge,
+            ErrorCode::CoordinatorLoadInProgress => P::CoordinatorLoadInProgress,
+            ErrorCode::CoordinatorNotAvailable => P::CoordinatorNotAvailable,
+            ErrorCode::NotCoordinator => P::NotCoordinator,
+            ErrorCode::IllegalGeneration => P::IllegalGeneration,
+            ErrorCode::InvalidGroupId => P::InvalidGroupId,
+            ErrorCode::UnknownMemberId => P::UnknownMemberId,
+            ErrorCode::RebalanceInProgress => P::RebalanceInProgress,
+            ErrorCode::InvalidCommitOffsetSize => P::InvalidCommitOffsetSize,
+            ErrorCode::GroupIdNotFound => P::GroupIdNotFound,
             ErrorCode::UnknownServerError => P::UnknownServerError,
             ErrorCode::Unrecognized(value) => return value,
         };
@@ -399,6 +451,18 @@ impl ErrorCode {
                 | ErrorCode::KafkaStorageError
                 | ErrorCode::FencedLeaderEpoch
                 | ErrorCode::UnknownLeaderEpoch
+                | ErrorCode::CoordinatorLoadInProgress
+                | ErrorCode::CoordinatorNotAvailable
+                | ErrorCode::NotCoordinator
+        )
+    }
+
+    /// Whether the group coordinator may have moved, so the client should look it up again
+    /// (FindCoordinator) before retrying.
+    pub fn needs_coordinator_lookup(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::CoordinatorNotAvailable | ErrorCode::NotCoordinator
         )
     }
 
@@ -467,8 +531,8 @@ mod tests {
     #[test]
     fn every_wire_code_round_trips() {
         for value in [
-            0, 1, 2, 3, 5, 6, 7, 8, 10, 11, 17, 18, 19, 20, 21, 32, 35, 36, 37, 38, 39, 40, 41, 42,
-            56, 73, 74, 75, 76, 77, 80, 83, 84, 1000,
+            0, 1, 2, 3, 5, 6, 7, 8, 10, 11, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22, 24, 25, 27, 28,
+            32, 35, 36, 37, 38, 39, 40, 41, 42, 56, 69, 73, 74, 75, 76, 77, 80, 83, 84, 1000,
         ] {
             let code = ErrorCode::from_wire(value);
             assert!(!matches!(code, ErrorCode::Unrecognized(_)), "{value}");
@@ -486,6 +550,11 @@ mod tests {
             (7, "REQUEST_TIMED_OUT", true, false),
             (36, "TOPIC_ALREADY_EXISTS", false, false),
             (19, "NOT_ENOUGH_REPLICAS", true, false),
+            (14, "COORDINATOR_LOAD_IN_PROGRESS", true, false),
+            (15, "COORDINATOR_NOT_AVAILABLE", true, false),
+            (16, "NOT_COORDINATOR", true, false),
+            (22, "ILLEGAL_GENERATION", false, false),
+            (25, "UNKNOWN_MEMBER_ID", false, false),
             (1000, "UNKNOWN_SERVER_ERROR", false, false),
             (999, "UNRECOGNIZED(999)", false, false),
         ];

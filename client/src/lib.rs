@@ -22,7 +22,10 @@
 //! * consume: the [`Consumer`] of assigned partitions, shaped like Kafka's `KafkaConsumer`
 //!   (`assign`, `poll`, `seek*`, `position`, `pause`/`resume`, `auto.offset.reset` as
 //!   [`OffsetReset`]), one pipelined `PartitionConsumer` per partition underneath;
-//! * offsets: [`Client::list_offsets`] with an [`OffsetSpec`].
+//! * offsets: [`Client::list_offsets`] with an [`OffsetSpec`];
+//! * consumer groups: [`Group`] (from [`Client::group`]) commits and reads a group's offsets
+//!   through its coordinator ([`Group::commit`], [`Group::committed`],
+//!   [`Group::committed_all`]), following the coordinator when it moves.
 //!
 //! Failures are [`ClientError`]s; a broker's per-partition refusal carries an [`ErrorCode`] whose
 //! [`ErrorCode::is_retriable`] says whether retrying can help.
@@ -45,6 +48,7 @@ mod admin;
 mod client;
 mod consumer;
 mod error;
+mod group;
 mod offsets;
 mod producer;
 mod response;
@@ -66,6 +70,7 @@ pub use consumer::{
     FetchResult, Member, OffsetReset, PartitionConsumer, TopicPartition, decode_fetched_batches,
 };
 pub use error::{ClientError, ErrorCode};
+pub use group::{CommittedOffset, Coordinator, Group, GroupOffset, NO_GENERATION};
 pub use offsets::{ListedOffset, OffsetSpec};
 pub use producer::{
     Acks, BatchSender, BatchSenderOptions, DeliveryFuture, Partitioner, ProduceAck, ProduceError,

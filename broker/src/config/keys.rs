@@ -286,6 +286,36 @@ pub const SUPPORTED_KEYS: &[KeySpec] = &[
         Some("1"),
         "Fetch loops (each one connection and task) per leader broker.",
     ),
+    key(
+        "offsets.topic.num.partitions",
+        Some("50"),
+        "Partitions of `__consumer_offsets`, created on the first FindCoordinator (1 to 10000). Groups map over the topic's real partition count, so changing this later has no effect on an existing topic.",
+    ),
+    key(
+        "offsets.topic.replication.factor",
+        Some("3"),
+        "Replication factor of `__consumer_offsets`; capped, with a warning, to the live brokers when the topic is created (Kafka refuses to create it instead).",
+    ),
+    key(
+        "offsets.topic.segment.bytes",
+        Some("104857600"),
+        "Segment size of `__consumer_offsets` (its `segment.bytes` override).",
+    ),
+    key(
+        "offset.metadata.max.bytes",
+        Some("4096"),
+        "Longest metadata string an OffsetCommit may store per partition (at most 32767); longer ones get OFFSET_METADATA_TOO_LARGE.",
+    ),
+    key(
+        "offsets.commit.timeout.ms",
+        Some("5000"),
+        "How long an OffsetCommit waits for every in-sync replica of the group's `__consumer_offsets` partition before answering REQUEST_TIMED_OUT.",
+    ),
+    key(
+        "offsets.load.buffer.size",
+        Some("5242880"),
+        "Bytes read per step when a new coordinator loads a `__consumer_offsets` partition.",
+    ),
 ];
 
 /// Keys from Kafka's own `server.properties` that make no sense for Tributary (network thread
@@ -297,7 +327,6 @@ pub const IGNORED_KAFKA_KEYS: &[&str] = &[
     "socket.send.buffer.bytes",
     "socket.receive.buffer.bytes",
     "num.recovery.threads.per.data.dir",
-    "offsets.topic.replication.factor",
     "transaction.state.log.replication.factor",
     "transaction.state.log.min.isr",
     "group.initial.rebalance.delay.ms",

@@ -17,6 +17,7 @@ pub use topic::{
     TOPIC_CONFIG_KEYS, TopicConfigError, effective_log_config, validate_topic_configs,
 };
 
+use crate::group::GroupSettings;
 use crate::log::LogConfig;
 use crate::log::cleaner::CleanerSettings;
 use crate::replica::FetchSettings;
@@ -121,6 +122,8 @@ pub struct BrokerConfig {
     pub replica_lag_time_max_ms: u64,
     /// `replica.fetch.*`, `replica.socket.timeout.ms` and `num.replica.fetchers`.
     pub replica_fetch: FetchSettings,
+    /// `offsets.*` and `offset.metadata.max.bytes`: the group coordinator.
+    pub groups: GroupSettings,
     /// The broker-wide defaults of every topic's log settings.
     pub log_defaults: LogConfig,
     /// `log.cleaner.enable`, `log.cleaner.threads`, `log.cleaner.backoff.ms`,
@@ -241,6 +244,7 @@ impl BrokerConfig {
                 .parse_positive("log.flush.offset.checkpoint.interval.ms")?,
             replica_lag_time_max_ms: p.parse_positive("replica.lag.time.max.ms")?,
             replica_fetch: parse_fetch_settings(&p)?,
+            groups: parse_group_settings(&p)?,
             log_defaults,
             cleaner: parse_cleaner_settings(&p)?,
             ignored_keys,
@@ -377,6 +381,35 @@ fn parse_fetch_settings(p: &Props<'_>) -> Result<FetchSettings, ConfigError> {
         ));
     }
     Ok(settings)
+}
+
+fn parse_group_settings(p: &Props<'_>) -> Result<GroupSettings, ConfigError> {
+    let in_range = |key: &str, max: u64| {
+        let value = p.parse_positive(key)?;
+        if value > max {
+            return Err(p.invalid(key, &format!("must be at most {max}")));
+        }
+        Ok(value)
+    };
+    let metadata_max: u64 = p.parse("offset.metadata.max.bytes")?;
+    // The metadata string's length is an int16 in the offsets records.
+    if metadata_max > 32_767 {
+        return Err(p.invalid("offset.metadata.max.bytes", "must be at most 32767"));
+    }
+    let segment_bytes: u64 = p.parse("offsets.topic.segment.bytes")?;
+    // The same floor as the topic-level segment.bytes the value becomes.
+    if segment_bytes < 14 {
+        return Err(p.invalid("offsets.topic.segment.bytes", "must be >= 14"));
+    }
+    Ok(GroupSettings {
+        offsets_topic_num_partitions: in_range("offsets.topic.num.partitions", 10_000)? as i32,
+        offsets_topic_replication_factor: in_range("offsets.topic.replication.factor", 32_767)?
+            as i32,
+        offsets_topic_segment_bytes: segment_bytes,
+        offset_metadata_max_bytes: metadata_max as usize,
+        offsets_commit_timeout_ms: p.parse_positive("offsets.commit.timeout.ms")?,
+        offsets_load_buffer_size: in_range("offsets.load.buffer.size", i32::MAX as u64)? as usize,
+    })
 }
 
 fn parse_listener(p: &Props<'_>) -> Result<Listener, ConfigError> {

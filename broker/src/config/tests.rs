@@ -189,3 +189,44 @@ fn replica_fetch_settings_default_and_parse_and_refuse_a_timeout_below_the_long_
         assert!(error.to_string().contains(bad[0].0), "{error}");
     }
 }
+
+#[test]
+fn group_coordinator_keys_have_kafkas_defaults_and_ranges() {
+    let cfg = BrokerConfig::from_properties(&props(&[])).unwrap();
+    assert_eq!(cfg.groups, crate::group::GroupSettings::default());
+    assert_eq!(cfg.groups.offsets_topic_num_partitions, 50);
+    assert_eq!(cfg.groups.offsets_topic_replication_factor, 3);
+    assert_eq!(cfg.groups.offsets_topic_segment_bytes, 104_857_600);
+    assert_eq!(cfg.groups.offset_metadata_max_bytes, 4096);
+    assert_eq!(cfg.groups.offsets_commit_timeout_ms, 5000);
+    assert!(cfg.ignored_keys.is_empty());
+
+    let cfg = BrokerConfig::from_properties(&props(&[
+        ("offsets.topic.num.partitions", "4"),
+        ("offsets.topic.replication.factor", "1"),
+        ("offset.metadata.max.bytes", "0"),
+    ]))
+    .unwrap();
+    assert_eq!(cfg.groups.offsets_topic_num_partitions, 4);
+    assert_eq!(cfg.groups.offsets_topic_replication_factor, 1);
+    assert_eq!(cfg.groups.offset_metadata_max_bytes, 0);
+    assert!(
+        cfg.ignored_keys.is_empty(),
+        "offsets.topic.replication.factor is no longer ignored"
+    );
+
+    for (key, value) in [
+        ("offsets.topic.num.partitions", "0"),
+        ("offsets.topic.num.partitions", "10001"),
+        ("offsets.topic.replication.factor", "0"),
+        ("offsets.topic.segment.bytes", "13"),
+        ("offset.metadata.max.bytes", "32768"),
+        ("offsets.commit.timeout.ms", "0"),
+    ] {
+        let error = BrokerConfig::from_properties(&props(&[(key, value)])).unwrap_err();
+        assert!(
+            matches!(&error, ConfigError::InvalidValue { key: k, .. } if k == key),
+            "{key}={value}: {error}"
+        );
+    }
+}

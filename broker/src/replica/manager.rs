@@ -29,6 +29,23 @@ pub struct ReplicaManager {
     isr_changes: mpsc::UnboundedSender<IsrChange>,
     /// The receiving end, until the ISR writer takes it.
     isr_change_receiver: std::sync::Mutex<Option<mpsc::UnboundedReceiver<IsrChange>>>,
+    /// Who is told of every role change applied ([`ReplicaManager::subscribe_roles`]).
+    role_subscribers: std::sync::Mutex<Vec<mpsc::UnboundedSender<RoleEvent>>>,
+}
+
+/// A role change applied to a hosted partition (LeaderAndIsr or StopReplica), for the
+/// components that follow leadership (the group coordinator loads the `__consumer_offsets`
+/// partitions this broker comes to lead and drops those it stops leading).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleEvent {
+    /// The partition.
+    pub topic_partition: TopicPartition,
+    /// The role now ([`Role::Stopped`] also when the replica was deleted).
+    pub role: Role,
+    /// The role before (`None`: not hosted).
+    pub previous: Option<Role>,
+    /// The leader epoch now.
+    pub leader_epoch: LeaderEpoch,
 }
 
 impl ReplicaManager {
@@ -41,7 +58,35 @@ impl ReplicaManager {
             controller_epoch: Mutex::new(None),
             isr_changes,
             isr_change_receiver: std::sync::Mutex::new(Some(receiver)),
+            role_subscribers: std::sync::Mutex::new(Vec::new()),
         }
+    }
+
+    /// Every role change applied from now on, in the order applied.
+    pub fn subscribe_roles(&self) -> mpsc::UnboundedReceiver<RoleEvent> {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        self.lock_role_subscribers().push(sender);
+        receiver
+    }
+
+    fn lock_role_subscribers(
+        &self,
+    ) -> std::sync::MutexGuard<'_, Vec<mpsc::UnboundedSender<RoleEvent>>> {
+        self.role_subscribers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn publish_role(&self, tp: &TopicPartition, change: RoleChange, leader_epoch: LeaderEpoch) {
+        let event = RoleEvent {
+            topic_partition: tp.clone(),
+            role: change.to,
+            previous: change.from,
+            leader_epoch,
+        };
+        // A subscriber that went away is dropped.
+        self.lock_role_subscribers()
+            .retain(|subscriber| subscriber.send(event.clone()).is_ok());
     }
 
     /// The ISR changes to write, for the one ISR writer task (`None` once taken).
@@ -143,6 +188,19 @@ impl ReplicaManager {
         state: LeaderAndIsrState,
         config: LogConfig,
     ) -> Result<RoleChange, LogError> {
+        let leader_epoch = state.leader_epoch;
+        let change = self.change_or_add(tp, role, state, config)?;
+        self.publish_role(tp, change, leader_epoch);
+        Ok(change)
+    }
+
+    fn change_or_add(
+        &self,
+        tp: &TopicPartition,
+        role: Role,
+        state: LeaderAndIsrState,
+        config: LogConfig,
+    ) -> Result<RoleChange, LogError> {
         let has_leader = state.leader != BrokerId::NONE;
         if let Some(existing) = self.get(tp) {
             existing.log().set_config(config);
@@ -185,7 +243,8 @@ impl ReplicaManager {
     pub fn stop(&self, tp: &TopicPartition, delete: bool) -> Result<(), LogError> {
         if !delete {
             if let Some(partition) = self.get(tp) {
-                partition.change_role(Role::Stopped, None);
+                let change = partition.change_role(Role::Stopped, None);
+                self.publish_role(tp, change, partition.leader_epoch());
             }
             return Ok(());
         }
@@ -195,7 +254,8 @@ impl ReplicaManager {
             .expect("partition map lock")
             .remove(tp);
         if let Some(partition) = removed {
-            partition.change_role(Role::Stopped, None);
+            let change = partition.change_role(Role::Stopped, None);
+            self.publish_role(tp, change, partition.leader_epoch());
             // Long polls on a deleted follower or stopped replica too.
             partition.wake_waiters();
         }
@@ -428,6 +488,44 @@ mod tests {
         // Stopping what is not there succeeds (the controller retries deletions).
         replicas.stop(&tp, true).unwrap();
         replicas.stop(&tp, false).unwrap();
+    }
+
+    #[test]
+    fn subscribers_see_every_role_change_in_order() {
+        let (_dir, replicas) = manager();
+        let tp = TopicPartition::new("t", 0);
+        let mut events = replicas.subscribe_roles();
+        replicas
+            .make_leader(&tp, state(1, 1), LogConfig::default())
+            .unwrap();
+        replicas
+            .make_leader(&tp, state(1, 2), LogConfig::default())
+            .unwrap();
+        replicas
+            .make_follower(&tp, state(2, 3), LogConfig::default())
+            .unwrap();
+        replicas.stop(&tp, false).unwrap();
+        replicas.stop(&tp, true).unwrap();
+        let mut seen = Vec::new();
+        while let Ok(event) = events.try_recv() {
+            assert_eq!(event.topic_partition, tp);
+            seen.push((event.previous, event.role, event.leader_epoch.0));
+        }
+        assert_eq!(
+            seen,
+            [
+                (None, Role::Leader, 1),
+                (Some(Role::Leader), Role::Leader, 2),
+                (Some(Role::Leader), Role::Follower, 3),
+                (Some(Role::Follower), Role::Stopped, 3),
+                (Some(Role::Stopped), Role::Stopped, 3),
+            ]
+        );
+        drop(events);
+        // A dropped subscriber is forgotten, not an error.
+        replicas
+            .make_leader(&tp, state(1, 4), LogConfig::default())
+            .unwrap();
     }
 
     #[tokio::test]

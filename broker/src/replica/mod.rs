@@ -40,6 +40,6 @@ mod partition;
 pub mod role;
 
 pub use fetcher::{FetchSettings, FetcherManager};
-pub use manager::{ReplicaLogState, ReplicaManager};
+pub use manager::{ReplicaLogState, ReplicaManager, RoleEvent};
 pub use partition::{AppendError, FollowerError, Partition};
 pub use role::{LeaderAndIsrState, Role, RoleChange, RoleError, role_for};

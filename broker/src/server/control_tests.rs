@@ -23,10 +23,12 @@ use crate::replica::{ReplicaManager, Role};
 use crate::state::BrokerState;
 use crate::topic_configs::TopicConfigs;
 
-const ME: i32 = 1;
+pub(crate) const ME: i32 = 1;
 const BROKER_EPOCH: i64 = 100;
 
-fn broker(dir: &tempfile::TempDir) -> Arc<BrokerState> {
+/// A broker state without ZooKeeper, broker id [`ME`], logs in `dir` (also used by the group
+/// coordinator's tests).
+pub(crate) fn broker(dir: &tempfile::TempDir) -> Arc<BrokerState> {
     let props: BTreeMap<String, String> = [
         ("broker.id", ME.to_string()),
         ("log.dirs", dir.path().display().to_string()),
@@ -53,6 +55,7 @@ fn broker(dir: &tempfile::TempDir) -> Arc<BrokerState> {
         producer_ids: crate::producer_ids::ProducerIdManager::new(tributary_zk_layout::BrokerId(
             ME,
         )),
+        groups: crate::group::GroupCoordinator::new(config.groups.clone()),
         config,
     })
 }

@@ -7,7 +7,9 @@ use tributary_record::RecordError;
 use tributary_controller::election::ElectionError;
 use tributary_controller::handlers::preferred_leader::ElectLeaderError;
 
+use crate::group::GroupError;
 use crate::log::{LogError, SequenceError};
+use crate::replica::AppendError;
 
 /// A per-partition outcome: an error code plus a message for humans.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +101,27 @@ pub fn elect_leader_code(error: &ElectLeaderError) -> ErrorCode {
     }
 }
 
+/// The code of a group-level refusal (Kafka's, including its translation of append failures
+/// for commits: a storage error means this broker cannot coordinate → NOT_COORDINATOR).
+pub fn group_error_code(error: &GroupError) -> ErrorCode {
+    match error {
+        GroupError::InvalidGroupId { .. } => ErrorCode::InvalidGroupId,
+        GroupError::NotCoordinator { .. } => ErrorCode::NotCoordinator,
+        GroupError::LoadInProgress { .. } => ErrorCode::CoordinatorLoadInProgress,
+        GroupError::CoordinatorNotAvailable { .. } => ErrorCode::CoordinatorNotAvailable,
+        GroupError::IllegalGeneration { .. } => ErrorCode::IllegalGeneration,
+        GroupError::UnknownMember { .. } => ErrorCode::UnknownMemberId,
+        GroupError::RebalanceInProgress { .. } => ErrorCode::RebalanceInProgress,
+        GroupError::CommitTooLarge { .. } => ErrorCode::InvalidCommitOffsetSize,
+        GroupError::ReplicationTimedOut { .. } => ErrorCode::RequestTimedOut,
+        GroupError::Append {
+            source: AppendError::Log(LogError::Io { .. }),
+            ..
+        } => ErrorCode::NotCoordinator,
+        GroupError::Append { .. } => ErrorCode::UnknownServerError,
+    }
+}
+
 /// A request that is malformed as a whole.
 pub fn invalid_argument(message: impl Into<String>) -> Status {
     Status::invalid_argument(message.into())
@@ -158,6 +181,71 @@ mod tests {
         ];
         for (error, code) in table {
             assert_eq!(elect_leader_code(&error), code, "{error}");
+        }
+    }
+
+    #[test]
+    fn group_refusals_get_kafkas_codes() {
+        let group = || "g".to_owned();
+        let io = AppendError::Log(LogError::Io {
+            context: "writing segment".into(),
+            path: "/x".into(),
+            source: std::io::Error::other("disk"),
+        });
+        let table = [
+            (
+                GroupError::InvalidGroupId {
+                    group: group(),
+                    reason: "empty",
+                },
+                ErrorCode::InvalidGroupId,
+            ),
+            (
+                GroupError::NotCoordinator {
+                    group: group(),
+                    partition: 1,
+                },
+                ErrorCode::NotCoordinator,
+            ),
+            (
+                GroupError::LoadInProgress {
+                    group: group(),
+                    partition: 1,
+                },
+                ErrorCode::CoordinatorLoadInProgress,
+            ),
+            (
+                GroupError::IllegalGeneration {
+                    group: group(),
+                    received: 3,
+                    current: -1,
+                },
+                ErrorCode::IllegalGeneration,
+            ),
+            (
+                GroupError::UnknownMember {
+                    group: group(),
+                    member_id: "m".into(),
+                },
+                ErrorCode::UnknownMemberId,
+            ),
+            (
+                GroupError::ReplicationTimedOut {
+                    group: group(),
+                    timeout_ms: 5000,
+                },
+                ErrorCode::RequestTimedOut,
+            ),
+            (
+                GroupError::Append {
+                    group: group(),
+                    source: io,
+                },
+                ErrorCode::NotCoordinator,
+            ),
+        ];
+        for (error, code) in table {
+            assert_eq!(group_error_code(&error), code, "{error}");
         }
     }
 

@@ -1,5 +1,6 @@
-//! The gRPC services (`tributary.v1.Broker`, `tributary.v1.Admin`, `tributary.v1.Control`,
-//! plus the standard health and reflection services) and the server that runs them.
+//! The gRPC services (`tributary.v1.Broker`, `tributary.v1.Admin`,
+//! `tributary.v1.GroupCoordinator`, `tributary.v1.Control`, plus the standard health and
+//! reflection services) and the server that runs them.
 //!
 //! Handlers live one request family per file; this module only wires them to tonic.
 
@@ -8,9 +9,10 @@ mod control;
 mod control_describe_logs;
 mod control_forward;
 #[cfg(test)]
-mod control_tests;
+pub(crate) mod control_tests;
 pub mod errors;
 mod fetch;
+mod groups;
 mod init_producer_id;
 mod leadership;
 mod list_offsets;
@@ -31,6 +33,7 @@ use tonic::{Request, Response, Status, Streaming};
 use tributary_proto::v1::admin_server::{Admin, AdminServer};
 use tributary_proto::v1::broker_server::{Broker, BrokerServer};
 use tributary_proto::v1::control_server::{Control, ControlServer};
+use tributary_proto::v1::group_coordinator_server::{GroupCoordinator, GroupCoordinatorServer};
 use tributary_proto::v1::{
     AlterConfigsRequest, AlterConfigsResponse, CreatePartitionsRequest, CreatePartitionsResponse,
     DescribeConfigsRequest, DescribeConfigsResponse, ElectLeadersRequest, ElectLeadersResponse,
@@ -44,6 +47,10 @@ use tributary_proto::v1::{
     ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
     OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, ProduceRequest, ProduceResponse,
     StopReplicaRequest, StopReplicaResponse, UpdateMetadataRequest, UpdateMetadataResponse,
+};
+use tributary_proto::v1::{
+    FindCoordinatorRequest, FindCoordinatorResponse, OffsetCommitRequest, OffsetCommitResponse,
+    OffsetFetchRequest, OffsetFetchResponse,
 };
 
 pub use fetch::{DEFAULT_MAX_BYTES, DEFAULT_PARTITION_MAX_BYTES};
@@ -62,6 +69,12 @@ pub struct BrokerService {
 /// The admin service.
 #[derive(Debug, Clone)]
 pub struct AdminService {
+    state: Arc<BrokerState>,
+}
+
+/// The group coordinator service.
+#[derive(Debug, Clone)]
+pub struct GroupCoordinatorService {
     state: Arc<BrokerState>,
 }
 
@@ -249,6 +262,36 @@ impl Admin for AdminService {
     }
 }
 
+#[tonic::async_trait]
+impl GroupCoordinator for GroupCoordinatorService {
+    async fn find_coordinator(
+        &self,
+        request: Request<FindCoordinatorRequest>,
+    ) -> Result<Response<FindCoordinatorResponse>, Status> {
+        groups::find_coordinator(&self.state, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn offset_commit(
+        &self,
+        request: Request<OffsetCommitRequest>,
+    ) -> Result<Response<OffsetCommitResponse>, Status> {
+        groups::offset_commit(&self.state, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn offset_fetch(
+        &self,
+        request: Request<OffsetFetchRequest>,
+    ) -> Result<Response<OffsetFetchResponse>, Status> {
+        groups::offset_fetch(&self.state, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+}
+
 /// Runs a control request on its own task, so that a controller giving up on the call (a
 /// timeout, a lost connection) cannot stop it halfway: a request is applied whole or, when
 /// refused, not at all.
@@ -350,6 +393,11 @@ pub async fn serve(
     })
     .max_decoding_message_size(state.config.socket_request_max_bytes)
     .max_encoding_message_size(max_message);
+    let groups = GroupCoordinatorServer::new(GroupCoordinatorService {
+        state: state.clone(),
+    })
+    .max_decoding_message_size(state.config.socket_request_max_bytes)
+    .max_encoding_message_size(max_message);
     // LeaderAndIsr and UpdateMetadata carry every partition of a large cluster: no lower
     // limit than client requests.
     let control = ControlServer::new(ControlService {
@@ -364,6 +412,9 @@ pub async fn serve(
         .await;
     health_reporter
         .set_serving::<AdminServer<AdminService>>()
+        .await;
+    health_reporter
+        .set_serving::<GroupCoordinatorServer<GroupCoordinatorService>>()
         .await;
     health_reporter
         .set_serving::<ControlServer<ControlService>>()
@@ -383,6 +434,7 @@ pub async fn serve(
         .add_service(reflection)
         .add_service(broker)
         .add_service(admin)
+        .add_service(groups)
         .add_service(control)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await

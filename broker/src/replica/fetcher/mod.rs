@@ -69,8 +69,8 @@ impl Default for FetchSettings {
 }
 
 /// Java's `String.hashCode` (UTF-16 code units), which Kafka uses to spread partitions over
-/// fetchers.
-fn java_string_hash(text: &str) -> i32 {
+/// fetchers and consumer groups over `__consumer_offsets` partitions.
+pub(crate) fn java_string_hash(text: &str) -> i32 {
     text.encode_utf16().fold(0i32, |hash, unit| {
         hash.wrapping_mul(31).wrapping_add(i32::from(unit))
     })
@@ -82,9 +82,12 @@ fn fetcher_index(tp: &TopicPartition, fetchers: u32) -> u32 {
     let hash = java_string_hash(&tp.topic)
         .wrapping_mul(31)
         .wrapping_add(tp.partition);
-    // Kafka's Utils.abs maps i32::MIN to 0.
-    let positive = if hash == i32::MIN { 0 } else { hash.abs() };
-    positive as u32 % fetchers.max(1)
+    kafka_abs(hash) as u32 % fetchers.max(1)
+}
+
+/// Kafka's `Utils.abs`: the absolute value, with `i32::MIN` mapped to 0 (not to itself).
+pub(crate) fn kafka_abs(value: i32) -> i32 {
+    if value == i32::MIN { 0 } else { value.abs() }
 }
 
 /// A request to a fetch loop.

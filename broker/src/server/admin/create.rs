@@ -197,7 +197,7 @@ pub async fn create_topics(
 }
 
 /// The session, the existing topics and the sorted live broker ids.
-async fn load_cluster(
+pub(crate) async fn load_cluster(
     state: &BrokerState,
 ) -> Result<
     (
@@ -222,7 +222,10 @@ async fn load_cluster(
     Ok((client, existing, live))
 }
 
-async fn create_one(
+/// Validates, places and (unless `validate_only`) writes one topic to ZooKeeper; the
+/// controller then creates its partitions. The group coordinator creates `__consumer_offsets`
+/// through here too.
+pub(crate) async fn create_one(
     client: &tributary_controller::zk::ZkClient,
     topic: &NewTopic,
     defaults: TopicDefaults,

@@ -26,6 +26,7 @@ use crate::state::BrokerState;
 
 pub use configs::{alter_configs, describe_configs};
 pub use create::create_topics;
+pub(crate) use create::{TopicDefaults, create_one, load_cluster};
 pub use delete::delete_topics;
 pub use describe::describe_topics;
 pub use elect::elect_leaders;

@@ -1,0 +1,38 @@
+//! The group coordinator's settings (the `offsets.*` broker keys, parsed in
+//! [`crate::config`]).
+
+/// The `offsets.*` and `offset.*` broker keys; defaults are Kafka 2.8's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupSettings {
+    /// `offsets.topic.num.partitions`: partitions of `__consumer_offsets` when it is created
+    /// (default 50). Changing it later does not change the topic: groups map over the topic's
+    /// real partition count.
+    pub offsets_topic_num_partitions: i32,
+    /// `offsets.topic.replication.factor`: its replication factor (default 3), capped to the
+    /// live brokers at creation.
+    pub offsets_topic_replication_factor: i32,
+    /// `offsets.topic.segment.bytes`: its segment size (default 100 MiB).
+    pub offsets_topic_segment_bytes: u64,
+    /// `offset.metadata.max.bytes`: longest metadata string of a commit (default 4096; at most
+    /// 32767, the `int16` length of the record field).
+    pub offset_metadata_max_bytes: usize,
+    /// `offsets.commit.timeout.ms`: how long a commit waits for every in-sync replica
+    /// (default 5000).
+    pub offsets_commit_timeout_ms: u64,
+    /// `offsets.load.buffer.size`: bytes read per step while loading a partition (default
+    /// 5 MiB; a larger first batch is still read whole).
+    pub offsets_load_buffer_size: usize,
+}
+
+impl Default for GroupSettings {
+    fn default() -> Self {
+        Self {
+            offsets_topic_num_partitions: 50,
+            offsets_topic_replication_factor: 3,
+            offsets_topic_segment_bytes: 104_857_600,
+            offset_metadata_max_bytes: 4096,
+            offsets_commit_timeout_ms: 5000,
+            offsets_load_buffer_size: 5_242_880,
+        }
+    }
+}

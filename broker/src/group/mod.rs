@@ -1,0 +1,47 @@
+//! The group coordinator, first part: consumer groups' committed offsets, stored in the
+//! internal topic `__consumer_offsets` and served by the leader of the group's partition.
+//!
+//! ```text
+//!   group/
+//!     offsets_topic.rs  pure: group → partition (Java String.hashCode), how the topic is created
+//!     records.rs        pure: Kafka's binary keys and values of __consumer_offsets (golden-tested)
+//!     state.rs          pure: a group (state, generation, members, offsets)
+//!     commit.rs         pure: who may commit (Kafka's checks, as a table), group id and metadata rules
+//!     shard.rs          pure: one offsets partition's groups, and replaying its records
+//!     coordinator.rs    the shards this broker leads, driven by the replica manager's role events
+//!     load.rs           reading a newly led partition from its log start into a shard
+//!     offsets.rs        OffsetCommit (append, acks=-1 wait, cache) and OffsetFetch (cache)
+//!     find_coordinator.rs  the coordinator of a group; creating __consumer_offsets on first use
+//!     config.rs         the offsets.* settings
+//!     error.rs          group-level refusals
+//! ```
+//!
+//! Leadership decides everything: LeaderAndIsr making this broker leader of partition `p` of
+//! `__consumer_offsets` creates a loading shard for `p` (COORDINATOR_LOAD_IN_PROGRESS until the
+//! partition is replayed); losing the leadership drops it (NOT_COORDINATOR). Commits are
+//! appended to `p` and answered once the high watermark passes them. Membership (JoinGroup,
+//! SyncGroup, Heartbeat, rebalances) and offset expiry come later; `docs/groups.md` has the
+//! whole picture.
+
+mod commit;
+mod config;
+mod coordinator;
+mod error;
+mod find_coordinator;
+mod load;
+mod offsets;
+pub mod offsets_topic;
+pub mod records;
+mod shard;
+mod state;
+
+pub use config::GroupSettings;
+pub use coordinator::{GroupCoordinator, run};
+pub use error::GroupError;
+pub use find_coordinator::{CoordinatorLookup, find_coordinator};
+pub use offsets::{CommitEntry, CommitRequest, EntryRefusal, commit, fetch};
+pub use offsets_topic::{OFFSETS_TOPIC, partition_for};
+pub use state::{CommittedOffset, GroupState};
+
+#[cfg(test)]
+mod tests;

@@ -6,6 +6,7 @@ mod configs;
 mod consume;
 pub mod exit;
 mod format;
+mod groups;
 mod offsets;
 mod perf;
 mod produce;
@@ -57,6 +58,9 @@ pub enum Command {
     Consume(consume::ConsumeArgs),
     /// Show the earliest and latest offsets of a topic's partitions.
     Offsets(offsets::OffsetsArgs),
+    /// Consumer groups: committed offsets and lag; reset offsets.
+    #[command(subcommand)]
+    Groups(groups::GroupsCommand),
     /// Measure throughput and latency.
     #[command(subcommand)]
     Perf(perf::PerfCommand),
@@ -74,6 +78,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Command::Produce(args) => produce::run(&client, args).await,
         Command::Consume(args) => consume::run(&client, args).await,
         Command::Offsets(args) => offsets::run(&client, args).await,
+        Command::Groups(command) => groups::run(&client, command).await,
         Command::Perf(command) => perf::run(&client, command).await,
     }
 }

@@ -1,5 +1,6 @@
 //! `tributary perf ...`: throughput and latency measurements.
 
+mod commit;
 mod consume;
 mod e2e;
 mod produce;
@@ -17,6 +18,8 @@ pub enum PerfCommand {
     Consume(consume::PerfConsumeArgs),
     /// Produce at a steady rate and measure each record's end-to-end latency.
     E2e(e2e::PerfE2eArgs),
+    /// Commit offsets for a group as fast as possible; per-commit latency.
+    Commit(commit::PerfCommitArgs),
 }
 
 pub async fn run(client: &Client, command: PerfCommand) -> anyhow::Result<()> {
@@ -24,5 +27,6 @@ pub async fn run(client: &Client, command: PerfCommand) -> anyhow::Result<()> {
         PerfCommand::Produce(args) => produce::run(client, args).await,
         PerfCommand::Consume(args) => consume::run(client, args).await,
         PerfCommand::E2e(args) => e2e::run(client, args).await,
+        PerfCommand::Commit(args) => commit::run(client, args).await,
     }
 }

@@ -106,20 +106,25 @@ pub fn summary_line(
         records as f64 / seconds,
         bytes as f64 / seconds / 1e6
     );
-    if histogram.is_empty() {
-        line.push_str("; no latency samples");
-    } else {
-        let ms = |micros: u64| micros as f64 / 1000.0;
-        line.push_str(&format!(
-            "; latency ms p50 {:.3} p95 {:.3} p99 {:.3} p99.9 {:.3} max {:.3}",
-            ms(histogram.value_at_quantile(0.50)),
-            ms(histogram.value_at_quantile(0.95)),
-            ms(histogram.value_at_quantile(0.99)),
-            ms(histogram.value_at_quantile(0.999)),
-            ms(histogram.max())
-        ));
-    }
+    line.push_str(&latency_text(histogram));
     line
+}
+
+/// `; latency ms p50 .. p95 .. p99 .. p99.9 .. max ..` of microsecond samples, or `; no latency
+/// samples`.
+pub fn latency_text(histogram: &Histogram<u64>) -> String {
+    if histogram.is_empty() {
+        return "; no latency samples".to_owned();
+    }
+    let ms = |micros: u64| micros as f64 / 1000.0;
+    format!(
+        "; latency ms p50 {:.3} p95 {:.3} p99 {:.3} p99.9 {:.3} max {:.3}",
+        ms(histogram.value_at_quantile(0.50)),
+        ms(histogram.value_at_quantile(0.95)),
+        ms(histogram.value_at_quantile(0.99)),
+        ms(histogram.value_at_quantile(0.999)),
+        ms(histogram.max())
+    )
 }
 
 #[cfg(test)]

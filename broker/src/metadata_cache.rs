@@ -22,6 +22,8 @@ pub struct CachedBroker {
     pub port: u16,
     /// `broker.rack`, if set.
     pub rack: Option<String>,
+    /// The broker epoch (czxid of its registration) as the controller sent it, if it did.
+    pub epoch: Option<i64>,
 }
 
 /// One partition's replication state as the controller decided it.
@@ -42,12 +44,24 @@ pub struct CachedPartition {
 }
 
 /// The state behind the lock.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetadataSnapshot {
+    /// The controller epoch of the last UpdateMetadata applied; -1 before any.
+    pub controller_epoch: i32,
     /// Live brokers by id.
     pub brokers: BTreeMap<i32, CachedBroker>,
     /// Partitions by topic, then partition id.
     pub topics: BTreeMap<String, BTreeMap<i32, CachedPartition>>,
+}
+
+impl Default for MetadataSnapshot {
+    fn default() -> Self {
+        Self {
+            controller_epoch: -1,
+            brokers: BTreeMap::new(),
+            topics: BTreeMap::new(),
+        }
+    }
 }
 
 impl MetadataSnapshot {
@@ -101,6 +115,13 @@ impl MetadataCache {
 
     /// Applies an UpdateMetadata: replaces the broker list, upserts `partitions` and removes
     /// `deleted` (a topic left without partitions disappears).
+    /// Records the controller epoch of an UpdateMetadata about to be applied (the Control
+    /// service fenced it, so it never goes backwards).
+    pub fn set_controller_epoch(&self, epoch: i32) {
+        let mut state = self.state.write().expect("metadata cache lock");
+        state.controller_epoch = state.controller_epoch.max(epoch);
+    }
+
     pub fn apply(
         &self,
         brokers: BTreeMap<i32, CachedBroker>,

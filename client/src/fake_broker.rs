@@ -538,9 +538,11 @@ impl Broker for FakeBroker {
                     host: address.ip().to_string(),
                     port: i32::from(address.port()),
                     rack: None,
+                    broker_epoch: None,
                 })
                 .collect(),
             topics,
+            controller_epoch: 1,
         }))
     }
 }

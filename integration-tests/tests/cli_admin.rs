@@ -125,12 +125,13 @@ async fn describe_marks_under_replicated_partitions_after_a_replica_is_killed() 
     );
     assert_eq!(under, "", "no partition is under-replicated yet");
 
-    // `cluster`: every broker with its address, the controller as ZooKeeper names it.
-    let (controller, _epoch) = controller_in_zk(&zk).await;
+    // `cluster`: every broker with its address and broker epoch (its registration's czxid),
+    // the controller and its epoch as ZooKeeper names them.
+    let (controller, epoch) = controller_in_zk(&zk).await;
     let cluster = ok("cluster", cli(&brokers[1], &["cluster"]));
     assert!(cluster.contains("Brokers: 3\n"), "{cluster}");
     assert!(
-        cluster.contains(&format!("Controller: {controller}\n")),
+        cluster.contains(&format!("Controller: {controller} (epoch {epoch})\n")),
         "{cluster}"
     );
     for broker in &brokers {
@@ -139,6 +140,15 @@ async fn describe_marks_under_replicated_partitions_after_a_replica_is_killed() 
             .find(|line| line.split_whitespace().next() == Some(&broker.id().to_string()))
             .unwrap_or_else(|| panic!("broker {} not listed: {cluster}", broker.id()));
         assert!(row.contains(&broker.bootstrap_server()), "{row}");
+        let (_, registration) = zk
+            .get_data(&format!("/brokers/ids/{}", broker.id()))
+            .await
+            .expect("registration");
+        assert_eq!(
+            row.split_whitespace().nth(3),
+            Some(registration.czxid.to_string().as_str()),
+            "{row}"
+        );
         assert_eq!(
             row.contains("controller"),
             broker.id() == controller,
@@ -208,9 +218,9 @@ async fn describe_marks_under_replicated_partitions_after_a_replica_is_killed() 
         cluster.contains("Offline brokers with replicas: 3\n"),
         "{cluster}"
     );
-    let (controller, _) = controller_in_zk(&zk).await;
+    let (controller, epoch) = controller_in_zk(&zk).await;
     assert!(
-        cluster.contains(&format!("Controller: {controller}\n")),
+        cluster.contains(&format!("Controller: {controller} (epoch {epoch})\n")),
         "{cluster}"
     );
 }

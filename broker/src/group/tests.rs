@@ -48,6 +48,7 @@ fn describe_cluster(state: &BrokerState) {
                 host: "127.0.0.1".into(),
                 port: 9092,
                 rack: None,
+                epoch: None,
             },
         )]),
         vec![

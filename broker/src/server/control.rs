@@ -365,6 +365,7 @@ fn cached_broker(info: &BrokerInfo) -> Result<(i32, CachedBroker), Status> {
             host: info.host.clone(),
             port,
             rack: info.rack.clone(),
+            epoch: info.broker_epoch,
         },
     ))
 }
@@ -423,6 +424,9 @@ pub async fn update_metadata(
     };
     let header = &opened.header;
     let (broker_count, partition_count) = (brokers.len(), partitions.len());
+    state
+        .metadata
+        .set_controller_epoch(header.controller_epoch.0);
     state.metadata.apply(brokers, partitions, &deleted);
     // A topic being deleted stops taking writes and serving reads here at once; its data goes
     // with the StopReplica(delete) that follows.

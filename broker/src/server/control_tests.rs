@@ -468,6 +468,7 @@ async fn partitions_elsewhere_are_redirected_and_stop_replica_deletes() {
                 host: "b3".into(),
                 port: 9092,
                 rack: None,
+                broker_epoch: Some(77),
             }],
             partitions: vec![partition_state("u", 0, 3, 0)],
             deleted: vec![],
@@ -475,6 +476,10 @@ async fn partitions_elsewhere_are_redirected_and_stop_replica_deletes() {
     )
     .await
     .unwrap();
+    // Metadata answers with the controller epoch and the broker epochs the controller sent.
+    let snapshot = state.metadata.snapshot();
+    assert_eq!(snapshot.controller_epoch, 5);
+    assert_eq!(snapshot.broker(3).and_then(|b| b.epoch), Some(77));
     let (code, message) = produce_one(&state, "u", 0, 1).await;
     assert_eq!(code, ErrorCode::NotLeaderOrFollower);
     assert!(message.contains("broker 3"), "{message}");

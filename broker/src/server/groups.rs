@@ -31,6 +31,7 @@ pub async fn find_coordinator(
                     host: found.host,
                     port: i32::from(found.port),
                     rack: found.rack,
+                    broker_epoch: None,
                 }),
                 partition: found.partition,
             },

@@ -39,6 +39,7 @@ pub fn metadata(state: &BrokerState, request: MetadataRequest) -> Result<Metadat
         controller_id: state.controller.borrow().controller.map_or(-1, |id| id.0),
         brokers: with_self(state, brokers_of(&snapshot)),
         topics,
+        controller_epoch: snapshot.controller_epoch,
     })
 }
 
@@ -61,6 +62,7 @@ pub fn brokers_of(snapshot: &MetadataSnapshot) -> Vec<BrokerInfo> {
             host: b.host.clone(),
             port: i32::from(b.port),
             rack: b.rack.clone(),
+            broker_epoch: b.epoch,
         })
         .collect()
 }
@@ -74,6 +76,7 @@ fn with_self(state: &BrokerState, mut brokers: Vec<BrokerInfo>) -> Vec<BrokerInf
             host: state.advertised_host.clone(),
             port: i32::from(state.advertised_port),
             rack: state.config.rack.clone(),
+            broker_epoch: Some(state.broker_epoch().0),
         });
         brokers.sort_by_key(|b| b.id);
     }

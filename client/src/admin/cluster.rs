@@ -22,6 +22,9 @@ pub struct BrokerInfo {
     pub port: i32,
     /// Rack, if configured.
     pub rack: Option<String>,
+    /// The broker epoch (the czxid of its `/brokers/ids/<id>` registration), when the
+    /// answering broker knows it.
+    pub epoch: Option<i64>,
 }
 
 impl BrokerInfo {
@@ -51,20 +54,24 @@ pub struct ClusterMetadata {
     pub cluster_id: String,
     /// The controller's broker id, if known.
     pub controller_id: Option<i32>,
+    /// The controller epoch the answering broker last saw, if any.
+    pub controller_epoch: Option<i32>,
     /// Live brokers.
     pub brokers: Vec<BrokerInfo>,
     /// The requested topics (all topics when none were named).
     pub topics: Vec<TopicMetadata>,
 }
 
-/// The answer of [`Admin::describe_cluster`]. The controller epoch is not in it: `Metadata`
-/// does not carry it (it is in ZooKeeper's `/controller_epoch`).
+/// The answer of [`Admin::describe_cluster`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterDescription {
     /// The cluster id (22 characters, ZooKeeper's `/cluster/id`).
     pub cluster_id: String,
     /// The controller's broker id as the answering broker last saw it; `None` when unknown.
     pub controller_id: Option<i32>,
+    /// The epoch of the last controller request the answering broker accepted (ZooKeeper's
+    /// `/controller_epoch` then); `None` before any.
+    pub controller_epoch: Option<i32>,
     /// The live brokers, by id.
     pub brokers: Vec<BrokerInfo>,
     /// Topic and partition counts and the partitions that need attention.
@@ -133,6 +140,7 @@ impl Admin {
             health: ClusterHealth::of(&metadata.topics),
             cluster_id: metadata.cluster_id,
             controller_id: metadata.controller_id,
+            controller_epoch: metadata.controller_epoch,
             brokers,
         })
     }
@@ -202,6 +210,7 @@ pub(crate) async fn fetch_metadata(
     Ok(ClusterMetadata {
         cluster_id: response.cluster_id,
         controller_id: (response.controller_id >= 0).then_some(response.controller_id),
+        controller_epoch: (response.controller_epoch > 0).then_some(response.controller_epoch),
         brokers: response
             .brokers
             .into_iter()
@@ -210,6 +219,7 @@ pub(crate) async fn fetch_metadata(
                 host: b.host,
                 port: b.port,
                 rack: b.rack,
+                epoch: b.broker_epoch,
             })
             .collect(),
         topics: response

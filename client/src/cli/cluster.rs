@@ -41,15 +41,17 @@ pub async fn run(admin: &Admin, args: ClusterArgs) -> anyhow::Result<()> {
 
 /// The `cluster describe` output.
 pub fn render_cluster(cluster: &ClusterDescription) -> String {
-    let controller = cluster
-        .controller_id
-        .map_or_else(|| "unknown".to_owned(), |id| id.to_string());
+    let controller = match (cluster.controller_id, cluster.controller_epoch) {
+        (Some(id), Some(epoch)) => format!("{id} (epoch {epoch})"),
+        (Some(id), None) => id.to_string(),
+        (None, _) => "unknown".to_owned(),
+    };
     let mut out = format!(
         "Cluster id: {}\nController: {controller}\nBrokers: {}\n",
         cluster.cluster_id,
         cluster.brokers.len()
     );
-    let mut table = Table::new("  ", &["ID", "ADDRESS", "RACK", "ROLE"]);
+    let mut table = Table::new("  ", &["ID", "ADDRESS", "RACK", "EPOCH", "ROLE"]);
     for broker in &cluster.brokers {
         let role = if Some(broker.id) == cluster.controller_id {
             "controller"
@@ -60,6 +62,9 @@ pub fn render_cluster(cluster: &ClusterDescription) -> String {
             broker.id.to_string(),
             broker.address(),
             broker.rack.clone().unwrap_or_else(|| "-".to_owned()),
+            broker
+                .epoch
+                .map_or_else(|| "-".to_owned(), |e| e.to_string()),
             role.to_owned(),
         ]);
     }
@@ -103,10 +108,12 @@ mod tests {
             host: "127.0.0.1".into(),
             port: 9090 + id,
             rack: rack.map(str::to_owned),
+            epoch: (id == 1).then_some(4294967321),
         };
         let cluster = ClusterDescription {
             cluster_id: "Xk3lQ0tWQ2mVgR6vJc8bNA".into(),
             controller_id: Some(2),
+            controller_epoch: Some(3),
             brokers: vec![broker(1, Some("r1")), broker(2, None)],
             health: ClusterHealth {
                 topics: 2,
@@ -118,11 +125,11 @@ mod tests {
         };
         let expected = "\
 Cluster id: Xk3lQ0tWQ2mVgR6vJc8bNA
-Controller: 2
+Controller: 2 (epoch 3)
 Brokers: 2
-  ID  ADDRESS         RACK  ROLE
-  1   127.0.0.1:9091  r1
-  2   127.0.0.1:9092  -     controller
+  ID  ADDRESS         RACK  EPOCH       ROLE
+  1   127.0.0.1:9091  r1    4294967321
+  2   127.0.0.1:9092  -     -           controller
 Topics: 2
 Partitions: 6
 Offline partitions: 0

@@ -168,6 +168,7 @@ mod tests {
         ClusterMetadata {
             cluster_id: "c".into(),
             controller_id: Some(1),
+            controller_epoch: Some(1),
             brokers: brokers
                 .iter()
                 .map(|&id| BrokerInfo {
@@ -175,6 +176,7 @@ mod tests {
                     host: "h".into(),
                     port: 9000 + id,
                     rack: None,
+                    epoch: None,
                 })
                 .collect(),
             topics,

@@ -416,6 +416,7 @@ fn broker_infos(brokers: &BTreeMap<BrokerId, LiveBroker>) -> Vec<pb::BrokerInfo>
             host: b.host.clone(),
             port: i32::from(b.port),
             rack: b.rack.clone(),
+            broker_epoch: Some(b.epoch.0),
         })
         .collect()
 }

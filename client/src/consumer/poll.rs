@@ -456,6 +456,7 @@ mod tests {
             },
             auto_offset_reset: reset,
             max_poll_records: 7,
+            group: None,
         }
     }
 

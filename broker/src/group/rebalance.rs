@@ -9,6 +9,7 @@
 //! reported back with [`membership::stored`] under the lock, if the shard is still the same
 //! incarnation.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,6 +30,12 @@ use crate::state::{BrokerState, now_ms};
 /// How often the timers are checked. Session and rebalance deadlines are thus met within
 /// 100 ms, small next to the 6 s minimum session timeout (and the 3 s initial delay).
 const TICK: Duration = Duration::from_millis(100);
+
+/// A request's answer: decided, or to come through a parked oneshot.
+enum Answer<T> {
+    Now(Result<T, GroupError>),
+    Later(oneshot::Receiver<Result<T, GroupError>>),
+}
 
 fn timeouts(state: &BrokerState) -> Timeouts {
     let settings = state.groups.settings();
@@ -63,31 +70,11 @@ pub async fn join_group(
             .or_insert_with(Group::empty);
         let (reply, effects) =
             membership::join(group_id, group, request, timeouts, now, new_member_id);
-        let parked = match reply {
-            Reply::Now(result) => Err(result),
-            Reply::Parked => {
-                let (sender, receiver) = oneshot::channel();
-                let key = (group_id.to_owned(), member_id.clone());
-                if let Some(previous) = waiters.joins.insert(key, sender) {
-                    let _ = previous.send(Err(GroupError::RebalanceInProgress {
-                        group: group_id.to_owned(),
-                    }));
-                }
-                Ok(receiver)
-            }
-        };
+        let parked = park(reply, &mut waiters.joins, group_id, &member_id);
         apply(state, &mut shard, partition, group_id, effects);
         parked
     })?;
-    match parked {
-        Err(now) => now,
-        Ok(receiver) => receiver.await.unwrap_or_else(|_| {
-            Err(GroupError::NotCoordinator {
-                group: group_id.to_owned(),
-                partition,
-            })
-        }),
-    }
+    answered(parked, group_id, partition).await
 }
 
 /// Handles a SyncGroup: answered at once (Stable, or an error) or once the leader's
@@ -111,25 +98,38 @@ pub async fn sync_group(
             assignments,
             now_ms(),
         );
-        let parked = match reply {
-            Reply::Now(result) => Err(result),
-            Reply::Parked => {
-                let (sender, receiver) = oneshot::channel();
-                let key = (group_id.to_owned(), member_id.to_owned());
-                if let Some(previous) = waiters.syncs.insert(key, sender) {
-                    let _ = previous.send(Err(GroupError::RebalanceInProgress {
-                        group: group_id.to_owned(),
-                    }));
-                }
-                Ok(receiver)
-            }
-        };
+        let parked = park(reply, &mut waiters.syncs, group_id, member_id);
         apply(state, &mut shard, partition, group_id, effects);
         parked
     })?;
-    match parked {
-        Err(now) => now,
-        Ok(receiver) => receiver.await.unwrap_or_else(|_| {
+    answered(parked, group_id, partition).await
+}
+
+type Parked<T> = HashMap<(String, String), oneshot::Sender<Result<T, GroupError>>>;
+
+/// The answer of a decision: at once, or through a oneshot parked for the member (a parked
+/// request it replaces gets REBALANCE_IN_PROGRESS).
+fn park<T>(reply: Reply<T>, waiters: &mut Parked<T>, group_id: &str, member_id: &str) -> Answer<T> {
+    match reply {
+        Reply::Now(result) => Answer::Now(result),
+        Reply::Parked => {
+            let (sender, receiver) = oneshot::channel();
+            let key = (group_id.to_owned(), member_id.to_owned());
+            if let Some(previous) = waiters.insert(key, sender) {
+                let _ = previous.send(Err(GroupError::RebalanceInProgress {
+                    group: group_id.to_owned(),
+                }));
+            }
+            Answer::Later(receiver)
+        }
+    }
+}
+
+/// Waits for a parked answer; a dropped sender means the shard was unloaded.
+async fn answered<T>(answer: Answer<T>, group_id: &str, partition: i32) -> Result<T, GroupError> {
+    match answer {
+        Answer::Now(result) => result,
+        Answer::Later(receiver) => receiver.await.unwrap_or_else(|_| {
             Err(GroupError::NotCoordinator {
                 group: group_id.to_owned(),
                 partition,

@@ -98,10 +98,11 @@ impl Consumer {
         let Some(member) = self.member.as_ref() else {
             return Ok(());
         };
-        if member.options.enable_auto_commit && member.identity().0 >= 0 {
-            if let Err(error) = self.commit_sync().await {
-                tracing::warn!(%error, "the commit at close failed");
-            }
+        if member.options.enable_auto_commit
+            && member.identity().0 >= 0
+            && let Err(error) = self.commit_sync().await
+        {
+            tracing::warn!(%error, "the commit at close failed");
         }
         let mut member = self.member.take().expect("checked");
         member.leave().await

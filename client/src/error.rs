@@ -259,10 +259,14 @@ pub enum ErrorCode {
     InvalidRequiredAcks,
     /// The generation is not the group's current one.
     IllegalGeneration,
+    /// JoinGroup: another protocol type, no protocols, or none every member supports.
+    InconsistentGroupProtocol,
     /// The group id is not valid.
     InvalidGroupId,
     /// The member id is not a member of the group.
     UnknownMemberId,
+    /// JoinGroup: the session timeout is outside the broker's allowed range.
+    InvalidSessionTimeout,
     /// The group is rebalancing.
     RebalanceInProgress,
     /// An offset commit is too large for the offsets topic.
@@ -295,6 +299,8 @@ pub enum ErrorCode {
     UnknownProducerId,
     /// The group does not exist.
     GroupIdNotFound,
+    /// JoinGroup: the coordinator gave the member an id; join again with it.
+    MemberIdRequired,
     /// Topic deletion is disabled on the cluster.
     TopicDeletionDisabled,
     /// The request must go to the controller.
@@ -369,6 +375,9 @@ impl ErrorCode {
             P::CoordinatorNotAvailable => ErrorCode::CoordinatorNotAvailable,
             P::NotCoordinator => ErrorCode::NotCoordinator,
             P::IllegalGeneration => ErrorCode::IllegalGeneration,
+            P::InconsistentGroupProtocol => ErrorCode::InconsistentGroupProtocol,
+            P::InvalidSessionTimeout => ErrorCode::InvalidSessionTimeout,
+            P::MemberIdRequired => ErrorCode::MemberIdRequired,
             P::InvalidGroupId => ErrorCode::InvalidGroupId,
             P::UnknownMemberId => ErrorCode::UnknownMemberId,
             P::RebalanceInProgress => ErrorCode::RebalanceInProgress,
@@ -425,6 +434,9 @@ impl ErrorCode {
             ErrorCode::CoordinatorNotAvailable => P::CoordinatorNotAvailable,
             ErrorCode::NotCoordinator => P::NotCoordinator,
             ErrorCode::IllegalGeneration => P::IllegalGeneration,
+            ErrorCode::InconsistentGroupProtocol => P::InconsistentGroupProtocol,
+            ErrorCode::InvalidSessionTimeout => P::InvalidSessionTimeout,
+            ErrorCode::MemberIdRequired => P::MemberIdRequired,
             ErrorCode::InvalidGroupId => P::InvalidGroupId,
             ErrorCode::UnknownMemberId => P::UnknownMemberId,
             ErrorCode::RebalanceInProgress => P::RebalanceInProgress,

@@ -66,11 +66,15 @@ pub use admin::{
 };
 pub use client::{Client, MAX_MESSAGE_SIZE, bootstrap_uri};
 pub use consumer::{
-    Assignment, Assignor, BatchInfo, Consumer, ConsumerOptions, ConsumerRecord, FetchOptions,
-    FetchResult, Member, OffsetReset, PartitionConsumer, TopicPartition, decode_fetched_batches,
+    Assignment, Assignor, BatchInfo, Consumer, ConsumerOptions, ConsumerRecord, Delivery,
+    FetchOptions, FetchResult, GroupOptions, Member, OffsetReset, PartitionConsumer,
+    RebalanceListener, TopicPartition, decode_fetched_batches,
 };
 pub use error::{ClientError, ErrorCode};
-pub use group::{CommittedOffset, Coordinator, Group, GroupOffset, NO_GENERATION};
+pub use group::{
+    CommittedOffset, Coordinator, Generation, Group, GroupOffset, JoinOutcome, JoinRequest,
+    NO_GENERATION,
+};
 pub use offsets::{ListedOffset, OffsetSpec};
 pub use producer::{
     Acks, BatchSender, BatchSenderOptions, DeliveryFuture, Partitioner, ProduceAck, ProduceError,

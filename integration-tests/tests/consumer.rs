@@ -123,6 +123,7 @@ async fn a_consumer_reads_on_through_a_leader_kill_without_gaps_or_duplicates() 
     let mut consumer = Consumer::new(
         &client,
         ConsumerOptions {
+            group: None,
             fetch: FetchOptions {
                 max_bytes: 512,
                 max_wait_ms: 100,

@@ -316,6 +316,21 @@ pub const SUPPORTED_KEYS: &[KeySpec] = &[
         Some("5242880"),
         "Bytes read per step when a new coordinator loads a `__consumer_offsets` partition.",
     ),
+    key(
+        "group.min.session.timeout.ms",
+        Some("6000"),
+        "Shortest session timeout a JoinGroup may ask for; shorter ones get INVALID_SESSION_TIMEOUT.",
+    ),
+    key(
+        "group.max.session.timeout.ms",
+        Some("1800000"),
+        "Longest session timeout a JoinGroup may ask for; longer ones get INVALID_SESSION_TIMEOUT.",
+    ),
+    key(
+        "group.initial.rebalance.delay.ms",
+        Some("3000"),
+        "How long the first rebalance of a group without members waits for more members, extended by the same while members keep arriving (within the rebalance timeout); 0 = no wait.",
+    ),
 ];
 
 /// Keys from Kafka's own `server.properties` that make no sense for Tributary (network thread
@@ -329,7 +344,6 @@ pub const IGNORED_KAFKA_KEYS: &[&str] = &[
     "num.recovery.threads.per.data.dir",
     "transaction.state.log.replication.factor",
     "transaction.state.log.min.isr",
-    "group.initial.rebalance.delay.ms",
     "listener.security.protocol.map",
     "inter.broker.listener.name",
     "queued.max.requests",

@@ -401,6 +401,21 @@ fn parse_group_settings(p: &Props<'_>) -> Result<GroupSettings, ConfigError> {
     if segment_bytes < 14 {
         return Err(p.invalid("offsets.topic.segment.bytes", "must be >= 14"));
     }
+    let min_session = in_range("group.min.session.timeout.ms", i32::MAX as u64)? as i32;
+    let max_session = in_range("group.max.session.timeout.ms", i32::MAX as u64)? as i32;
+    if max_session < min_session {
+        return Err(p.invalid(
+            "group.max.session.timeout.ms",
+            "must be at least group.min.session.timeout.ms",
+        ));
+    }
+    let initial_delay: u64 = p.parse("group.initial.rebalance.delay.ms")?;
+    if initial_delay > i32::MAX as u64 {
+        return Err(p.invalid(
+            "group.initial.rebalance.delay.ms",
+            "must be at most 2147483647",
+        ));
+    }
     Ok(GroupSettings {
         offsets_topic_num_partitions: in_range("offsets.topic.num.partitions", 10_000)? as i32,
         offsets_topic_replication_factor: in_range("offsets.topic.replication.factor", 32_767)?
@@ -409,6 +424,9 @@ fn parse_group_settings(p: &Props<'_>) -> Result<GroupSettings, ConfigError> {
         offset_metadata_max_bytes: metadata_max as usize,
         offsets_commit_timeout_ms: p.parse_positive("offsets.commit.timeout.ms")?,
         offsets_load_buffer_size: in_range("offsets.load.buffer.size", i32::MAX as u64)? as usize,
+        group_min_session_timeout_ms: min_session,
+        group_max_session_timeout_ms: max_session,
+        group_initial_rebalance_delay_ms: initial_delay as i32,
     })
 }
 

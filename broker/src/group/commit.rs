@@ -88,8 +88,6 @@ pub fn metadata_fits(metadata: &str, max_bytes: usize) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
     use crate::group::state::Member;
 
@@ -102,13 +100,11 @@ mod tests {
                 .map(|m| {
                     (
                         (*m).to_owned(),
-                        Member {
-                            member_id: (*m).to_owned(),
-                        },
+                        Member::joining(*m, "client", 10_000, 10_000, Vec::new(), 0),
                     )
                 })
                 .collect(),
-            offsets: BTreeMap::new(),
+            ..Group::empty()
         }
     }
 

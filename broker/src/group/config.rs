@@ -22,6 +22,14 @@ pub struct GroupSettings {
     /// `offsets.load.buffer.size`: bytes read per step while loading a partition (default
     /// 5 MiB; a larger first batch is still read whole).
     pub offsets_load_buffer_size: usize,
+    /// `group.min.session.timeout.ms`: the shortest session timeout a member may ask for
+    /// (default 6000).
+    pub group_min_session_timeout_ms: i32,
+    /// `group.max.session.timeout.ms`: the longest (default 1800000).
+    pub group_max_session_timeout_ms: i32,
+    /// `group.initial.rebalance.delay.ms`: how long the first rebalance of a group without
+    /// members waits for more members (default 3000; 0 = none).
+    pub group_initial_rebalance_delay_ms: i32,
 }
 
 impl Default for GroupSettings {
@@ -33,6 +41,9 @@ impl Default for GroupSettings {
             offset_metadata_max_bytes: 4096,
             offsets_commit_timeout_ms: 5000,
             offsets_load_buffer_size: 5_242_880,
+            group_min_session_timeout_ms: 6000,
+            group_max_session_timeout_ms: 1_800_000,
+            group_initial_rebalance_delay_ms: 3000,
         }
     }
 }

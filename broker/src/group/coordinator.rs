@@ -13,7 +13,7 @@ use tributary_zk_layout::LeaderEpoch;
 use super::config::GroupSettings;
 use super::error::GroupError;
 use super::offsets_topic::{OFFSETS_TOPIC, partition_for};
-use super::shard::{Groups, Shard, ShardStatus};
+use super::shard::{Groups, Shard, ShardStatus, Waiters};
 use crate::replica::{Role, RoleEvent};
 use crate::state::BrokerState;
 
@@ -53,8 +53,14 @@ impl LoadedShard<'_> {
 
     /// Its groups.
     pub(crate) fn groups(&mut self) -> &mut Groups {
-        match &mut self.guard.status {
-            ShardStatus::Loaded(groups) => groups,
+        self.parts().0
+    }
+
+    /// Its groups and the requests parked on them.
+    pub(crate) fn parts(&mut self) -> (&mut Groups, &mut Waiters) {
+        let shard = &mut *self.guard;
+        match &mut shard.status {
+            ShardStatus::Loaded(groups) => (groups, &mut shard.waiters),
             ShardStatus::Loading => unreachable!("a LoadedShard is only made from a loaded shard"),
         }
     }
@@ -142,6 +148,19 @@ impl GroupCoordinator {
         })
     }
 
+    /// The partitions this broker leads (loaded or not).
+    pub(crate) fn partitions(&self) -> Vec<i32> {
+        let mut partitions: Vec<i32> = self
+            .shards
+            .read()
+            .expect("shard map lock")
+            .keys()
+            .copied()
+            .collect();
+        partitions.sort_unstable();
+        partitions
+    }
+
     fn shard(&self, partition: i32) -> Option<Arc<Mutex<Shard>>> {
         self.shards
             .read()
@@ -200,12 +219,17 @@ pub fn group_partition(state: &BrokerState, group_id: &str) -> Result<i32, Group
 }
 
 /// The coordinator's event task: follows the replica manager's role events for
-/// `__consumer_offsets` and starts a load for every new leadership, until `shutdown`.
+/// `__consumer_offsets` and starts a load for every new leadership, until `shutdown`; and
+/// starts the membership timers' task.
 pub async fn run(
     state: Arc<BrokerState>,
     mut roles: mpsc::UnboundedReceiver<RoleEvent>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    tokio::spawn(super::rebalance::run_timers(
+        state.clone(),
+        shutdown.clone(),
+    ));
     loop {
         let event = tokio::select! {
             event = roles.recv() => match event {

@@ -61,9 +61,45 @@ pub enum GroupError {
         /// The member id in the request.
         member_id: String,
     },
-    /// The group is waiting for its members' assignment.
-    #[error("group {group:?} is rebalancing; rejoin before committing")]
+    /// The group is rebalancing (or the member's wait was cut short by a new rebalance).
+    #[error("group {group:?} is rebalancing; join the group again")]
     RebalanceInProgress {
+        /// The group.
+        group: String,
+    },
+    /// A first JoinGroup (empty member id): join again with the id given.
+    #[error("group {group:?}: join again with member id {member_id:?}")]
+    MemberIdRequired {
+        /// The group.
+        group: String,
+        /// The id the coordinator gave the member.
+        member_id: String,
+    },
+    /// The session timeout is outside the broker's range.
+    #[error(
+        "group {group:?}: session timeout {timeout_ms} ms is outside [{min_ms}, {max_ms}] (group.min/max.session.timeout.ms)"
+    )]
+    InvalidSessionTimeout {
+        /// The group.
+        group: String,
+        /// The timeout asked for.
+        timeout_ms: i32,
+        /// `group.min.session.timeout.ms`.
+        min_ms: i32,
+        /// `group.max.session.timeout.ms`.
+        max_ms: i32,
+    },
+    /// The member's protocols do not fit the group.
+    #[error("group {group:?}: inconsistent group protocol: {reason}")]
+    InconsistentProtocol {
+        /// The group.
+        group: String,
+        /// What does not fit.
+        reason: String,
+    },
+    /// A JoinGroup names a `group_instance_id` (static membership is not supported).
+    #[error("group {group:?}: static membership (group_instance_id) is not supported")]
+    StaticMembership {
         /// The group.
         group: String,
     },

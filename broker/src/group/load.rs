@@ -14,7 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tributary_record::{BatchIter, RecordError};
 
-use super::shard::{Groups, replay};
+use super::shard::{Groups, replay, start_sessions};
 use crate::log::{LogError, TopicPartition};
 use crate::replica::Partition;
 use crate::state::BrokerState;
@@ -62,7 +62,8 @@ pub async fn load(state: Arc<BrokerState>, partition: i32, incarnation: u64) {
         let started = std::time::Instant::now();
         let read = tokio::task::spawn_blocking(move || read_groups(&reading, end, buffer)).await;
         match read {
-            Ok(Ok((groups, records))) => {
+            Ok(Ok((mut groups, records))) => {
+                start_sessions(&mut groups, crate::state::now_ms());
                 let group_count = groups.len();
                 if state.groups.finish_load(partition, incarnation, groups) {
                     tracing::info!(

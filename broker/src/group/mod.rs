@@ -7,6 +7,8 @@
 //!     records.rs        pure: Kafka's binary keys and values of __consumer_offsets (golden-tested)
 //!     state.rs          pure: a group (state, generation, members, offsets)
 //!     commit.rs         pure: who may commit (Kafka's checks, as a table), group id and metadata rules
+//!     membership.rs     pure: JoinGroup/SyncGroup/Heartbeat/LeaveGroup and the timers as decisions
+//!     rebalance.rs      the membership RPCs and timers: parking requests, storing group metadata
 //!     shard.rs          pure: one offsets partition's groups, and replaying its records
 //!     coordinator.rs    the shards this broker leads, driven by the replica manager's role events
 //!     load.rs           reading a newly led partition from its log start into a shard
@@ -19,9 +21,9 @@
 //! Leadership decides everything: LeaderAndIsr making this broker leader of partition `p` of
 //! `__consumer_offsets` creates a loading shard for `p` (COORDINATOR_LOAD_IN_PROGRESS until the
 //! partition is replayed); losing the leadership drops it (NOT_COORDINATOR). Commits are
-//! appended to `p` and answered once the high watermark passes them. Membership (JoinGroup,
-//! SyncGroup, Heartbeat, rebalances) and offset expiry come later; `docs/groups.md` has the
-//! whole picture.
+//! appended to `p` and answered once the high watermark passes them, and so is each completed
+//! rebalance's GroupMetadataValue. Offset expiry comes later; `docs/groups.md` has the whole
+//! picture.
 
 mod commit;
 mod config;
@@ -29,8 +31,10 @@ mod coordinator;
 mod error;
 mod find_coordinator;
 mod load;
+mod membership;
 mod offsets;
 pub mod offsets_topic;
+mod rebalance;
 pub mod records;
 mod shard;
 mod state;
@@ -39,8 +43,10 @@ pub use config::GroupSettings;
 pub use coordinator::{GroupCoordinator, run};
 pub use error::GroupError;
 pub use find_coordinator::{CoordinatorLookup, find_coordinator};
+pub use membership::{CONSUMER_PROTOCOL_TYPE, JoinRequest, Joined};
 pub use offsets::{CommitEntry, CommitRequest, EntryRefusal, commit, fetch};
 pub use offsets_topic::{OFFSETS_TOPIC, partition_for};
+pub use rebalance::{heartbeat, join_group, leave_group, sync_group};
 pub use state::{CommittedOffset, GroupState};
 
 #[cfg(test)]

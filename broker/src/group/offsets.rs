@@ -16,6 +16,7 @@ use tributary_record::{BatchBuilder, Record};
 use super::commit::{check_committer, check_group_id, metadata_fits};
 use super::coordinator::group_partition;
 use super::error::GroupError;
+use super::membership;
 use super::offsets_topic::OFFSETS_TOPIC;
 use super::records::{OffsetCommitValue, offset_commit_key, offset_commit_value};
 use super::state::{CommittedOffset, Group};
@@ -115,41 +116,27 @@ pub async fn commit(
                 if accepted.is_empty() {
                     return Ok((shard.incarnation(), None));
                 }
-                let replica = offsets_leader(state, group_id, partition)?;
-                let generation = replica.leadership_generation();
-                let min_insync =
-                    usize::try_from(state.min_insync_replicas(OFFSETS_TOPIC)).unwrap_or(1);
-                let info = replica
-                    .append_as_leader(
-                        commit_batch(group_id, &accepted, now),
+                if request.generation >= 0 {
+                    membership::heard_from(
+                        shard.groups().get_mut(group_id).expect("checked"),
+                        &request.member_id,
                         now,
-                        Some(min_insync),
-                    )
-                    .map_err(|source| append_refusal(group_id, partition, source))?;
-                Ok((
-                    shard.incarnation(),
-                    Some((replica, info.base_offset, generation)),
-                ))
+                    );
+                }
+                let appended = append_as_coordinator(
+                    state,
+                    group_id,
+                    partition,
+                    commit_batch(group_id, &accepted, now),
+                )?;
+                Ok((shard.incarnation(), Some(appended)))
             })??;
 
     let Some((replica, base_offset, generation)) = appended else {
         return Ok(outcomes);
     };
     let required = base_offset + accepted.len() as i64;
-    let timeout_ms = state.groups.settings().offsets_commit_timeout_ms;
-    let deadline = Instant::now() + Duration::from_millis(timeout_ms);
-    wait_until_replicated(&replica, required, generation, deadline)
-        .await
-        .map_err(|waited| match waited {
-            Waited::LostLeadership => GroupError::NotCoordinator {
-                group: group_id.to_owned(),
-                partition,
-            },
-            Waited::TimedOut => GroupError::ReplicationTimedOut {
-                group: group_id.to_owned(),
-                timeout_ms,
-            },
-        })?;
+    replicated(state, group_id, partition, &replica, required, generation).await?;
 
     state
         .groups
@@ -234,6 +221,50 @@ fn check_entry(state: &BrokerState, entry: &CommitEntry, max: usize) -> Result<(
         });
     }
     Ok(())
+}
+
+/// Appends `batch` to the group's offsets partition as its leader (called under the shard's
+/// lock, so records enter the log in the order their decisions were made). Returns the
+/// replica, the batch's base offset and the leadership generation to wait under.
+pub(super) fn append_as_coordinator(
+    state: &BrokerState,
+    group_id: &str,
+    partition: i32,
+    batch: BytesMut,
+) -> Result<(std::sync::Arc<Partition>, i64, u64), GroupError> {
+    let replica = offsets_leader(state, group_id, partition)?;
+    let generation = replica.leadership_generation();
+    let min_insync = usize::try_from(state.min_insync_replicas(OFFSETS_TOPIC)).unwrap_or(1);
+    let info = replica
+        .append_as_leader(batch, now_ms(), Some(min_insync))
+        .map_err(|source| append_refusal(group_id, partition, source))?;
+    Ok((replica, info.base_offset, generation))
+}
+
+/// Waits until every in-sync replica has the records below `required` (acks=-1), up to
+/// `offsets.commit.timeout.ms`.
+pub(super) async fn replicated(
+    state: &BrokerState,
+    group_id: &str,
+    partition: i32,
+    replica: &Partition,
+    required: i64,
+    generation: u64,
+) -> Result<(), GroupError> {
+    let timeout_ms = state.groups.settings().offsets_commit_timeout_ms;
+    let deadline = Instant::now() + Duration::from_millis(timeout_ms);
+    wait_until_replicated(replica, required, generation, deadline)
+        .await
+        .map_err(|waited| match waited {
+            Waited::LostLeadership => GroupError::NotCoordinator {
+                group: group_id.to_owned(),
+                partition,
+            },
+            Waited::TimedOut => GroupError::ReplicationTimedOut {
+                group: group_id.to_owned(),
+                timeout_ms,
+            },
+        })
 }
 
 /// The offsets partition's replica, if this broker leads it.

@@ -22,10 +22,29 @@
 //!   int64  expire_timestamp    v1 only
 //! ```
 //!
+//! GroupMetadataValue (this broker writes v3; reads v0-v3), written when a rebalance completes
+//! (the leader's assignments, or a group left without members):
+//!
+//! ```text
+//!   int16  version
+//!   string protocol_type         "" for a group without members
+//!   int32  generation
+//!   string protocol              nullable (int16 length -1 = null)
+//!   string leader                nullable
+//!   int64  current_state_timestamp   v2+; ms, -1 = unknown
+//!   int32  member count, then per member:
+//!     string member_id
+//!     string group_instance_id   v3+; nullable (always null here: no static membership)
+//!     string client_id
+//!     string client_host
+//!     int32  rebalance_timeout   v1+; ms
+//!     int32  session_timeout     ms
+//!     bytes  subscription        int32 length + bytes: the metadata of the chosen protocol
+//!     bytes  assignment          int32 length + bytes
+//! ```
+//!
 //! A record with a null value is a tombstone: the offset (or the group) is deleted, and
-//! compaction later drops the key. Group metadata values (`GroupMetadataValue`, written by
-//! SyncGroup) come with group membership, a later step; their keys are recognised now so a
-//! log holding them loads. Records are keyed so that compaction keeps the latest commit per
+//! compaction later drops the key. Records are keyed so that compaction keeps the latest commit per
 //! group and partition, and an unclean stop leaves at worst a partial batch, which log recovery
 //! truncates like any other.
 
@@ -38,6 +57,8 @@ pub const OFFSET_COMMIT_KEY_VERSION: i16 = 1;
 pub const OFFSET_COMMIT_VALUE_VERSION: i16 = 3;
 /// The key version of group metadata records.
 pub const GROUP_METADATA_KEY_VERSION: i16 = 2;
+/// The value version of group metadata this broker writes (Kafka 2.3+).
+pub const GROUP_METADATA_VALUE_VERSION: i16 = 3;
 
 /// Why a key or value of `__consumer_offsets` cannot be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -109,6 +130,126 @@ pub struct OffsetCommitValue {
     pub commit_timestamp: i64,
     /// v1 only: when the offset expires (ms), else `None`.
     pub expire_timestamp: Option<i64>,
+}
+
+/// A group's membership as stored when a rebalance completes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMetadataValue {
+    /// The members' protocol type ("" without members).
+    pub protocol_type: String,
+    /// The generation.
+    pub generation: i32,
+    /// The chosen protocol (`None` without members).
+    pub protocol: Option<String>,
+    /// The leader (`None` without members).
+    pub leader: Option<String>,
+    /// When the group entered its state (ms), -1 when unknown (v0-v1).
+    pub current_state_timestamp: i64,
+    /// The members.
+    pub members: Vec<MemberMetadata>,
+}
+
+/// One member in a [`GroupMetadataValue`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberMetadata {
+    /// Its id.
+    pub member_id: String,
+    /// Its static id (v3; always `None` from this broker).
+    pub group_instance_id: Option<String>,
+    /// Its client id.
+    pub client_id: String,
+    /// Its host as the coordinator saw it.
+    pub client_host: String,
+    /// Rebalance timeout (ms); for v0 the session timeout, as Kafka reads it.
+    pub rebalance_timeout_ms: i32,
+    /// Session timeout (ms).
+    pub session_timeout_ms: i32,
+    /// Its metadata for the chosen protocol.
+    pub subscription: Bytes,
+    /// Its assignment.
+    pub assignment: Bytes,
+}
+
+/// The value of a group's metadata (version [`GROUP_METADATA_VALUE_VERSION`]).
+pub fn group_metadata_value(value: &GroupMetadataValue) -> Bytes {
+    let mut out = Vec::with_capacity(64);
+    out.put_i16(GROUP_METADATA_VALUE_VERSION);
+    put_string(&mut out, &value.protocol_type);
+    out.put_i32(value.generation);
+    put_nullable_string(&mut out, value.protocol.as_deref());
+    put_nullable_string(&mut out, value.leader.as_deref());
+    out.put_i64(value.current_state_timestamp);
+    out.put_i32(i32::try_from(value.members.len()).expect("member count fits an int32"));
+    for member in &value.members {
+        put_string(&mut out, &member.member_id);
+        put_nullable_string(&mut out, member.group_instance_id.as_deref());
+        put_string(&mut out, &member.client_id);
+        put_string(&mut out, &member.client_host);
+        out.put_i32(member.rebalance_timeout_ms);
+        out.put_i32(member.session_timeout_ms);
+        put_bytes(&mut out, &member.subscription);
+        put_bytes(&mut out, &member.assignment);
+    }
+    Bytes::from(out)
+}
+
+/// Decodes a group metadata value of version 0 to 3.
+pub fn decode_group_metadata_value(bytes: &[u8]) -> Result<GroupMetadataValue, OffsetsRecordError> {
+    let mut reader = Reader { rest: bytes };
+    let version = reader.i16("value version")?;
+    if !(0..=3).contains(&version) {
+        return Err(OffsetsRecordError::UnknownValueVersion(version));
+    }
+    let protocol_type = reader.string("protocol_type")?;
+    let generation = reader.i32("generation")?;
+    let protocol = reader.nullable_string("protocol")?;
+    let leader = reader.nullable_string("leader")?;
+    let current_state_timestamp = if version >= 2 {
+        reader.i64("current_state_timestamp")?
+    } else {
+        -1
+    };
+    let count = reader.i32("members")?;
+    let count = usize::try_from(count).map_err(|_| OffsetsRecordError::InvalidLength {
+        field: "members",
+        length: -1,
+    })?;
+    let mut members = Vec::with_capacity(count.min(1024));
+    for _ in 0..count {
+        let member_id = reader.string("member_id")?;
+        let group_instance_id = if version >= 3 {
+            reader.nullable_string("group_instance_id")?
+        } else {
+            None
+        };
+        let client_id = reader.string("client_id")?;
+        let client_host = reader.string("client_host")?;
+        let rebalance_timeout = if version >= 1 {
+            Some(reader.i32("rebalance_timeout")?)
+        } else {
+            None
+        };
+        let session_timeout_ms = reader.i32("session_timeout")?;
+        members.push(MemberMetadata {
+            member_id,
+            group_instance_id,
+            client_id,
+            client_host,
+            rebalance_timeout_ms: rebalance_timeout.unwrap_or(session_timeout_ms),
+            session_timeout_ms,
+            subscription: reader.bytes("subscription")?,
+            assignment: reader.bytes("assignment")?,
+        });
+    }
+    reader.finish()?;
+    Ok(GroupMetadataValue {
+        protocol_type,
+        generation,
+        protocol,
+        leader,
+        current_state_timestamp,
+        members,
+    })
 }
 
 /// The key of a committed offset (version [`OFFSET_COMMIT_KEY_VERSION`]).
@@ -197,6 +338,18 @@ fn put_string(out: &mut Vec<u8>, text: &str) {
     out.put_slice(text.as_bytes());
 }
 
+fn put_nullable_string(out: &mut Vec<u8>, text: Option<&str>) {
+    match text {
+        Some(text) => put_string(out, text),
+        None => out.put_i16(-1),
+    }
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.put_i32(i32::try_from(bytes.len()).expect("member metadata fits an int32 length"));
+    out.put_slice(bytes);
+}
+
 /// Reads fields from the front of a byte slice.
 struct Reader<'a> {
     rest: &'a [u8],
@@ -237,6 +390,26 @@ impl<'a> Reader<'a> {
             .map_err(|_| OffsetsRecordError::InvalidLength { field, length })?;
         let bytes = self.take(field, size)?;
         String::from_utf8(bytes.to_vec()).map_err(|_| OffsetsRecordError::InvalidUtf8 { field })
+    }
+
+    fn nullable_string(
+        &mut self,
+        field: &'static str,
+    ) -> Result<Option<String>, OffsetsRecordError> {
+        if self.rest.starts_with(&[0xFF, 0xFF]) {
+            self.rest = &self.rest[2..];
+            return Ok(None);
+        }
+        self.string(field).map(Some)
+    }
+
+    fn bytes(&mut self, field: &'static str) -> Result<Bytes, OffsetsRecordError> {
+        let length = self.i32(field)?;
+        let size = usize::try_from(length).map_err(|_| OffsetsRecordError::InvalidLength {
+            field,
+            length: i16::try_from(length).unwrap_or(i16::MIN),
+        })?;
+        Ok(Bytes::copy_from_slice(self.take(field, size)?))
     }
 
     fn finish(&self) -> Result<(), OffsetsRecordError> {
@@ -307,6 +480,72 @@ mod tests {
                 group: "app".into()
             }
         );
+    }
+
+    #[test]
+    fn group_metadata_value_v3_golden_bytes() {
+        let value = GroupMetadataValue {
+            protocol_type: "consumer".into(),
+            generation: 7,
+            protocol: Some("range".into()),
+            leader: Some("m1".into()),
+            current_state_timestamp: COMMIT_TIME,
+            members: vec![MemberMetadata {
+                member_id: "m1".into(),
+                group_instance_id: None,
+                client_id: "c".into(),
+                client_host: "h".into(),
+                rebalance_timeout_ms: 300_000,
+                session_timeout_ms: 10_000,
+                subscription: Bytes::from_static(&[0xAA]),
+                assignment: Bytes::from_static(&[0xBB, 0xCC]),
+            }],
+        };
+        #[rustfmt::skip]
+        let expected: &[u8] = &[
+            0x00, 0x03,                                              // version 3
+            0x00, 0x08, b'c', b'o', b'n', b's', b'u', b'm', b'e', b'r', // protocol type
+            0x00, 0x00, 0x00, 0x07,                                  // generation 7
+            0x00, 0x05, b'r', b'a', b'n', b'g', b'e',                // protocol
+            0x00, 0x02, b'm', b'1',                                  // leader
+            0x00, 0x00, 0x01, 0x8B, 0xCF, 0xE5, 0x68, 0x00,          // current state timestamp
+            0x00, 0x00, 0x00, 0x01,                                  // 1 member
+            0x00, 0x02, b'm', b'1',                                  //   member id
+            0xFF, 0xFF,                                              //   group instance id: null
+            0x00, 0x01, b'c',                                        //   client id
+            0x00, 0x01, b'h',                                        //   client host
+            0x00, 0x04, 0x93, 0xE0,                                  //   rebalance timeout 300000
+            0x00, 0x00, 0x27, 0x10,                                  //   session timeout 10000
+            0x00, 0x00, 0x00, 0x01, 0xAA,                            //   subscription
+            0x00, 0x00, 0x00, 0x02, 0xBB, 0xCC,                      //   assignment
+        ];
+        assert_eq!(&group_metadata_value(&value)[..], expected);
+        assert_eq!(decode_group_metadata_value(expected).unwrap(), value);
+
+        // An empty group (after its last member left), and a v0 value Kafka 0.10 wrote.
+        let empty = GroupMetadataValue {
+            protocol_type: String::new(),
+            generation: 8,
+            protocol: None,
+            leader: None,
+            current_state_timestamp: -1,
+            members: vec![],
+        };
+        assert_eq!(
+            decode_group_metadata_value(&group_metadata_value(&empty)).unwrap(),
+            empty
+        );
+        #[rustfmt::skip]
+        let v0: &[u8] = &[
+            0x00, 0x00, 0x00, 0x01, b'x', 0x00, 0x00, 0x00, 0x02, 0xFF, 0xFF, 0xFF, 0xFF,
+            0x00, 0x00, 0x00, 0x01,
+            0x00, 0x01, b'a', 0x00, 0x01, b'c', 0x00, 0x01, b'h', 0x00, 0x00, 0x03, 0xE8,
+            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        ];
+        let decoded = decode_group_metadata_value(v0).unwrap();
+        assert_eq!((decoded.generation, decoded.protocol.as_deref()), (2, None));
+        assert_eq!(decoded.members[0].rebalance_timeout_ms, 1000);
+        assert!(decode_group_metadata_value(&expected[..expected.len() - 1]).is_err());
     }
 
     #[test]

@@ -4,10 +4,13 @@
 
 use std::collections::HashMap;
 
+use tokio::sync::oneshot;
 use tributary_zk_layout::LeaderEpoch;
 
-use super::records::{self, OffsetsKey, OffsetsRecordError};
-use super::state::{CommittedOffset, Group};
+use super::error::GroupError;
+use super::membership::Joined;
+use super::records::{self, GroupMetadataValue, MemberMetadata, OffsetsKey, OffsetsRecordError};
+use super::state::{CommittedOffset, Group, GroupState, Member};
 
 /// The groups of one partition, by group id.
 pub type Groups = HashMap<String, Group>;
@@ -22,6 +25,16 @@ pub enum ShardStatus {
     Loaded(Groups),
 }
 
+/// Requests parked until a rebalance step answers them, by (group id, member id). Dropping a
+/// sender (the shard unloads) answers its request NOT_COORDINATOR.
+#[derive(Debug, Default)]
+pub struct Waiters {
+    /// Parked JoinGroups.
+    pub joins: HashMap<(String, String), oneshot::Sender<Result<Joined, GroupError>>>,
+    /// Parked SyncGroups.
+    pub syncs: HashMap<(String, String), oneshot::Sender<Result<bytes::Bytes, GroupError>>>,
+}
+
 /// A partition this broker leads.
 #[derive(Debug)]
 pub struct Shard {
@@ -32,6 +45,8 @@ pub struct Shard {
     pub leader_epoch: LeaderEpoch,
     /// Loading or loaded.
     pub status: ShardStatus,
+    /// The parked membership requests of its groups.
+    pub waiters: Waiters,
 }
 
 impl Shard {
@@ -41,6 +56,7 @@ impl Shard {
             incarnation,
             leader_epoch,
             status: ShardStatus::Loading,
+            waiters: Waiters::default(),
         }
     }
 }
@@ -49,8 +65,9 @@ impl Shard {
 /// `groups`, as a load replays the log from its start:
 /// * an offset commit stores the offset (creating the group, Empty, if needed); its tombstone
 ///   removes the offset;
-/// * a group metadata record makes the group known; its tombstone removes a group that has no
-///   offsets left. Membership in its value is not read yet: it comes with JoinGroup/SyncGroup.
+/// * a group metadata record sets the group's generation, protocol, leader and members (Stable
+///   with members, else Empty); its tombstone removes a group that has no offsets left (or
+///   empties its membership).
 ///
 /// A key or value that does not decode is an error; the caller skips the record and says so.
 pub fn replay(
@@ -89,17 +106,109 @@ pub fn replay(
             }
         },
         OffsetsKey::GroupMetadata { group } => match value {
-            Some(_) => {
-                groups.entry(group).or_insert_with(Group::empty);
+            Some(value) => {
+                let value = records::decode_group_metadata_value(value)?;
+                restore_membership(groups.entry(group).or_insert_with(Group::empty), value);
             }
             None => {
                 if groups.get(&group).is_some_and(|g| g.offsets.is_empty()) {
                     groups.remove(&group);
+                } else if let Some(existing) = groups.get_mut(&group) {
+                    restore_membership(
+                        existing,
+                        GroupMetadataValue {
+                            protocol_type: String::new(),
+                            generation: existing.generation,
+                            protocol: None,
+                            leader: None,
+                            current_state_timestamp: -1,
+                            members: Vec::new(),
+                        },
+                    );
                 }
             }
         },
     }
     Ok(())
+}
+
+/// The stored form of `group`'s membership (a completed rebalance: Stable or
+/// CompletingRebalance with the leader's assignments, or Empty).
+pub fn membership_value(group: &Group, now: i64) -> GroupMetadataValue {
+    let protocol = group.protocol.clone();
+    GroupMetadataValue {
+        protocol_type: group.protocol_type.clone().unwrap_or_default(),
+        generation: group.generation,
+        protocol: protocol.clone(),
+        leader: group.leader.clone(),
+        current_state_timestamp: now,
+        members: group
+            .members
+            .values()
+            .map(|m| MemberMetadata {
+                member_id: m.member_id.clone(),
+                group_instance_id: None,
+                client_id: m.client_id.clone(),
+                client_host: String::new(),
+                rebalance_timeout_ms: m.rebalance_timeout_ms,
+                session_timeout_ms: m.session_timeout_ms,
+                subscription: protocol
+                    .as_deref()
+                    .map(|p| m.metadata(p))
+                    .unwrap_or_default(),
+                assignment: m.assignment.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// Replaces `group`'s membership with a stored one. Members' sessions start when the load
+/// ends ([`start_sessions`]): a member that does not reach the new coordinator within its
+/// session timeout is removed.
+fn restore_membership(group: &mut Group, value: GroupMetadataValue) {
+    let offsets = std::mem::take(&mut group.offsets);
+    *group = Group::empty();
+    group.offsets = offsets;
+    group.generation = value.generation;
+    if value.members.is_empty() {
+        return;
+    }
+    group.state = GroupState::Stable;
+    group.protocol_type = Some(value.protocol_type);
+    group.protocol = value.protocol.clone();
+    group.leader = value.leader;
+    let protocol = value.protocol.unwrap_or_default();
+    for (sequence, stored) in value.members.into_iter().enumerate() {
+        let mut member = Member::joining(
+            stored.member_id,
+            stored.client_id,
+            stored.session_timeout_ms,
+            stored.rebalance_timeout_ms,
+            vec![(protocol.clone(), stored.subscription)],
+            0,
+        );
+        member.awaiting_join = false;
+        member.assignment = stored.assignment;
+        member.join_sequence = sequence as u64;
+        group.members.insert(member.member_id.clone(), member);
+    }
+    group.next_join_sequence = group.members.len() as u64;
+    if group
+        .leader
+        .as_ref()
+        .is_none_or(|l| !group.members.contains_key(l))
+    {
+        group.leader = group.members.keys().next().cloned();
+    }
+}
+
+/// Starts the sessions of loaded members at `now` (the load's end).
+pub fn start_sessions(groups: &mut Groups, now: i64) {
+    for group in groups.values_mut() {
+        for member in group.members.values_mut() {
+            member.last_heard_ms = now;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -130,7 +239,10 @@ mod tests {
             (offset_commit_key("a", "t", 1), None),
             (
                 group_metadata_key("c"),
-                Some(bytes::Bytes::from_static(b"opaque")),
+                Some(records::group_metadata_value(&membership_value(
+                    &Group::empty(),
+                    0,
+                ))),
             ),
             (group_metadata_key("b"), None),
         ];
@@ -156,6 +268,43 @@ mod tests {
         );
         assert!(groups["c"].offsets.is_empty());
         assert_eq!(groups.len(), 3);
+
+        // A stored membership is restored Stable; a later empty one empties the group.
+        let mut stable = Group::empty();
+        stable.state = GroupState::Stable;
+        stable.generation = 4;
+        stable.protocol_type = Some("consumer".into());
+        stable.protocol = Some("range".into());
+        stable.leader = Some("m1".into());
+        let mut m1 = Member::joining(
+            "m1",
+            "c",
+            10_000,
+            30_000,
+            vec![("range".into(), bytes::Bytes::from_static(b"sub"))],
+            0,
+        );
+        m1.awaiting_join = false;
+        m1.assignment = bytes::Bytes::from_static(b"asg");
+        stable.members.insert("m1".into(), m1);
+        let value = records::group_metadata_value(&membership_value(&stable, 5));
+        replay(&mut groups, &group_metadata_key("a"), Some(&value), 12).unwrap();
+        let a = &groups["a"];
+        assert_eq!(
+            (a.state, a.generation, a.leader.as_deref()),
+            (GroupState::Stable, 4, Some("m1"))
+        );
+        assert_eq!(a.members["m1"], stable.members["m1"]);
+        assert_eq!(a.offsets.len(), 1, "offsets stay");
+        let mut empty = Group::empty();
+        empty.generation = 5;
+        let value = records::group_metadata_value(&membership_value(&empty, 6));
+        replay(&mut groups, &group_metadata_key("a"), Some(&value), 13).unwrap();
+        assert_eq!(
+            (groups["a"].state, groups["a"].generation),
+            (GroupState::Empty, 5)
+        );
+        assert!(groups["a"].members.is_empty());
 
         // A tombstone of an unknown group changes nothing; a bad key is an error.
         replay(&mut groups, &offset_commit_key("z", "t", 0), None, 10).unwrap();

@@ -1,12 +1,12 @@
 //! One consumer group as its coordinator holds it in memory: state, generation, members and
 //! committed offsets. Pure data and rules; the shard that owns it ([`super::shard`]) applies
-//! them under its lock.
+//! them under its lock, and [`super::membership`] moves groups between the states.
 
 use std::collections::BTreeMap;
 
-/// Kafka's group states. This version creates groups in [`GroupState::Empty`] only (groups
-/// without members, committing with generation -1); JoinGroup, SyncGroup and Heartbeat will
-/// move them through the others.
+use bytes::Bytes;
+
+/// Kafka's group states (see [`super::membership`] for the transitions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupState {
     /// No members; offsets may be committed with generation -1 (and expire, later, after
@@ -25,12 +25,102 @@ pub enum GroupState {
     Dead,
 }
 
-/// A group member. Only the id for now: session and rebalance timeouts, protocols and the
-/// assignment come with JoinGroup and SyncGroup.
+impl GroupState {
+    /// Kafka's name of the state.
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupState::Empty => "Empty",
+            GroupState::PreparingRebalance => "PreparingRebalance",
+            GroupState::CompletingRebalance => "CompletingRebalance",
+            GroupState::Stable => "Stable",
+            GroupState::Dead => "Dead",
+        }
+    }
+}
+
+/// A group member.
+///
+/// Invariant: `awaiting_join` and `awaiting_sync` are never both set; a member awaiting either
+/// has a parked request in the shard's waiters (or had one whose caller went away).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
-    /// The id the coordinator assigned at JoinGroup.
+    /// The id the coordinator assigned at JoinGroup (`<client id>-<random hex>`).
     pub member_id: String,
+    /// The client's id, as given at JoinGroup.
+    pub client_id: String,
+    /// Removed when nothing is heard from it for this long (ms).
+    pub session_timeout_ms: i32,
+    /// How long a rebalance waits for it to re-join (ms).
+    pub rebalance_timeout_ms: i32,
+    /// The protocols it supports with its metadata for each, most preferred first.
+    pub protocols: Vec<(String, Bytes)>,
+    /// Its assignment in the current generation (empty until the leader's SyncGroup).
+    pub assignment: Bytes,
+    /// It has (re-)joined the rebalance in progress and waits for the JoinGroup answer.
+    pub awaiting_join: bool,
+    /// It sent SyncGroup and waits for the assignment.
+    pub awaiting_sync: bool,
+    /// When the coordinator last heard from it (ms since the epoch): a join, sync, heartbeat
+    /// or commit.
+    pub last_heard_ms: i64,
+    /// Order of arrival in the group: the earliest remaining member becomes the leader when
+    /// the leader goes.
+    pub join_sequence: u64,
+}
+
+impl Member {
+    /// A member that has just joined (awaiting the join's answer).
+    pub fn joining(
+        member_id: impl Into<String>,
+        client_id: impl Into<String>,
+        session_timeout_ms: i32,
+        rebalance_timeout_ms: i32,
+        protocols: Vec<(String, Bytes)>,
+        now: i64,
+    ) -> Self {
+        Self {
+            member_id: member_id.into(),
+            client_id: client_id.into(),
+            session_timeout_ms,
+            rebalance_timeout_ms,
+            protocols,
+            assignment: Bytes::new(),
+            awaiting_join: true,
+            awaiting_sync: false,
+            last_heard_ms: now,
+            join_sequence: 0,
+        }
+    }
+
+    /// Its metadata for `protocol` (empty when it does not support it).
+    pub fn metadata(&self, protocol: &str) -> Bytes {
+        self.protocols
+            .iter()
+            .find(|(name, _)| name == protocol)
+            .map(|(_, metadata)| metadata.clone())
+            .unwrap_or_default()
+    }
+
+    /// When its session ends unless it is heard from again.
+    pub fn session_deadline(&self) -> i64 {
+        self.last_heard_ms + i64::from(self.session_timeout_ms)
+    }
+}
+
+/// The initial rebalance delay of a group that had no members (Kafka's `InitialDelayedJoin`):
+/// the first rebalance waits `group.initial.rebalance.delay.ms` so that members starting
+/// together land in one generation, and waits again (by the delay, within the rebalance
+/// timeout) while new members keep arriving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InitialDelay {
+    /// When the current wait ends (ms since the epoch).
+    pub until_ms: i64,
+    /// How much longer the waits may be extended in total (ms).
+    pub remaining_ms: i64,
+    /// The length of one wait (the setting, capped to the rebalance timeout).
+    pub step_ms: i64,
+    /// A member arrived during the current wait.
+    pub member_arrived: bool,
 }
 
 /// An offset as committed for one topic-partition.
@@ -52,16 +142,32 @@ pub struct CommittedOffset {
 
 /// One group.
 ///
-/// Invariant: `state == Empty` exactly when `members` is empty, except transiently during a
-/// rebalance (a later step).
+/// Invariants: `state == Empty` implies `members` is empty; `leader` is a member whenever
+/// `members` is not empty (and `None` otherwise); `rebalance_deadline_ms` and `initial_delay`
+/// are set only in PreparingRebalance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Group {
     /// The group's state.
     pub state: GroupState,
     /// The generation; 0 for a group that never completed a rebalance (Kafka's initial value).
     pub generation: i32,
+    /// The members' protocol type ("consumer"), `None` while the group has no members.
+    pub protocol_type: Option<String>,
+    /// The protocol chosen for the current generation.
+    pub protocol: Option<String>,
+    /// The leader's member id.
+    pub leader: Option<String>,
     /// Members by member id.
     pub members: BTreeMap<String, Member>,
+    /// Ids handed out with MEMBER_ID_REQUIRED and not yet used to join, with the time (ms)
+    /// after which they are forgotten (the requested session timeout).
+    pub pending_members: BTreeMap<String, i64>,
+    /// When the rebalance in progress stops waiting for members to re-join (ms).
+    pub rebalance_deadline_ms: Option<i64>,
+    /// The initial delay of a rebalance that started from Empty.
+    pub initial_delay: Option<InitialDelay>,
+    /// The next [`Member::join_sequence`].
+    pub next_join_sequence: u64,
     /// Committed offsets by (topic, partition).
     pub offsets: BTreeMap<(String, i32), CommittedOffset>,
 }
@@ -72,7 +178,14 @@ impl Group {
         Self {
             state: GroupState::Empty,
             generation: 0,
+            protocol_type: None,
+            protocol: None,
+            leader: None,
             members: BTreeMap::new(),
+            pending_members: BTreeMap::new(),
+            rebalance_deadline_ms: None,
+            initial_delay: None,
+            next_join_sequence: 0,
             offsets: BTreeMap::new(),
         }
     }

@@ -112,6 +112,10 @@ pub fn group_error_code(error: &GroupError) -> ErrorCode {
         GroupError::IllegalGeneration { .. } => ErrorCode::IllegalGeneration,
         GroupError::UnknownMember { .. } => ErrorCode::UnknownMemberId,
         GroupError::RebalanceInProgress { .. } => ErrorCode::RebalanceInProgress,
+        GroupError::MemberIdRequired { .. } => ErrorCode::MemberIdRequired,
+        GroupError::InvalidSessionTimeout { .. } => ErrorCode::InvalidSessionTimeout,
+        GroupError::InconsistentProtocol { .. } => ErrorCode::InconsistentGroupProtocol,
+        GroupError::StaticMembership { .. } => ErrorCode::InvalidRequest,
         GroupError::CommitTooLarge { .. } => ErrorCode::InvalidCommitOffsetSize,
         GroupError::ReplicationTimedOut { .. } => ErrorCode::RequestTimedOut,
         GroupError::Append {

@@ -16,6 +16,7 @@ mod groups;
 mod init_producer_id;
 mod leadership;
 mod list_offsets;
+mod members;
 mod metadata;
 mod offset_for_leader_epoch;
 mod produce;
@@ -49,8 +50,10 @@ use tributary_proto::v1::{
     StopReplicaRequest, StopReplicaResponse, UpdateMetadataRequest, UpdateMetadataResponse,
 };
 use tributary_proto::v1::{
-    FindCoordinatorRequest, FindCoordinatorResponse, OffsetCommitRequest, OffsetCommitResponse,
-    OffsetFetchRequest, OffsetFetchResponse,
+    FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse,
+    JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse,
+    OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
+    SyncGroupRequest, SyncGroupResponse,
 };
 
 pub use fetch::{DEFAULT_MAX_BYTES, DEFAULT_PARTITION_MAX_BYTES};
@@ -289,6 +292,44 @@ impl GroupCoordinator for GroupCoordinatorService {
         groups::offset_fetch(&self.state, request.into_inner())
             .await
             .map(Response::new)
+    }
+
+    async fn join_group(
+        &self,
+        request: Request<JoinGroupRequest>,
+    ) -> Result<Response<JoinGroupResponse>, Status> {
+        members::join_group(&self.state, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn sync_group(
+        &self,
+        request: Request<SyncGroupRequest>,
+    ) -> Result<Response<SyncGroupResponse>, Status> {
+        members::sync_group(&self.state, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn heartbeat(
+        &self,
+        request: Request<HeartbeatRequest>,
+    ) -> Result<Response<HeartbeatResponse>, Status> {
+        Ok(Response::new(members::heartbeat(
+            &self.state,
+            request.into_inner(),
+        )))
+    }
+
+    async fn leave_group(
+        &self,
+        request: Request<LeaveGroupRequest>,
+    ) -> Result<Response<LeaveGroupResponse>, Status> {
+        Ok(Response::new(members::leave_group(
+            &self.state,
+            request.into_inner(),
+        )))
     }
 }
 

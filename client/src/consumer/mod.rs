@@ -2,15 +2,19 @@
 //! partition, and the [`Consumer`] of assigned partitions built on it.
 //!
 //! The consumer's decisions are pure and tested on their own: `assignment` (positions,
-//! pauses, lazy seeks, the reset policy) and `buffer` (which fetched records may be
-//! returned); `poll` does the I/O.
+//! pauses, lazy seeks, the reset policy), `buffer` (which fetched records may be returned),
+//! `assignors` and `protocol` (the group leader's assignment and the consumer protocol's
+//! bytes); `poll` does the I/O, `membership` and `subscribe` the group's.
 
 mod assignment;
 mod assignors;
 mod buffer;
 mod decode;
+mod membership;
 mod poll;
+mod protocol;
 mod stream;
+mod subscribe;
 
 use tributary_proto::v1 as pb;
 use tributary_record::{DecodedRecord, Header};
@@ -21,8 +25,10 @@ pub use assignment::{OffsetReset, TopicPartition};
 pub use assignors::{Assignment, Assignor, Member};
 pub use buffer::ConsumerRecord;
 pub use decode::{BatchInfo, decode_fetched_batches};
+pub use membership::{Delivery, GroupOptions};
 pub use poll::{Consumer, ConsumerOptions};
 pub use stream::PartitionConsumer;
+pub use subscribe::RebalanceListener;
 
 /// Limits and long-poll settings of a fetch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

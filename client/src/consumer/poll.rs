@@ -19,11 +19,13 @@ use tokio_stream::{StreamExt, StreamMap};
 
 use super::assignment::{Assignment, OffsetReset, TopicPartition};
 use super::buffer::{ConsumerRecord, FetchBuffer, consumer_records};
+use super::membership::{GroupMember, GroupOptions};
+use super::subscribe::Listener;
 use super::{FetchOptions, FetchResult, PartitionConsumer};
 use crate::{Client, ClientError, ErrorCode, OffsetSpec};
 
 /// Settings of a [`Consumer`] (Kafka's consumer configs of the same meaning in brackets).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerOptions {
     /// The fetch of each partition: `max_bytes` is per partition (`max.partition.fetch.bytes`,
     /// 1 MiB), `max_wait_ms` the long poll (`fetch.max.wait.ms`, 500), `min_bytes`
@@ -34,6 +36,9 @@ pub struct ConsumerOptions {
     pub auto_offset_reset: OffsetReset,
     /// Most records one [`Consumer::poll`] returns (`max.poll.records`, 500).
     pub max_poll_records: usize,
+    /// The consumer group for [`Consumer::subscribe`] (`group.id` and the group settings);
+    /// `None` (the default) for manual assignment only.
+    pub group: Option<GroupOptions>,
 }
 
 impl Default for ConsumerOptions {
@@ -45,6 +50,7 @@ impl Default for ConsumerOptions {
             },
             auto_offset_reset: OffsetReset::Latest,
             max_poll_records: 500,
+            group: None,
         }
     }
 }
@@ -89,18 +95,18 @@ impl Default for ConsumerOptions {
 /// the first offset not yet handed over, within the client's
 /// [retry timeout](Client::retry_timeout): no gap, no duplicate.
 ///
-/// **Groups.** Only manual assignment exists today. [`Consumer::subscribe`] is the entry point
-/// for consumer groups (which arrive with the group coordinator): it fails with
-/// [`ClientError::NotSupported`] for now, and will then set the assignment from the group's
-/// rebalances through the same [`Assignment`] state, so code written against `assign` and
-/// `poll` keeps working. Offsets are not committed anywhere yet.
+/// **Groups.** With [`ConsumerOptions::group`] set, [`Consumer::subscribe`] joins a consumer
+/// group: rebalances run inside `poll` and set the assignment through the same
+/// [`Assignment`] state as `assign`; positions start at the group's committed offsets;
+/// [`Consumer::commit_sync`], [`Consumer::commit_async`] and auto-commit store the positions
+/// (see `subscribe.rs` and docs/client.md).
 ///
 /// A `Consumer` is used by one task (`&mut self`); dropping it stops its fetch streams.
 #[derive(Debug)]
 pub struct Consumer {
-    client: Client,
-    options: ConsumerOptions,
-    assignment: Assignment,
+    pub(super) client: Client,
+    pub(super) options: ConsumerOptions,
+    pub(super) assignment: Assignment,
     buffer: FetchBuffer,
     /// Invariant: only fetchable partitions have a fetcher, and a fetcher's results start at
     /// the partition's position or at the end of what the buffer holds for it.
@@ -108,6 +114,12 @@ pub struct Consumer {
     topics: HashMap<String, Arc<str>>,
     /// An error met while records were ready: returned by the next `poll`.
     deferred_error: Option<ClientError>,
+    /// The group membership after [`Consumer::subscribe`].
+    pub(super) member: Option<GroupMember>,
+    /// Told about rebalances.
+    pub(super) listener: Option<Listener>,
+    /// When positions were last committed (auto-commit counts its interval from here).
+    pub(super) last_commit: tokio::time::Instant,
 }
 
 impl Consumer {
@@ -128,6 +140,9 @@ impl Consumer {
             fetchers: StreamMap::new(),
             topics: HashMap::new(),
             deferred_error: None,
+            member: None,
+            listener: None,
+            last_commit: tokio::time::Instant::now(),
         })
     }
 
@@ -146,16 +161,6 @@ impl Consumer {
         for tp in gone {
             self.stop(&tp);
         }
-    }
-
-    /// Joins a consumer group reading `topics`. Not supported until consumer groups exist:
-    /// always [`ClientError::NotSupported`]; use [`Consumer::assign`].
-    pub fn subscribe(&mut self, topics: &[&str]) -> Result<(), ClientError> {
-        let _ = topics;
-        Err(ClientError::NotSupported {
-            operation: "Consumer::subscribe",
-            reason: "consumer groups arrive with the group coordinator; use Consumer::assign",
-        })
     }
 
     /// The assigned partitions, in order.
@@ -284,6 +289,7 @@ impl Consumer {
         if let Some(error) = self.deferred_error.take() {
             return Err(error);
         }
+        self.group_step().await?;
         loop {
             self.look_up_positions().await?;
             self.start_fetchers()?;
@@ -291,6 +297,7 @@ impl Consumer {
                 .buffer
                 .drain(&mut self.assignment, self.options.max_poll_records);
             if !records.is_empty() {
+                self.commit_before_handing_over().await?;
                 return Ok(records);
             }
             if let Some(error) = self.deferred_error.take() {
@@ -449,6 +456,7 @@ mod tests {
             },
             auto_offset_reset: reset,
             max_poll_records: 7,
+            group: None,
         }
     }
 
@@ -487,7 +495,10 @@ mod tests {
         consumer.assign([p0.clone(), p1.clone()]);
         assert!(matches!(
             consumer.subscribe(&["t"]),
-            Err(ClientError::NotSupported { .. })
+            Err(ClientError::InvalidArgument {
+                argument: "group",
+                ..
+            })
         ));
         let seen = poll_n(&mut consumer, 20).await;
         assert_eq!(of(&seen, 0), (0..10).collect::<Vec<_>>());

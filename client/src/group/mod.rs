@@ -8,11 +8,15 @@
 //! ```
 //!
 //! Retries follow the client's [`RetryPolicy`] (50 ms doubling to 1 s, within
-//! [`Client::retry_timeout`]). Membership (JoinGroup and the rest) is not there yet: commits
-//! are Kafka's "simple" commits (generation -1, no member id) unless [`Group::commit_as`] names
-//! a generation and member.
+//! [`Client::retry_timeout`]). Commits are Kafka's "simple" commits (generation -1, no member
+//! id) unless [`Group::commit_as`] names a generation and member. The membership RPCs
+//! (`members.rs`: [`Group::join`], [`Group::sync`], [`Group::heartbeat`], [`Group::leave`])
+//! carry [`crate::Consumer::subscribe`].
 
+mod members;
 mod wire;
+
+pub use members::{Generation, JoinOutcome, JoinRequest};
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};

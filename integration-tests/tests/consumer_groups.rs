@@ -250,3 +250,242 @@ async fn members_split_partitions_read_once_refuse_stale_commits_and_take_over()
         consumer.close().await.expect("close leaves the group");
     }
 }
+
+/// A `tributary consume --group` child process and the (partition, offset) lines it printed.
+struct CliMember {
+    child: std::process::Child,
+    printed: Arc<Mutex<Vec<(i32, i64)>>>,
+}
+
+impl CliMember {
+    fn start(bootstrap: &str, group: &str) -> CliMember {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(
+            tributary_integration_tests::cli_binary().expect("tributary binary"),
+        )
+        .args([
+            "--bootstrap-server",
+            bootstrap,
+            "consume",
+            TOPIC,
+            "--group",
+            group,
+        ])
+        .args([
+            "--from-beginning",
+            "--session-timeout-ms",
+            "3000",
+            "-f",
+            "%p %o",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start tributary consume --group");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let printed = Arc::new(Mutex::new(Vec::new()));
+        let sink = printed.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let mut fields = line.split(' ');
+                if let (Some(Ok(p)), Some(Ok(o))) = (
+                    fields.next().map(str::parse::<i32>),
+                    fields.next().map(str::parse::<i64>),
+                ) {
+                    sink.lock().unwrap().push((p, o));
+                }
+            }
+        });
+        CliMember { child, printed }
+    }
+
+    fn printed(&self) -> Vec<(i32, i64)> {
+        self.printed.lock().unwrap().clone()
+    }
+}
+
+impl Drop for CliMember {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every (partition, offset) any of `members` printed.
+fn printed_by(members: &[&CliMember]) -> Vec<(i32, i64)> {
+    members.iter().flat_map(|m| m.printed()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_process_killed_with_sigkill_loses_no_record_to_the_group() {
+    let zookeeper = ZooKeeper::start().unwrap();
+    let brokers = start_cluster_with(&zookeeper, &[1, 2, 3], BROKER_OVERRIDES).await;
+    create(&brokers[0], TOPIC, PARTITIONS, 3).await;
+    let bootstrap = brokers[0].bootstrap_server();
+    let client = Client::connect(&bootstrap)
+        .await
+        .unwrap()
+        .with_retry_timeout(Duration::from_secs(60));
+    produce(&client, 0, 100).await;
+
+    // Three `tributary consume --group` processes; each commits after printing a batch.
+    let mut members: Vec<CliMember> = (0..3)
+        .map(|_| CliMember::start(&bootstrap, "cli"))
+        .collect();
+    eventually(
+        "the three processes to read everything",
+        LIMIT * 2,
+        || async {
+            let views: Vec<&CliMember> = members.iter().collect();
+            let read: BTreeSet<(i32, i64)> = printed_by(&views).into_iter().collect();
+            (read == all_offsets(100) && members.iter().all(|m| !m.printed().is_empty()))
+                .then_some(())
+        },
+    )
+    .await;
+    let views: Vec<&CliMember> = members.iter().collect();
+    assert_eq!(
+        printed_by(&views).len(),
+        600,
+        "exactly once while nobody fails"
+    );
+
+    // More records arrive while one process is killed with SIGKILL: no LeaveGroup, no last
+    // commit. What it committed is read back before anyone can take its partitions over.
+    produce(&client, 100, 50).await;
+    let victim = members.remove(0);
+    let victim_partitions: BTreeSet<i32> = victim.printed().iter().map(|(p, _)| *p).collect();
+    let mut victim = victim;
+    victim.child.kill().expect("SIGKILL");
+    victim.child.wait().unwrap();
+    let group = client.group("cli").unwrap();
+    let all: Vec<TopicPartition> = (0..PARTITIONS)
+        .map(|p| TopicPartition::new(TOPIC, p))
+        .collect();
+    let committed_at_kill: BTreeMap<i32, i64> = group
+        .committed(&all)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(tp, c)| (tp.partition, c.map_or(0, |c| c.offset)))
+        .collect();
+    produce(&client, 150, 50).await;
+
+    // The survivors take its partitions over after the 3 s session timeout: every record is
+    // printed by someone, and a record printed twice is one the victim printed after its last
+    // commit (the at-least-once window), never an older one.
+    let survivors: Vec<&CliMember> = members.iter().collect();
+    eventually("the survivors to read everything", LIMIT * 2, || async {
+        let mut read: BTreeSet<(i32, i64)> = printed_by(&survivors).into_iter().collect();
+        read.extend(victim.printed());
+        (read == all_offsets(200)).then_some(())
+    })
+    .await;
+    let mut counts: BTreeMap<(i32, i64), usize> = BTreeMap::new();
+    for record in printed_by(&survivors).into_iter().chain(victim.printed()) {
+        *counts.entry(record).or_default() += 1;
+    }
+    for ((partition, offset), count) in counts {
+        if count > 1 {
+            assert!(
+                victim_partitions.contains(&partition) && offset >= committed_at_kill[&partition],
+                "{partition}@{offset} read {count} times, outside the uncommitted window \
+                 (committed {:?})",
+                committed_at_kill.get(&partition)
+            );
+        }
+    }
+    drop(victim);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_coordinators_broker_moves_the_group_with_its_offsets() {
+    let zookeeper = ZooKeeper::start().unwrap();
+    let mut brokers = start_cluster_with(&zookeeper, &[1, 2, 3], BROKER_OVERRIDES).await;
+    create(&brokers[0], TOPIC, PARTITIONS, 3).await;
+    let coordinator = {
+        let client = Client::connect(&brokers[0].bootstrap_server())
+            .await
+            .unwrap();
+        produce(&client, 0, 100).await;
+        client
+            .group("movers")
+            .unwrap()
+            .find_coordinator()
+            .await
+            .expect("coordinator")
+            .broker_id
+    };
+    // Members and the test talk to a broker that survives.
+    let survivor = brokers.iter().find(|b| b.id() != coordinator).unwrap();
+    let client = Client::connect(&survivor.bootstrap_server())
+        .await
+        .unwrap()
+        .with_retry_timeout(Duration::from_secs(60));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (a, a_task) = spawn_member(client.clone(), "movers", stop.clone());
+    let (b, b_task) = spawn_member(client.clone(), "movers", stop.clone());
+    let members = [&a, &b];
+    eventually("the two members to read everything", LIMIT * 2, || async {
+        (records_of(&members).into_iter().collect::<BTreeSet<_>>() == all_offsets(100))
+            .then_some(())
+    })
+    .await;
+    let group = client.group("movers").unwrap();
+    let all: Vec<TopicPartition> = (0..PARTITIONS)
+        .map(|p| TopicPartition::new(TOPIC, p))
+        .collect();
+    eventually("every partition committed at 100", LIMIT, || async {
+        let committed = group.committed(&all).await.ok()?;
+        committed
+            .iter()
+            .all(|(_, c)| c.as_ref().map(|c| c.offset) == Some(100))
+            .then_some(())
+    })
+    .await;
+
+    // The coordinator's broker dies: the offsets partition gets a new leader, which loads the
+    // group; the members find it, re-join, and go on from the committed offsets.
+    let index = brokers.iter().position(|b| b.id() == coordinator).unwrap();
+    brokers[index].kill9().expect("kill -9 the coordinator");
+    let moved = eventually("a new coordinator", LIMIT * 2, || async {
+        let found = group.find_coordinator().await.ok()?;
+        (found.broker_id != coordinator).then_some(found.broker_id)
+    })
+    .await;
+    assert_ne!(moved, coordinator);
+    assert!(
+        group
+            .committed(&all)
+            .await
+            .unwrap()
+            .iter()
+            .all(|(_, c)| c.as_ref().map(|c| c.offset) == Some(100)),
+        "the new coordinator loaded the offsets"
+    );
+    produce(&client, 100, 20).await;
+    eventually("the members to read the new records", LIMIT * 2, || async {
+        (records_of(&members).into_iter().collect::<BTreeSet<_>>() == all_offsets(120))
+            .then_some(())
+    })
+    .await;
+    let read = records_of(&members);
+    let before_failover = read.iter().filter(|(_, offset)| *offset < 100).count();
+    assert_eq!(
+        before_failover, 600,
+        "nothing committed before the failover is read again"
+    );
+    eventually("every partition committed at 120", LIMIT, || async {
+        let committed = group.committed(&all).await.ok()?;
+        committed
+            .iter()
+            .all(|(_, c)| c.as_ref().map(|c| c.offset) == Some(120))
+            .then_some(())
+    })
+    .await;
+    stop.store(true, Ordering::Release);
+    for task in [a_task, b_task] {
+        task.await.unwrap().close().await.expect("close");
+    }
+}

@@ -7,10 +7,12 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use tributary_client::{
-    Client, Consumer, ConsumerOptions, FetchOptions, OffsetReset, OffsetSpec, TopicPartition,
+    Client, Consumer, ConsumerOptions, FetchOptions, GroupOptions, OffsetReset, OffsetSpec,
+    TopicPartition,
 };
 
 use super::args::PartitionSelection;
+use super::exit::UsageError;
 use super::format::{RecordFormat, render_json};
 
 /// Longest single `poll`, so `--timeout-ms` and the message limit are checked often.
@@ -63,6 +65,16 @@ pub struct ConsumeArgs {
     /// How long each fetch waits on the broker for new records.
     #[arg(long, default_value_t = 500)]
     pub max_wait_ms: i32,
+    /// Read as a member of this consumer group: the group's members share the topic's
+    /// partitions (all of them; `--partition` must stay `all`), each partition starts at the
+    /// group's committed offset (without one: the earliest with `--from-beginning`, else the
+    /// latest), and the positions are committed after each batch of records is printed
+    /// (at-least-once). Ctrl-C, `--max-messages` and `--timeout-ms` leave the group cleanly.
+    #[arg(short, long, value_name = "GROUP", conflicts_with_all = ["offset", "from_timestamp"])]
+    pub group: Option<String>,
+    /// With `--group`: removed from the group when no heartbeat arrives for this long.
+    #[arg(long, default_value_t = 10_000, value_name = "MS", requires = "group")]
+    pub session_timeout_ms: u64,
 }
 
 /// Where consumption starts.
@@ -92,20 +104,57 @@ impl ConsumeArgs {
     }
 
     fn options(&self) -> ConsumerOptions {
+        let group = self.group.as_ref().map(|group| {
+            let session_timeout = Duration::from_millis(self.session_timeout_ms);
+            GroupOptions {
+                client_id: "tributary-consume".to_owned(),
+                session_timeout,
+                // Kafka's ratio: three heartbeats per session timeout.
+                heartbeat_interval: (session_timeout / 3).min(Duration::from_secs(3)),
+                // Committed explicitly after each printed batch.
+                enable_auto_commit: false,
+                ..GroupOptions::new(group.as_str())
+            }
+        });
+        // In a group, where to start without a committed offset.
+        let auto_offset_reset = match (&group, self.from_beginning) {
+            (Some(_), true) => OffsetReset::Earliest,
+            (Some(_), false) => OffsetReset::Latest,
+            (None, _) => self.auto_offset_reset,
+        };
         ConsumerOptions {
             fetch: FetchOptions {
                 max_bytes: self.max_bytes,
                 max_wait_ms: self.max_wait_ms,
                 min_bytes: 1,
             },
-            auto_offset_reset: self.auto_offset_reset,
+            auto_offset_reset,
+            group,
             ..ConsumerOptions::default()
         }
     }
 }
 
-/// A consumer of the selected partitions, positioned as `start` says.
+/// A consumer of the selected partitions, positioned as `start` says; or, with `--group`, a
+/// member of the group subscribed to the topic.
 async fn consumer(client: &Client, args: &ConsumeArgs) -> anyhow::Result<Consumer> {
+    if args.group.is_some() {
+        if args.partition != PartitionSelection::All {
+            return Err(UsageError(
+                "--group reads the partitions the group assigns: leave --partition at all"
+                    .to_owned(),
+            )
+            .into());
+        }
+        // The topic must exist: a member of a group subscribed to a missing topic waits forever.
+        client
+            .partitions_of(&args.topic)
+            .await
+            .with_context(|| format!("looking up {}", args.topic))?;
+        let mut consumer = Consumer::new(client, args.options())?;
+        consumer.subscribe(&[args.topic.as_str()])?;
+        return Ok(consumer);
+    }
     let start = args.start()?;
     let partitions: Vec<TopicPartition> = args
         .partition
@@ -144,10 +193,10 @@ pub async fn run(client: &Client, args: ConsumeArgs) -> anyhow::Result<()> {
                 _ => break,
             },
         };
-        let records = consumer
-            .poll(wait)
-            .await
-            .with_context(|| format!("reading {}", args.topic))?;
+        let records = tokio::select! {
+            polled = consumer.poll(wait) => polled.with_context(|| format!("reading {}", args.topic))?,
+            _ = tokio::signal::ctrl_c() => break,
+        };
         if records.is_empty() {
             continue;
         }
@@ -165,15 +214,29 @@ pub async fn run(client: &Client, args: ConsumeArgs) -> anyhow::Result<()> {
             buffer.push(b'\n');
             printed += 1;
         }
-        let mut out = std::io::stdout().lock();
-        match out.write_all(&buffer).and_then(|()| out.flush()) {
+        let written = {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&buffer).and_then(|()| out.flush())
+        };
+        match written {
             Ok(()) => {}
             // `consume ... | head` closes the pipe: stop quietly like other Unix tools.
             Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
             Err(error) => return Err(error).context("writing to stdout"),
         }
+        if args.group.is_some() {
+            // Printed, so processed: commit (at-least-once). A refused commit (a rebalance took
+            // the partitions away) is not fatal: the next poll re-joins and the new owner reads
+            // from the last commit.
+            if let Err(error) = consumer.commit_sync().await {
+                eprintln!("warning: commit failed: {error}");
+            }
+        }
     }
     eprintln!("Processed a total of {printed} messages");
+    if args.group.is_some() {
+        consumer.close().await.context("leaving the group")?;
+    }
     Ok(())
 }
 
@@ -216,6 +279,24 @@ mod tests {
                 || parse(&["--offset=-3"]).unwrap().start().is_err()
         );
         assert!(parse(&["--from-beginning", "--offset", "3"]).is_err());
+        // --group takes the group's positions: no explicit start offsets.
+        let grouped = parse(&["--group", "g", "--from-beginning"]).unwrap();
+        let options = grouped.options();
+        assert_eq!(options.auto_offset_reset, OffsetReset::Earliest);
+        let group = options.group.expect("group options");
+        assert_eq!(
+            (group.group_id.as_str(), group.enable_auto_commit),
+            ("g", false)
+        );
+        assert_eq!(
+            parse(&["-g", "g"]).unwrap().options().auto_offset_reset,
+            OffsetReset::Latest
+        );
+        assert!(parse(&["--group", "g", "--offset", "3"]).is_err());
+        assert!(
+            parse(&["--session-timeout-ms", "3000"]).is_err(),
+            "needs --group"
+        );
         assert!(parse(&["--offset", "3", "--from-timestamp", "5"]).is_err());
     }
 

@@ -4,6 +4,7 @@ mod commit;
 mod consume;
 mod e2e;
 mod produce;
+mod rebalance;
 mod stats;
 
 use clap::Subcommand;
@@ -20,6 +21,8 @@ pub enum PerfCommand {
     E2e(e2e::PerfE2eArgs),
     /// Commit offsets for a group as fast as possible; per-commit latency.
     Commit(commit::PerfCommitArgs),
+    /// Time a consumer group's formation, and rebalances as members leave and join.
+    Rebalance(rebalance::PerfRebalanceArgs),
 }
 
 pub async fn run(client: &Client, command: PerfCommand) -> anyhow::Result<()> {
@@ -28,5 +31,6 @@ pub async fn run(client: &Client, command: PerfCommand) -> anyhow::Result<()> {
         PerfCommand::Consume(args) => consume::run(client, args).await,
         PerfCommand::E2e(args) => e2e::run(client, args).await,
         PerfCommand::Commit(args) => commit::run(client, args).await,
+        PerfCommand::Rebalance(args) => rebalance::run(client, args).await,
     }
 }

@@ -188,7 +188,8 @@ mod tests {
 
     #[test]
     fn settled_needs_one_newer_generation_covering_every_partition() {
-        let table: [(&[Option<(i32, usize)>], i32, Option<i32>); 6] = [
+        type Row<'a> = (&'a [Option<(i32, usize)>], i32, Option<i32>);
+        let table: [Row<'_>; 6] = [
             (&[Some((2, 3)), Some((2, 3))], 1, Some(2)),
             (&[Some((2, 3)), Some((2, 3))], 2, None),
             (&[Some((2, 3)), Some((1, 3))], 0, None),

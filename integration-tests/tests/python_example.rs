@@ -12,7 +12,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use tributary_client::{Client, TopicPartition};
+use tributary_client::Client;
 use tributary_proto::v1::MetadataRequest;
 
 /// Overrides the Python interpreter the test runs.
@@ -229,19 +229,9 @@ async fn the_python_group_consumer_reads_and_commits_through_a_consume_stream() 
         ends.push((partition, Some(end)));
     }
     assert_eq!(read, expected, "every record once:\n{stdout}");
-    let partitions: Vec<TopicPartition> =
-        (0..3).map(|p| TopicPartition::new("py-group", p)).collect();
-    let committed: Vec<(i32, Option<i64>)> = Client::connect(&bootstrap)
-        .await
-        .expect("connect")
-        .group("py-readers")
-        .expect("group")
-        .committed(&partitions)
-        .await
-        .expect("OffsetFetch")
-        .into_iter()
-        .map(|(tp, offset)| (tp.partition, offset.map(|o| o.offset)))
-        .collect();
+    let client = Client::connect(&bootstrap).await.expect("connect");
+    let committed =
+        support::client_reads::committed_offsets(&client, "py-readers", "py-group", 3).await;
     assert_eq!(committed, ends);
 }
 

@@ -14,7 +14,7 @@ use support::cluster::{LIMIT, create, start_cluster_with};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Streaming};
-use tributary_client::{Acks, Client, TopicPartition};
+use tributary_client::{Acks, Client};
 use tributary_integration_tests::{Broker, ZooKeeper};
 use tributary_proto::v1::consume_client_message::Message as ClientMessage;
 use tributary_proto::v1::consume_server_message::Message as ServerMessage;
@@ -220,17 +220,9 @@ async fn produce(client: &Client, range: std::ops::Range<i64>) {
 }
 
 async fn committed(client: &Client) -> BTreeMap<i32, Option<i64>> {
-    let partitions: Vec<TopicPartition> = (0..PARTITIONS)
-        .map(|p| TopicPartition::new(TOPIC, p))
-        .collect();
-    client
-        .group(GROUP)
-        .expect("group")
-        .committed(&partitions)
+    support::client_reads::committed_offsets(client, GROUP, TOPIC, PARTITIONS)
         .await
-        .expect("OffsetFetch")
         .into_iter()
-        .map(|(tp, offset)| (tp.partition, offset.map(|o| o.offset)))
         .collect()
 }
 

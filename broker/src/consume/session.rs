@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 use tonic::{Status, Streaming};
 use tributary_client::{
     Client, Consumer, ConsumerOptions, ConsumerRecord, ErrorCode, GroupOffset, GroupOptions,
-    OffsetReset, RebalanceListener, TimestampType, TopicPartition,
+    OffsetReset, RebalanceListener, TimestampType, TopicPartition, by_topic,
 };
 use tributary_proto::v1 as pb;
 use tributary_proto::v1::consume_client_message::Message as ClientMessage;
@@ -443,23 +443,6 @@ fn commit_result(
     }
 }
 
-fn by_topic(partitions: &[TopicPartition]) -> Vec<pb::ConsumerTopicPartitions> {
-    let mut grouped: std::collections::BTreeMap<&str, Vec<i32>> = Default::default();
-    for tp in partitions {
-        grouped.entry(&tp.topic).or_default().push(tp.partition);
-    }
-    grouped
-        .into_iter()
-        .map(|(topic, mut partitions)| {
-            partitions.sort_unstable();
-            pb::ConsumerTopicPartitions {
-                topic: topic.to_owned(),
-                partitions,
-            }
-        })
-        .collect()
-}
-
 fn records_message(batch: Batch<ConsumerRecord>) -> pb::ConsumeRecords {
     pb::ConsumeRecords {
         sequence: batch.sequence,
@@ -563,27 +546,5 @@ mod tests {
                 value: -1
             })
         ));
-    }
-
-    #[test]
-    fn assignments_are_grouped_by_topic_in_order() {
-        let grouped = by_topic(&[
-            TopicPartition::new("u", 1),
-            TopicPartition::new("t", 3),
-            TopicPartition::new("t", 0),
-        ]);
-        assert_eq!(
-            grouped,
-            vec![
-                pb::ConsumerTopicPartitions {
-                    topic: "t".to_owned(),
-                    partitions: vec![0, 3]
-                },
-                pb::ConsumerTopicPartitions {
-                    topic: "u".to_owned(),
-                    partitions: vec![1]
-                },
-            ]
-        );
     }
 }

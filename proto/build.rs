@@ -9,6 +9,7 @@ fn main() -> anyhow_free::Result {
         "proto/tributary/v1/tributary.proto",
         "proto/tributary/v1/control.proto",
         "proto/tributary/v1/group.proto",
+        "proto/tributary/v1/consume.proto",
     ];
     let fds = protox::compile(files, ["proto"])?;
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);

@@ -21,6 +21,7 @@
 //! it.
 
 pub mod config;
+pub mod consume;
 pub mod control_fence;
 pub mod controlled_shutdown;
 pub mod controller_candidate;

@@ -68,7 +68,7 @@ pub use client::{Client, MAX_MESSAGE_SIZE, bootstrap_uri};
 pub use consumer::{
     Assignment, Assignor, BatchInfo, Consumer, ConsumerOptions, ConsumerRecord, Delivery,
     FetchOptions, FetchResult, GroupOptions, Member, OffsetReset, PartitionConsumer,
-    RebalanceListener, TopicPartition, decode_fetched_batches,
+    RebalanceListener, TopicPartition, by_topic, decode_fetched_batches,
 };
 pub use error::{ClientError, ErrorCode};
 pub use group::{

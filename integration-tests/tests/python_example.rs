@@ -1,6 +1,7 @@
 //! "Any language works": the Python example in `examples/python/` talks to a real broker with
 //! nothing but the `.proto` files (stubs generated at run time) and its own record-batch codec,
-//! and the broker's reflection service describes the API with its doc comments.
+//! and the broker's reflection service describes the API with its doc comments; a group
+//! consumer of under 40 lines reads and commits through `GroupConsumer.ConsumeStream`.
 //!
 //! Needs Debian's `python3-grpcio`, `protobuf-compiler` and `protobuf-compiler-grpc`
 //! (`deploy/install-deps.sh` installs them). A missing Python or gRPC fails the test with that
@@ -11,6 +12,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use tributary_client::Client;
 use tributary_proto::v1::MetadataRequest;
 
 /// Overrides the Python interpreter the test runs.
@@ -151,6 +153,86 @@ async fn the_python_example_produces_and_consumes_through_the_leader() {
             ("content-type", Some(&b"application/json"[..]))
         );
     }
+}
+
+#[tokio::test]
+async fn the_python_group_consumer_reads_and_commits_through_a_consume_stream() {
+    let (_zookeeper, broker) = support::start().await;
+    let bootstrap = broker.bootstrap_server();
+    let output = run_python(
+        "produce_consume.py",
+        &[
+            "--bootstrap",
+            &bootstrap,
+            "--topic",
+            "py-group",
+            "--count",
+            "12",
+        ],
+    )
+    .await;
+    success_stdout("produce_consume.py", &output);
+
+    let output = run_python(
+        "group_consumer.py",
+        &[
+            "--bootstrap",
+            &bootstrap,
+            "--group",
+            "py-readers",
+            "--topic",
+            "py-group",
+            "--count",
+            "12",
+        ],
+    )
+    .await;
+    let stdout = success_stdout("group_consumer.py", &output);
+    let lines = std::fs::read_to_string(example_dir().join("group_consumer.py"))
+        .expect("the script")
+        .lines()
+        .count();
+    assert!(lines < 40, "the group consumer takes {lines} lines");
+    assert!(
+        stdout.contains("generation 1: py-group [0, 1, 2]"),
+        "{stdout}"
+    );
+    let mut read: Vec<(i32, i64)> = stdout
+        .lines()
+        .filter_map(|line| {
+            let (partition, offset) = line
+                .strip_prefix("py-group-")?
+                .split_once(": ")?
+                .0
+                .split_once('@')?;
+            Some((partition.parse().ok()?, offset.parse().ok()?))
+        })
+        .collect();
+    read.sort_unstable();
+    assert!(
+        stdout.contains("commit: ERROR_CODE_NONE py-group-"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("OK: 12 records read and committed as group 'py-readers'"),
+        "{stdout}"
+    );
+
+    // Independently of the script: every record read once, and the group's committed offsets
+    // are each partition's end.
+    let mut client = broker.broker_client().expect("broker client");
+    let mut expected = Vec::new();
+    let mut ends = Vec::new();
+    for partition in 0..3 {
+        let end = support::latest(&mut client, "py-group", partition).await;
+        expected.extend((0..end).map(|offset| (partition, offset)));
+        ends.push((partition, Some(end)));
+    }
+    assert_eq!(read, expected, "every record once:\n{stdout}");
+    let client = Client::connect(&bootstrap).await.expect("connect");
+    let committed =
+        support::client_reads::committed_offsets(&client, "py-readers", "py-group", 3).await;
+    assert_eq!(committed, ends);
 }
 
 #[tokio::test]

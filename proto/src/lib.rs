@@ -1,5 +1,5 @@
 //! Tributary's gRPC API, generated from `proto/tributary/v1/tributary.proto` (with
-//! `control.proto` and `group.proto`).
+//! `control.proto`, `group.proto` and `consume.proto`).
 //!
 //! This crate holds no logic: the `.proto` files are the contract, and any language can talk to a
 //! broker with nothing but them (the broker also serves gRPC reflection from [`FILE_DESCRIPTOR_SET`]).

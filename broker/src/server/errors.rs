@@ -7,6 +7,7 @@ use tributary_record::RecordError;
 use tributary_controller::election::ElectionError;
 use tributary_controller::handlers::preferred_leader::ElectLeaderError;
 
+use crate::consume::ConsumeError;
 use crate::group::GroupError;
 use crate::log::{LogError, SequenceError};
 use crate::replica::AppendError;
@@ -129,6 +130,33 @@ pub fn group_error_code(error: &GroupError) -> ErrorCode {
 /// A request that is malformed as a whole.
 pub fn invalid_argument(message: impl Into<String>) -> Status {
     Status::invalid_argument(message.into())
+}
+
+/// The status a consume stream ends with (see `GroupConsumer.ConsumeStream` in
+/// consume.proto): malformed input INVALID_ARGUMENT, an unknown topic NOT_FOUND, the reset
+/// policy NONE FAILED_PRECONDITION, a coordinator's refusal of the member's settings
+/// INVALID_ARGUMENT, anything else the member could not get past UNAVAILABLE.
+pub fn consume_status(error: &ConsumeError) -> Status {
+    use tributary_client::{ClientError, ErrorCode as ClientCode};
+    let message = error_chain(error);
+    match error {
+        ConsumeError::UnknownTopic { .. } => Status::not_found(message),
+        ConsumeError::Consumer(
+            ClientError::NoOffset { .. } | ClientError::OffsetOutOfRange { .. },
+        ) => Status::failed_precondition(message),
+        ConsumeError::Consumer(ClientError::InvalidArgument { .. }) => {
+            Status::invalid_argument(message)
+        }
+        ConsumeError::Consumer(client) => match client.error_code() {
+            Some(
+                ClientCode::InvalidSessionTimeout
+                | ClientCode::InvalidGroupId
+                | ClientCode::InconsistentGroupProtocol,
+            ) => Status::invalid_argument(message),
+            _ => Status::unavailable(message),
+        },
+        _ => Status::invalid_argument(message),
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! The gRPC services (`tributary.v1.Broker`, `tributary.v1.Admin`,
-//! `tributary.v1.GroupCoordinator`, `tributary.v1.Control`, plus the standard health and
+//! `tributary.v1.GroupCoordinator`, `tributary.v1.GroupConsumer`, `tributary.v1.Control`, plus the standard health and
 //! reflection services) and the server that runs them.
 //!
 //! Handlers live one request family per file; this module only wires them to tonic.
@@ -34,11 +34,13 @@ use tonic::{Request, Response, Status, Streaming};
 use tributary_proto::v1::admin_server::{Admin, AdminServer};
 use tributary_proto::v1::broker_server::{Broker, BrokerServer};
 use tributary_proto::v1::control_server::{Control, ControlServer};
+use tributary_proto::v1::group_consumer_server::{GroupConsumer, GroupConsumerServer};
 use tributary_proto::v1::group_coordinator_server::{GroupCoordinator, GroupCoordinatorServer};
 use tributary_proto::v1::{
     AlterConfigsRequest, AlterConfigsResponse, CreatePartitionsRequest, CreatePartitionsResponse,
     DescribeConfigsRequest, DescribeConfigsResponse, ElectLeadersRequest, ElectLeadersResponse,
 };
+use tributary_proto::v1::{ConsumeClientMessage, ConsumeServerMessage};
 use tributary_proto::v1::{
     ControlledShutdownRequest, ControlledShutdownResponse, CreateTopicsRequest,
     CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, DescribeReplicaLogsRequest,
@@ -85,6 +87,30 @@ pub struct GroupCoordinatorService {
 #[derive(Debug, Clone)]
 pub struct ControlService {
     state: Arc<BrokerState>,
+}
+
+/// The streaming consumer for thin clients (see `crate::consume`).
+#[derive(Debug, Clone)]
+pub struct GroupConsumerService {
+    state: Arc<BrokerState>,
+}
+
+#[tonic::async_trait]
+impl GroupConsumer for GroupConsumerService {
+    type ConsumeStreamStream = ResponseStream<ConsumeServerMessage>;
+
+    async fn consume_stream(
+        &self,
+        request: Request<Streaming<ConsumeClientMessage>>,
+    ) -> Result<Response<Self::ConsumeStreamStream>, Status> {
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        tokio::spawn(crate::consume::run(
+            self.state.clone(),
+            request.into_inner(),
+            tx,
+        ));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
 }
 
 type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -439,6 +465,11 @@ pub async fn serve(
     })
     .max_decoding_message_size(state.config.socket_request_max_bytes)
     .max_encoding_message_size(max_message);
+    let consume = GroupConsumerServer::new(GroupConsumerService {
+        state: state.clone(),
+    })
+    .max_decoding_message_size(state.config.socket_request_max_bytes)
+    .max_encoding_message_size(max_message);
     // LeaderAndIsr and UpdateMetadata carry every partition of a large cluster: no lower
     // limit than client requests.
     let control = ControlServer::new(ControlService {
@@ -456,6 +487,9 @@ pub async fn serve(
         .await;
     health_reporter
         .set_serving::<GroupCoordinatorServer<GroupCoordinatorService>>()
+        .await;
+    health_reporter
+        .set_serving::<GroupConsumerServer<GroupConsumerService>>()
         .await;
     health_reporter
         .set_serving::<ControlServer<ControlService>>()
@@ -476,6 +510,7 @@ pub async fn serve(
         .add_service(broker)
         .add_service(admin)
         .add_service(groups)
+        .add_service(consume)
         .add_service(control)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await

@@ -27,6 +27,7 @@ pub use buffer::ConsumerRecord;
 pub use decode::{BatchInfo, decode_fetched_batches};
 pub use membership::{Delivery, GroupOptions};
 pub use poll::{Consumer, ConsumerOptions};
+pub use protocol::by_topic;
 pub use stream::PartitionConsumer;
 pub use subscribe::RebalanceListener;
 

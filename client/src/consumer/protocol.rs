@@ -16,7 +16,9 @@ use crate::ClientError;
 /// The protocol type of consumer groups.
 pub const PROTOCOL_TYPE: &str = "consumer";
 
-fn by_topic(partitions: &[TopicPartition]) -> Vec<pb::ConsumerTopicPartitions> {
+/// Partitions grouped by topic (sorted by name), each topic's partition ids ascending, as the
+/// consumer protocol's messages carry them.
+pub fn by_topic(partitions: &[TopicPartition]) -> Vec<pb::ConsumerTopicPartitions> {
     let mut grouped: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
     for tp in partitions {
         grouped.entry(&tp.topic).or_default().push(tp.partition);

@@ -77,6 +77,28 @@ impl Consumer {
         result
     }
 
+    /// Commits `offsets` (each the next offset to read) as this member of its generation,
+    /// instead of the positions: for a caller that tracks what it processed itself (the
+    /// broker's streaming consumer commits what its client acknowledged). Errors as
+    /// [`Consumer::commit_sync`]; a refusal as stale makes the next poll re-join.
+    pub async fn commit_offsets_sync(
+        &mut self,
+        offsets: &[GroupOffset],
+    ) -> Result<(), ClientError> {
+        let (commit, _) = self.prepare_commit()?;
+        let result = commit.await_commit(offsets.to_vec()).await;
+        self.note_commit_result(&result);
+        result
+    }
+
+    /// Whether the next [`Consumer::poll`] will run a rebalance first (the group asked this
+    /// member to join again, or it has not joined yet). A caller that stops polling while it
+    /// waits (for its own consumer, say) polls anyway when this is true, so the group's
+    /// rebalance does not wait for it.
+    pub fn rebalance_pending(&self) -> bool {
+        self.member.as_ref().is_some_and(|m| m.needs_rejoin())
+    }
+
     /// Starts committing the current positions in the background; the handle gives the
     /// outcome. A refusal makes the next poll re-join.
     pub fn commit_async(&mut self) -> Result<JoinHandle<Result<(), ClientError>>, ClientError> {

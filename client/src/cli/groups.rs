@@ -230,7 +230,8 @@ pub fn render_describe(description: &GroupDescription, rows: &[LagRow]) -> Strin
     out
 }
 
-/// The state line, then the members table (none for a group without members).
+/// The state line, then the members table and a blank line (neither for a group without
+/// members).
 pub fn render_members(description: &GroupDescription) -> String {
     let protocol = match (
         description.protocol_type.as_str(),
@@ -265,6 +266,8 @@ pub fn render_members(description: &GroupDescription) -> String {
         ]);
     }
     out.push_str(&table.render());
+    // A blank line between the members and the partitions.
+    out.push('\n');
     out
 }
 
@@ -564,6 +567,7 @@ mod tests {
              MEMBER-ID  CLIENT-ID  HOST        PARTITIONS\n\
              app-1      app        /127.0.0.1  a(0,2), b(0)\n\
              app-2      app        /127.0.0.1  -\n\
+             \n\
              TOPIC  PARTITION  COMMITTED  LOG-END  LAG  CONSUMER-ID\n\
              t      0          1          1        0    app-1\n\
              total lag 0\n"

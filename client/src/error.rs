@@ -297,6 +297,8 @@ pub enum ErrorCode {
     KafkaStorageError,
     /// The partition does not know the producer id and the batch does not start a sequence.
     UnknownProducerId,
+    /// DeleteGroups: the group still has members.
+    NonEmptyGroup,
     /// The group does not exist.
     GroupIdNotFound,
     /// JoinGroup: the coordinator gave the member an id; join again with it.
@@ -382,6 +384,7 @@ impl ErrorCode {
             P::UnknownMemberId => ErrorCode::UnknownMemberId,
             P::RebalanceInProgress => ErrorCode::RebalanceInProgress,
             P::InvalidCommitOffsetSize => ErrorCode::InvalidCommitOffsetSize,
+            P::NonEmptyGroup => ErrorCode::NonEmptyGroup,
             P::GroupIdNotFound => ErrorCode::GroupIdNotFound,
             P::UnknownServerError => ErrorCode::UnknownServerError,
         }
@@ -441,6 +444,7 @@ impl ErrorCode {
             ErrorCode::UnknownMemberId => P::UnknownMemberId,
             ErrorCode::RebalanceInProgress => P::RebalanceInProgress,
             ErrorCode::InvalidCommitOffsetSize => P::InvalidCommitOffsetSize,
+            ErrorCode::NonEmptyGroup => P::NonEmptyGroup,
             ErrorCode::GroupIdNotFound => P::GroupIdNotFound,
             ErrorCode::UnknownServerError => P::UnknownServerError,
             ErrorCode::Unrecognized(value) => return value,
@@ -544,7 +548,7 @@ mod tests {
     fn every_wire_code_round_trips() {
         for value in [
             0, 1, 2, 3, 5, 6, 7, 8, 10, 11, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22, 24, 25, 27, 28,
-            32, 35, 36, 37, 38, 39, 40, 41, 42, 56, 69, 73, 74, 75, 76, 77, 80, 83, 84, 1000,
+            32, 35, 36, 37, 38, 39, 40, 41, 42, 56, 68, 69, 73, 74, 75, 76, 77, 80, 83, 84, 1000,
         ] {
             let code = ErrorCode::from_wire(value);
             assert!(!matches!(code, ErrorCode::Unrecognized(_)), "{value}");

@@ -72,8 +72,8 @@ pub use consumer::{
 };
 pub use error::{ClientError, ErrorCode};
 pub use group::{
-    CommittedOffset, Coordinator, Generation, Group, GroupOffset, JoinOutcome, JoinRequest,
-    NO_GENERATION,
+    CommittedOffset, Coordinator, Generation, Group, GroupDescription, GroupListing, GroupMember,
+    GroupOffset, GroupState, JoinOutcome, JoinRequest, NO_GENERATION,
 };
 pub use offsets::{ListedOffset, OffsetSpec};
 pub use producer::{

@@ -1,6 +1,7 @@
 //! `tributary groups describe|reset-offsets` against a real broker: the lag an operator reads
 //! after a group committed part of a topic, a dry run that changes nothing, and resets that
-//! commit clamped offsets.
+//! commit clamped offsets. Groups with members, `groups list` and `groups delete` are in
+//! `group_admin.rs`.
 
 mod support;
 
@@ -71,9 +72,10 @@ async fn describe_shows_lag_and_reset_offsets_moves_it_only_with_execute() {
     assert_eq!(
         lines,
         [
-            "TOPIC    PARTITION  COMMITTED  LOG-END  LAG",
-            "lagging  0          3          10       7",
-            "lagging  1          4          4        0",
+            "state Empty, generation 0, no members",
+            "TOPIC    PARTITION  COMMITTED  LOG-END  LAG  CONSUMER-ID",
+            "lagging  0          3          10       7    -",
+            "lagging  1          4          4        0    -",
             "total lag 7",
         ]
     );
@@ -142,7 +144,10 @@ async fn describe_shows_lag_and_reset_offsets_moves_it_only_with_execute() {
     );
     assert_eq!(committed(&client, "ops").await, [Some(10), Some(4)]);
     // A group that committed nothing, and bad arguments.
-    assert!(ok(&broker, &["groups", "describe", "nobody"]).ends_with("no committed offsets\n"));
+    assert!(
+        ok(&broker, &["groups", "describe", "nobody"])
+            .ends_with("state Dead (the coordinator knows no such group)\nno committed offsets\n")
+    );
     let bad = broker
         .cli()
         .unwrap()

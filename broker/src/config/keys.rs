@@ -317,6 +317,16 @@ pub const SUPPORTED_KEYS: &[KeySpec] = &[
         "Bytes read per step when a new coordinator loads a `__consumer_offsets` partition.",
     ),
     key(
+        "offsets.retention.minutes",
+        Some("10080"),
+        "How long the committed offsets of a group without members are kept: from when the group became Empty (Kafka 2.1+, KIP-211), or from the commit for groups that never had members; a consumer group's offsets of topics it no longer subscribes to expire this long after their commit. Expired offsets get tombstones in `__consumer_offsets`.",
+    ),
+    key(
+        "offsets.retention.check.interval.ms",
+        Some("600000"),
+        "How often the group coordinator looks for expired offsets (and removes Empty groups left without offsets).",
+    ),
+    key(
         "group.min.session.timeout.ms",
         Some("6000"),
         "Shortest session timeout a JoinGroup may ask for; shorter ones get INVALID_SESSION_TIMEOUT.",

@@ -424,6 +424,10 @@ fn parse_group_settings(p: &Props<'_>) -> Result<GroupSettings, ConfigError> {
         offset_metadata_max_bytes: metadata_max as usize,
         offsets_commit_timeout_ms: p.parse_positive("offsets.commit.timeout.ms")?,
         offsets_load_buffer_size: in_range("offsets.load.buffer.size", i32::MAX as u64)? as usize,
+        offsets_retention_ms: in_range("offsets.retention.minutes", i32::MAX as u64)? as i64
+            * 60_000,
+        offsets_retention_check_interval_ms: p
+            .parse_positive("offsets.retention.check.interval.ms")?,
         group_min_session_timeout_ms: min_session,
         group_max_session_timeout_ms: max_session,
         group_initial_rebalance_delay_ms: initial_delay as i32,

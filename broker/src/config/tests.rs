@@ -199,14 +199,20 @@ fn group_coordinator_keys_have_kafkas_defaults_and_ranges() {
     assert_eq!(cfg.groups.offsets_topic_segment_bytes, 104_857_600);
     assert_eq!(cfg.groups.offset_metadata_max_bytes, 4096);
     assert_eq!(cfg.groups.offsets_commit_timeout_ms, 5000);
+    assert_eq!(cfg.groups.offsets_retention_ms, 7 * 24 * 3600 * 1000);
+    assert_eq!(cfg.groups.offsets_retention_check_interval_ms, 600_000);
     assert!(cfg.ignored_keys.is_empty());
 
     let cfg = BrokerConfig::from_properties(&props(&[
         ("offsets.topic.num.partitions", "4"),
         ("offsets.topic.replication.factor", "1"),
         ("offset.metadata.max.bytes", "0"),
+        ("offsets.retention.minutes", "1"),
+        ("offsets.retention.check.interval.ms", "250"),
     ]))
     .unwrap();
+    assert_eq!(cfg.groups.offsets_retention_ms, 60_000);
+    assert_eq!(cfg.groups.offsets_retention_check_interval_ms, 250);
     assert_eq!(cfg.groups.offsets_topic_num_partitions, 4);
     assert_eq!(cfg.groups.offsets_topic_replication_factor, 1);
     assert_eq!(cfg.groups.offset_metadata_max_bytes, 0);
@@ -222,6 +228,9 @@ fn group_coordinator_keys_have_kafkas_defaults_and_ranges() {
         ("offsets.topic.segment.bytes", "13"),
         ("offset.metadata.max.bytes", "32768"),
         ("offsets.commit.timeout.ms", "0"),
+        ("offsets.retention.minutes", "0"),
+        ("offsets.retention.minutes", "2147483648"),
+        ("offsets.retention.check.interval.ms", "0"),
     ] {
         let error = BrokerConfig::from_properties(&props(&[(key, value)])).unwrap_err();
         assert!(

@@ -22,6 +22,13 @@ pub struct GroupSettings {
     /// `offsets.load.buffer.size`: bytes read per step while loading a partition (default
     /// 5 MiB; a larger first batch is still read whole).
     pub offsets_load_buffer_size: usize,
+    /// `offsets.retention.minutes`, in ms: how long after an Empty group became Empty (or,
+    /// for groups without a known time, after the commit) its offsets are kept (default
+    /// 10080 minutes = 7 days).
+    pub offsets_retention_ms: i64,
+    /// `offsets.retention.check.interval.ms`: how often expired offsets are looked for
+    /// (default 600000).
+    pub offsets_retention_check_interval_ms: u64,
     /// `group.min.session.timeout.ms`: the shortest session timeout a member may ask for
     /// (default 6000).
     pub group_min_session_timeout_ms: i32,
@@ -41,6 +48,8 @@ impl Default for GroupSettings {
             offset_metadata_max_bytes: 4096,
             offsets_commit_timeout_ms: 5000,
             offsets_load_buffer_size: 5_242_880,
+            offsets_retention_ms: 10_080 * 60_000,
+            offsets_retention_check_interval_ms: 600_000,
             group_min_session_timeout_ms: 6000,
             group_max_session_timeout_ms: 1_800_000,
             group_initial_rebalance_delay_ms: 3000,

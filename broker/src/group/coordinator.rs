@@ -220,7 +220,7 @@ pub fn group_partition(state: &BrokerState, group_id: &str) -> Result<i32, Group
 
 /// The coordinator's event task: follows the replica manager's role events for
 /// `__consumer_offsets` and starts a load for every new leadership, until `shutdown`; and
-/// starts the membership timers' task.
+/// starts the membership timers' task and the offset expiry task.
 pub async fn run(
     state: Arc<BrokerState>,
     mut roles: mpsc::UnboundedReceiver<RoleEvent>,
@@ -230,6 +230,7 @@ pub async fn run(
         state.clone(),
         shutdown.clone(),
     ));
+    tokio::spawn(super::manage::run_expiry(state.clone(), shutdown.clone()));
     loop {
         let event = tokio::select! {
             event = roles.recv() => match event {

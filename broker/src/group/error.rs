@@ -103,6 +103,24 @@ pub enum GroupError {
         /// The group.
         group: String,
     },
+    /// DeleteGroups: the coordinator knows no such group.
+    #[error("group {group:?} does not exist")]
+    GroupIdNotFound {
+        /// The group.
+        group: String,
+    },
+    /// DeleteGroups: the group has members.
+    #[error(
+        "group {group:?} is {state} with {members} member(s); only a group without members can be deleted"
+    )]
+    NonEmptyGroup {
+        /// The group.
+        group: String,
+        /// Its state's name.
+        state: &'static str,
+        /// How many members it has.
+        members: usize,
+    },
     /// The commit's records are larger than the offsets topic accepts.
     #[error("group {group:?}: the commit is too large for __consumer_offsets ({source})")]
     CommitTooLarge {

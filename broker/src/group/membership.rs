@@ -47,6 +47,9 @@ pub struct JoinRequest {
     pub group_instance_id: String,
     /// The client's id.
     pub client_id: String,
+    /// The address the request came from, as Kafka writes it (`/127.0.0.1`; empty when
+    /// unknown).
+    pub client_host: String,
     /// Session timeout (ms).
     pub session_timeout_ms: i32,
     /// Rebalance timeout (ms).
@@ -261,7 +264,7 @@ pub fn stored(
     }
     match result {
         Ok(()) => {
-            group.state = GroupState::Stable;
+            group.transition(GroupState::Stable, now);
             for (id, member) in &mut group.members {
                 if std::mem::take(&mut member.awaiting_sync) {
                     effects.push(Effect::Sync {
@@ -420,6 +423,7 @@ fn add_member(group: &mut Group, request: &JoinRequest, now: i64) {
         request.protocols.clone(),
         now,
     );
+    member.client_host = request.client_host.clone();
     member.join_sequence = group.next_join_sequence;
     group.next_join_sequence += 1;
     if group.members.is_empty() {
@@ -439,6 +443,7 @@ fn update_member(member: &mut Member, request: &JoinRequest) {
     member.session_timeout_ms = request.session_timeout_ms;
     member.rebalance_timeout_ms = request.rebalance_timeout_ms;
     member.client_id = request.client_id.clone();
+    member.client_host = request.client_host.clone();
 }
 
 /// Moves the group to PreparingRebalance (if it is not there yet): parked syncs get
@@ -463,7 +468,7 @@ fn prepare_rebalance(
             });
         }
     }
-    group.state = GroupState::PreparingRebalance;
+    group.transition(GroupState::PreparingRebalance, now);
     let rebalance_timeout = group
         .members
         .values()
@@ -518,16 +523,17 @@ fn complete_join(group_id: &str, group: &mut Group, now: i64, effects: &mut Vec<
     group.initial_delay = None;
     group.generation += 1;
     if group.members.is_empty() {
-        group.state = GroupState::Empty;
+        // The protocol type stays (Kafka keeps it): the group is still a consumer group, and
+        // its offsets expire from now on (see `super::expiry`).
+        group.transition(GroupState::Empty, now);
         group.protocol = None;
-        group.protocol_type = None;
         effects.push(Effect::Store {
             generation: group.generation,
         });
         return;
     }
     group.protocol = Some(select_protocol(group));
-    group.state = GroupState::CompletingRebalance;
+    group.transition(GroupState::CompletingRebalance, now);
     let ids: Vec<String> = group.members.keys().cloned().collect();
     for member_id in ids {
         let joined = current_generation(group, &member_id);

@@ -14,6 +14,7 @@ fn request(member_id: &str, protocols: &[(&str, &str)]) -> JoinRequest {
         member_id: member_id.to_owned(),
         group_instance_id: String::new(),
         client_id: "c".to_owned(),
+        client_host: "/10.0.0.7".to_owned(),
         session_timeout_ms: 10_000,
         rebalance_timeout_ms: 30_000,
         protocol_type: CONSUMER_PROTOCOL_TYPE.to_owned(),
@@ -405,6 +406,10 @@ fn leaving_rebalances_and_the_last_member_leaves_an_empty_group() {
     );
     assert_eq!((group.state, group.generation), (GroupState::Empty, 2));
     assert_eq!(group.leader, None);
+    // Kafka keeps the protocol type and notes when the group became Empty (its offsets
+    // expire from then on).
+    assert_eq!(group.protocol_type.as_deref(), Some(CONSUMER_PROTOCOL_TYPE));
+    assert_eq!(group.state_timestamp, Some(6));
     // A member waiting for its join answer that leaves gets UNKNOWN_MEMBER_ID.
     let mut group = stable_ab();
     join_parked(&mut group, range("a"), TIMEOUTS, 5);

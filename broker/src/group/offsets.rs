@@ -129,6 +129,14 @@ pub async fn commit(
                     partition,
                     commit_batch(group_id, &accepted, now),
                 )?;
+                // A simple commit to an unknown group creates it (Empty), as in Kafka.
+                let group = shard
+                    .groups()
+                    .entry(group_id.to_owned())
+                    .or_insert_with(Group::empty);
+                for (index, entry) in accepted.iter().enumerate() {
+                    group.add_pending(&entry.topic, entry.partition, appended.1 + index as i64);
+                }
                 Ok((shard.incarnation(), Some(appended)))
             })??;
 
@@ -136,22 +144,23 @@ pub async fn commit(
         return Ok(outcomes);
     };
     let required = base_offset + accepted.len() as i64;
-    replicated(state, group_id, partition, &replica, required, generation).await?;
+    let result = replicated(state, group_id, partition, &replica, required, generation).await;
 
-    state
-        .groups
-        .with_loaded(group_id, partition, |mut shard| {
-            if shard.incarnation() != incarnation {
-                return Err(GroupError::NotCoordinator {
-                    group: group_id.to_owned(),
-                    partition,
-                });
-            }
-            let group = shard
-                .groups()
-                .entry(group_id.to_owned())
-                .or_insert_with(Group::empty);
-            for (index, entry) in accepted.iter().enumerate() {
+    // Whatever the outcome, the commits are no longer pending; replicated ones go into the
+    // cache.
+    let finished = state.groups.with_loaded(group_id, partition, |mut shard| {
+        if shard.incarnation() != incarnation {
+            return false;
+        }
+        // The group is gone if it was deleted meanwhile (its tombstones follow this commit in
+        // the log): nothing to store.
+        let Some(group) = shard.groups().get_mut(group_id) else {
+            return true;
+        };
+        for (index, entry) in accepted.iter().enumerate() {
+            let record_offset = base_offset + index as i64;
+            let pending = group.finish_pending(&entry.topic, entry.partition, record_offset);
+            if pending && result.is_ok() {
                 group.store_offset(
                     &entry.topic,
                     entry.partition,
@@ -160,12 +169,21 @@ pub async fn commit(
                         leader_epoch: entry.leader_epoch,
                         metadata: entry.metadata.clone(),
                         commit_timestamp: now,
-                        record_offset: base_offset + index as i64,
+                        expire_timestamp: None,
+                        record_offset,
                     },
                 );
             }
-            Ok(())
-        })??;
+        }
+        true
+    });
+    result?;
+    if !finished? {
+        return Err(GroupError::NotCoordinator {
+            group: group_id.to_owned(),
+            partition,
+        });
+    }
     Ok(outcomes)
 }
 

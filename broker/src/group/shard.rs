@@ -95,6 +95,7 @@ pub fn replay(
                             leader_epoch: (value.leader_epoch >= 0).then_some(value.leader_epoch),
                             metadata: value.metadata,
                             commit_timestamp: value.commit_timestamp,
+                            expire_timestamp: value.expire_timestamp,
                             record_offset,
                         },
                     );
@@ -133,7 +134,8 @@ pub fn replay(
 }
 
 /// The stored form of `group`'s membership (a completed rebalance: Stable or
-/// CompletingRebalance with the leader's assignments, or Empty).
+/// CompletingRebalance with the leader's assignments, or Empty). The state timestamp is the
+/// group's (`now` when it has none), as Kafka writes its `currentStateTimestamp`.
 pub fn membership_value(group: &Group, now: i64) -> GroupMetadataValue {
     let protocol = group.protocol.clone();
     GroupMetadataValue {
@@ -141,7 +143,7 @@ pub fn membership_value(group: &Group, now: i64) -> GroupMetadataValue {
         generation: group.generation,
         protocol: protocol.clone(),
         leader: group.leader.clone(),
-        current_state_timestamp: now,
+        current_state_timestamp: group.state_timestamp.unwrap_or(now),
         members: group
             .members
             .values()
@@ -149,7 +151,7 @@ pub fn membership_value(group: &Group, now: i64) -> GroupMetadataValue {
                 member_id: m.member_id.clone(),
                 group_instance_id: None,
                 client_id: m.client_id.clone(),
-                client_host: String::new(),
+                client_host: m.client_host.clone(),
                 rebalance_timeout_ms: m.rebalance_timeout_ms,
                 session_timeout_ms: m.session_timeout_ms,
                 subscription: protocol
@@ -164,17 +166,20 @@ pub fn membership_value(group: &Group, now: i64) -> GroupMetadataValue {
 
 /// Replaces `group`'s membership with a stored one. Members' sessions start when the load
 /// ends ([`start_sessions`]): a member that does not reach the new coordinator within its
-/// session timeout is removed.
+/// session timeout is removed. The stored state timestamp (v2+) is kept: for an Empty group it
+/// is when the group became Empty, from which its offsets expire.
 fn restore_membership(group: &mut Group, value: GroupMetadataValue) {
     let offsets = std::mem::take(&mut group.offsets);
     *group = Group::empty();
     group.offsets = offsets;
     group.generation = value.generation;
+    group.state_timestamp =
+        (value.current_state_timestamp >= 0).then_some(value.current_state_timestamp);
+    group.protocol_type = (!value.protocol_type.is_empty()).then_some(value.protocol_type);
     if value.members.is_empty() {
         return;
     }
     group.state = GroupState::Stable;
-    group.protocol_type = Some(value.protocol_type);
     group.protocol = value.protocol.clone();
     group.leader = value.leader;
     let protocol = value.protocol.unwrap_or_default();
@@ -187,6 +192,7 @@ fn restore_membership(group: &mut Group, value: GroupMetadataValue) {
             vec![(protocol.clone(), stored.subscription)],
             0,
         );
+        member.client_host = stored.client_host;
         member.awaiting_join = false;
         member.assignment = stored.assignment;
         member.join_sequence = sequence as u64;
@@ -285,6 +291,7 @@ mod tests {
             0,
         );
         m1.awaiting_join = false;
+        m1.client_host = "/10.0.0.9".into();
         m1.assignment = bytes::Bytes::from_static(b"asg");
         stable.members.insert("m1".into(), m1);
         let value = records::group_metadata_value(&membership_value(&stable, 5));
@@ -298,6 +305,8 @@ mod tests {
         assert_eq!(a.offsets.len(), 1, "offsets stay");
         let mut empty = Group::empty();
         empty.generation = 5;
+        empty.protocol_type = Some("consumer".into());
+        empty.state_timestamp = Some(4321);
         let value = records::group_metadata_value(&membership_value(&empty, 6));
         replay(&mut groups, &group_metadata_key("a"), Some(&value), 13).unwrap();
         assert_eq!(
@@ -305,6 +314,14 @@ mod tests {
             (GroupState::Empty, 5)
         );
         assert!(groups["a"].members.is_empty());
+        // When it became Empty and its protocol type survive (offset expiry needs both).
+        assert_eq!(
+            (
+                groups["a"].state_timestamp,
+                groups["a"].protocol_type.as_deref()
+            ),
+            (Some(4321), Some("consumer"))
+        );
 
         // A tombstone of an unknown group changes nothing; a bad key is an error.
         replay(&mut groups, &offset_commit_key("z", "t", 0), None, 10).unwrap();

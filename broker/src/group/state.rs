@@ -2,15 +2,15 @@
 //! committed offsets. Pure data and rules; the shard that owns it ([`super::shard`]) applies
 //! them under its lock, and [`super::membership`] moves groups between the states.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 
 /// Kafka's group states (see [`super::membership`] for the transitions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupState {
-    /// No members; offsets may be committed with generation -1 (and expire, later, after
-    /// `offsets.retention.minutes`).
+    /// No members; offsets may be committed with generation -1, and expire
+    /// `offsets.retention.minutes` after the group became Empty (see [`super::expiry`]).
     Empty,
     /// Members are (re)joining; commits get REBALANCE_IN_PROGRESS from members not yet in
     /// the new generation.
@@ -22,6 +22,8 @@ pub enum GroupState {
     Stable,
     /// The group is being removed (its partition moved away, or it was deleted); nothing is
     /// accepted (COORDINATOR_NOT_AVAILABLE, so the client looks for the coordinator again).
+    /// Deleted and expired groups leave the shard at once, so this is mostly the state
+    /// DescribeGroups reports for a group the coordinator does not know.
     Dead,
 }
 
@@ -36,6 +38,22 @@ impl GroupState {
             GroupState::Dead => "Dead",
         }
     }
+
+    /// Every state, in Kafka's order.
+    pub const ALL: [GroupState; 5] = [
+        GroupState::Empty,
+        GroupState::PreparingRebalance,
+        GroupState::CompletingRebalance,
+        GroupState::Stable,
+        GroupState::Dead,
+    ];
+
+    /// The state named `name` (Kafka's names, any case).
+    pub fn parse(name: &str) -> Option<GroupState> {
+        GroupState::ALL
+            .into_iter()
+            .find(|state| state.name().eq_ignore_ascii_case(name))
+    }
 }
 
 /// A group member.
@@ -48,6 +66,8 @@ pub struct Member {
     pub member_id: String,
     /// The client's id, as given at JoinGroup.
     pub client_id: String,
+    /// The address it joined from, as Kafka writes it (`/127.0.0.1`); empty when unknown.
+    pub client_host: String,
     /// Removed when nothing is heard from it for this long (ms).
     pub session_timeout_ms: i32,
     /// How long a rebalance waits for it to re-join (ms).
@@ -81,6 +101,7 @@ impl Member {
         Self {
             member_id: member_id.into(),
             client_id: client_id.into(),
+            client_host: String::new(),
             session_timeout_ms,
             rebalance_timeout_ms,
             protocols,
@@ -134,6 +155,9 @@ pub struct CommittedOffset {
     pub metadata: String,
     /// When the commit was accepted (ms since the epoch).
     pub commit_timestamp: i64,
+    /// The explicit expiry of an `OffsetCommitValue` v1 record (ms), `None` otherwise (this
+    /// broker never writes one; Kafka 2.1+ neither).
+    pub expire_timestamp: Option<i64>,
     /// Offset of the commit's record in `__consumer_offsets`: of two commits of the same
     /// partition the one later in the log wins, whatever order their replication completes
     /// in, so the cache always equals what a reload of the log gives.
@@ -144,14 +168,20 @@ pub struct CommittedOffset {
 ///
 /// Invariants: `state == Empty` implies `members` is empty; `leader` is a member whenever
 /// `members` is not empty (and `None` otherwise); `rebalance_deadline_ms` and `initial_delay`
-/// are set only in PreparingRebalance.
+/// are set only in PreparingRebalance; every record offset in `pending_commits` is a commit
+/// appended to the log and not yet reported back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Group {
     /// The group's state.
     pub state: GroupState,
+    /// When it entered that state (ms since the epoch; Kafka's `currentStateTimestamp`),
+    /// `None` when unknown: a group made by a commit or loaded from offsets only, or from a
+    /// GroupMetadataValue older than v2. Offsets of an Empty group expire this long after it.
+    pub state_timestamp: Option<i64>,
     /// The generation; 0 for a group that never completed a rebalance (Kafka's initial value).
     pub generation: i32,
-    /// The members' protocol type ("consumer"), `None` while the group has no members.
+    /// The members' protocol type ("consumer"); kept when the last member goes, as Kafka
+    /// does, so `None` only for a group that never had members.
     pub protocol_type: Option<String>,
     /// The protocol chosen for the current generation.
     pub protocol: Option<String>,
@@ -170,6 +200,11 @@ pub struct Group {
     pub next_join_sequence: u64,
     /// Committed offsets by (topic, partition).
     pub offsets: BTreeMap<(String, i32), CommittedOffset>,
+    /// Commits appended to the log and still waiting for replication, by (topic, partition):
+    /// their record offsets. Such a partition's offset does not expire (the tombstone would
+    /// land after the commit in the log and delete it), and a deletion writes a tombstone for
+    /// it too (Kafka's `pendingOffsetCommits`).
+    pub pending_commits: BTreeMap<(String, i32), BTreeSet<i64>>,
 }
 
 impl Group {
@@ -177,6 +212,7 @@ impl Group {
     pub fn empty() -> Self {
         Self {
             state: GroupState::Empty,
+            state_timestamp: None,
             generation: 0,
             protocol_type: None,
             protocol: None,
@@ -187,7 +223,37 @@ impl Group {
             initial_delay: None,
             next_join_sequence: 0,
             offsets: BTreeMap::new(),
+            pending_commits: BTreeMap::new(),
         }
+    }
+
+    /// Moves the group to `state` at `now` (Kafka's `transitionTo`).
+    pub fn transition(&mut self, state: GroupState, now: i64) {
+        self.state = state;
+        self.state_timestamp = Some(now);
+    }
+
+    /// Notes a commit of (`topic`, `partition`) appended at `record_offset` and not yet
+    /// replicated.
+    pub fn add_pending(&mut self, topic: &str, partition: i32, record_offset: i64) {
+        self.pending_commits
+            .entry((topic.to_owned(), partition))
+            .or_default()
+            .insert(record_offset);
+    }
+
+    /// Forgets a pending commit; whether it was pending (a group deleted and made anew
+    /// meanwhile no longer knows it, and must not store it).
+    pub fn finish_pending(&mut self, topic: &str, partition: i32, record_offset: i64) -> bool {
+        let key = (topic.to_owned(), partition);
+        let Some(pending) = self.pending_commits.get_mut(&key) else {
+            return false;
+        };
+        let was = pending.remove(&record_offset);
+        if pending.is_empty() {
+            self.pending_commits.remove(&key);
+        }
+        was
     }
 
     /// Stores `committed` unless the cache holds a commit that is later in the log.
@@ -226,6 +292,7 @@ mod tests {
             leader_epoch: None,
             metadata: String::new(),
             commit_timestamp: 0,
+            expire_timestamp: None,
             record_offset,
         }
     }
@@ -245,5 +312,34 @@ mod tests {
         assert!(group.offsets.contains_key(&("t".into(), 0)));
         group.remove_offset("t", 0, 9);
         assert!(group.offsets.is_empty());
+    }
+
+    #[test]
+    fn pending_commits_are_tracked_by_record_offset() {
+        let mut group = Group::empty();
+        group.add_pending("t", 0, 5);
+        group.add_pending("t", 0, 6);
+        assert!(group.finish_pending("t", 0, 5));
+        assert!(!group.finish_pending("t", 0, 5), "once");
+        assert!(group.pending_commits.contains_key(&("t".into(), 0)));
+        assert!(group.finish_pending("t", 0, 6));
+        assert!(group.pending_commits.is_empty());
+        assert!(!group.finish_pending("u", 1, 1), "never pending");
+    }
+
+    #[test]
+    fn states_parse_by_kafkas_names_in_any_case() {
+        for state in GroupState::ALL {
+            assert_eq!(GroupState::parse(state.name()), Some(state));
+            assert_eq!(
+                GroupState::parse(&state.name().to_ascii_lowercase()),
+                Some(state)
+            );
+        }
+        assert_eq!(
+            GroupState::parse("completingrebalance"),
+            Some(GroupState::CompletingRebalance)
+        );
+        assert_eq!(GroupState::parse("Stabl"), None);
     }
 }

@@ -1,6 +1,7 @@
 //! The coordinator on one broker without ZooKeeper: role changes of a one-partition
 //! `__consumer_offsets` load and drop the shard, commits are stored in the log and survive a
-//! reload, refused commits append nothing.
+//! reload, refused commits append nothing; groups are listed, described, deleted and expired,
+//! and stay so after a reload.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -240,6 +241,216 @@ async fn commits_are_stored_refusals_change_nothing_and_a_new_leadership_reloads
             ("t".to_owned(), 1, 20, String::new()),
         ]
     );
+
+    let _ = stop.send(true);
+    task.await.unwrap();
+}
+
+/// One member joins `group` (protocol "consumer", subscribed to `t`) from `/10.1.2.3` and
+/// gets t-0 and t-1: returns its member id and generation once the group is Stable.
+async fn join_alone(state: &std::sync::Arc<BrokerState>, group: &str) -> (String, i32) {
+    use prost::Message;
+    let subscription = tributary_proto::v1::ConsumerSubscription {
+        topics: vec!["t".into()],
+        owned_partitions: vec![],
+        generation: -1,
+        user_data: bytes::Bytes::new(),
+    };
+    let mut request = JoinRequest {
+        member_id: String::new(),
+        group_instance_id: String::new(),
+        client_id: "worker".into(),
+        client_host: "/10.1.2.3".into(),
+        session_timeout_ms: 30_000,
+        rebalance_timeout_ms: 30_000,
+        protocol_type: CONSUMER_PROTOCOL_TYPE.into(),
+        protocols: vec![("range".into(), subscription.encode_to_vec().into())],
+    };
+    let Err(GroupError::MemberIdRequired { member_id, .. }) =
+        join_group(state, group, request.clone()).await
+    else {
+        panic!("a first join gets an id");
+    };
+    request.member_id = member_id.clone();
+    let joined = join_group(state, group, request).await.unwrap();
+    let assignment = tributary_proto::v1::ConsumerAssignment {
+        partitions: vec![tributary_proto::v1::ConsumerTopicPartitions {
+            topic: "t".into(),
+            partitions: vec![0, 1],
+        }],
+        user_data: bytes::Bytes::new(),
+    };
+    sync_group(
+        state,
+        group,
+        &member_id,
+        joined.generation,
+        vec![(member_id.clone(), assignment.encode_to_vec().into())],
+    )
+    .await
+    .unwrap();
+    (member_id, joined.generation)
+}
+
+fn listed(state: &BrokerState) -> Vec<(String, String, &'static str)> {
+    let listing = list_groups(state, &[]);
+    assert!(listing.loading.is_empty());
+    listing
+        .groups
+        .into_iter()
+        .map(|g| (g.group_id, g.protocol_type, g.state.name()))
+        .collect()
+}
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+#[tokio::test]
+async fn groups_are_listed_described_deleted_and_expired_and_stay_so_after_a_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = crate::server::control_tests::broker_with(
+        &dir,
+        &[
+            ("group.initial.rebalance.delay.ms", "0"),
+            ("group.min.session.timeout.ms", "1000"),
+        ],
+    );
+    describe_cluster(&state);
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(run(
+        state.clone(),
+        state.replicas.subscribe_roles(),
+        stopped,
+    ));
+    state
+        .replicas
+        .make_leader(&offsets_tp(), leadership(ME, 1), Default::default())
+        .unwrap();
+    loaded(&state, "busy").await;
+
+    // "busy" has a member that committed t-0; "idle" only simple commits.
+    let (member, generation) = join_alone(&state, "busy").await;
+    let request = CommitRequest {
+        generation,
+        member_id: member.clone(),
+        ..simple_commit("busy", vec![entry(0, 7, "")])
+    };
+    commit(&state, &request).await.unwrap();
+    commit(&state, &simple_commit("idle", vec![entry(1, 3, "")]))
+        .await
+        .unwrap();
+    assert_eq!(
+        listed(&state),
+        [
+            ("busy".into(), "consumer".into(), "Stable"),
+            ("idle".into(), "".into(), "Empty"),
+        ]
+    );
+    assert_eq!(list_groups(&state, &[GroupState::Empty]).groups.len(), 1);
+
+    let busy = describe_group(&state, "busy").unwrap();
+    assert_eq!(
+        (busy.state, busy.protocol.as_str(), busy.leader.as_str()),
+        (GroupState::Stable, "range", member.as_str())
+    );
+    assert_eq!(busy.members.len(), 1);
+    assert_eq!(
+        (
+            busy.members[0].client_id.as_str(),
+            busy.members[0].client_host.as_str()
+        ),
+        ("worker", "/10.1.2.3")
+    );
+    assert!(!busy.members[0].assignment.is_empty());
+    assert_eq!(
+        describe_group(&state, "nobody").unwrap().state,
+        GroupState::Dead
+    );
+    assert!(matches!(
+        describe_group(&state, ""),
+        Err(GroupError::InvalidGroupId { .. })
+    ));
+
+    // Deletion: refused with members or for an unknown group, done for an empty one.
+    let end = log_end(&state);
+    assert!(matches!(
+        delete_group(&state, "busy").await,
+        Err(GroupError::NonEmptyGroup { members: 1, .. })
+    ));
+    assert!(matches!(
+        delete_group(&state, "nobody").await,
+        Err(GroupError::GroupIdNotFound { .. })
+    ));
+    assert_eq!(log_end(&state), end, "refusals append nothing");
+    delete_group(&state, "idle").await.unwrap();
+    assert_eq!(
+        log_end(&state),
+        end + 2,
+        "an offset and the group tombstoned"
+    );
+    assert!(fetch(&state, "idle", None).unwrap().is_empty());
+    assert_eq!(
+        describe_group(&state, "idle").unwrap().state,
+        GroupState::Dead
+    );
+    assert!(matches!(
+        delete_group(&state, "idle").await,
+        Err(GroupError::GroupIdNotFound { .. })
+    ));
+    assert_eq!(
+        listed(&state),
+        [("busy".into(), "consumer".into(), "Stable")]
+    );
+
+    // Expiry: a Stable group keeps the offsets of topics it subscribes to, however old.
+    let now = crate::state::now_ms();
+    assert_eq!(
+        expire_partition(&state, 0, now + 30 * DAY_MS),
+        Expired::default()
+    );
+    // Once Empty, its offsets go 7 days (offsets.retention.minutes) after it became Empty.
+    leave_group(&state, "busy", &member).unwrap();
+    for _ in 0..100 {
+        if describe_group(&state, "busy").unwrap().state == GroupState::Empty {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let emptied = crate::state::now_ms();
+    assert_eq!(
+        listed(&state),
+        [("busy".into(), "consumer".into(), "Empty")]
+    );
+    assert_eq!(
+        expire_partition(&state, 0, now + 7 * DAY_MS - 1),
+        Expired::default()
+    );
+    assert_eq!(offsets_of(&state, "busy").len(), 1);
+    let end = log_end(&state);
+    assert_eq!(
+        expire_partition(&state, 0, emptied + 7 * DAY_MS + 1000),
+        Expired {
+            offsets: 1,
+            groups: 1
+        }
+    );
+    assert_eq!(log_end(&state), end + 2);
+    assert!(listed(&state).is_empty());
+    assert!(fetch(&state, "busy", None).unwrap().is_empty());
+
+    // A new coordinator reading the log finds neither group.
+    state
+        .replicas
+        .make_follower(&offsets_tp(), leadership(2, 2), Default::default())
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    state
+        .replicas
+        .make_leader(&offsets_tp(), leadership(ME, 3), Default::default())
+        .unwrap();
+    loaded(&state, "busy").await;
+    assert!(listed(&state).is_empty());
+    assert!(fetch(&state, "busy", None).unwrap().is_empty());
+    assert!(fetch(&state, "idle", None).unwrap().is_empty());
 
     let _ = stop.send(true);
     task.await.unwrap();

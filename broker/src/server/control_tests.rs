@@ -29,12 +29,22 @@ const BROKER_EPOCH: i64 = 100;
 /// A broker state without ZooKeeper, broker id [`ME`], logs in `dir` (also used by the group
 /// coordinator's tests).
 pub(crate) fn broker(dir: &tempfile::TempDir) -> Arc<BrokerState> {
+    broker_with(dir, &[])
+}
+
+/// [`broker`] with extra `server.properties` entries.
+pub(crate) fn broker_with(dir: &tempfile::TempDir, overrides: &[(&str, &str)]) -> Arc<BrokerState> {
     let props: BTreeMap<String, String> = [
         ("broker.id", ME.to_string()),
         ("log.dirs", dir.path().display().to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
+    .chain(
+        overrides
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    )
     .collect();
     let config = BrokerConfig::from_properties(&props).unwrap();
     let logs = LogManager::open(&config.log_dirs, config.log_defaults.clone()).unwrap();

@@ -117,6 +117,8 @@ pub fn group_error_code(error: &GroupError) -> ErrorCode {
         GroupError::InvalidSessionTimeout { .. } => ErrorCode::InvalidSessionTimeout,
         GroupError::InconsistentProtocol { .. } => ErrorCode::InconsistentGroupProtocol,
         GroupError::StaticMembership { .. } => ErrorCode::InvalidRequest,
+        GroupError::GroupIdNotFound { .. } => ErrorCode::GroupIdNotFound,
+        GroupError::NonEmptyGroup { .. } => ErrorCode::NonEmptyGroup,
         GroupError::CommitTooLarge { .. } => ErrorCode::InvalidCommitOffsetSize,
         GroupError::ReplicationTimedOut { .. } => ErrorCode::RequestTimedOut,
         GroupError::Append {
@@ -267,6 +269,18 @@ mod tests {
                     timeout_ms: 5000,
                 },
                 ErrorCode::RequestTimedOut,
+            ),
+            (
+                GroupError::GroupIdNotFound { group: group() },
+                ErrorCode::GroupIdNotFound,
+            ),
+            (
+                GroupError::NonEmptyGroup {
+                    group: group(),
+                    state: "Stable",
+                    members: 2,
+                },
+                ErrorCode::NonEmptyGroup,
             ),
             (
                 GroupError::Append {

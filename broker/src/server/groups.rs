@@ -254,6 +254,7 @@ mod tests {
             leader_epoch: Some(1),
             metadata: "m".into(),
             commit_timestamp: 0,
+            expire_timestamp: None,
             record_offset: 0,
         };
         let results = fetch_results(vec![

@@ -22,10 +22,20 @@ fn code_of(result: &Result<impl Sized, GroupError>) -> (i32, String) {
     }
 }
 
-/// Handles JoinGroup.
+/// The address a request came from as Kafka records a member's `client_host`
+/// (`InetAddress.toString()`: `/127.0.0.1`); empty when the transport does not say.
+pub fn client_host<T>(request: &tonic::Request<T>) -> String {
+    request
+        .remote_addr()
+        .map(|address| format!("/{}", address.ip()))
+        .unwrap_or_default()
+}
+
+/// Handles JoinGroup from `client_host` (see [`client_host`]).
 pub async fn join_group(
     state: &Arc<BrokerState>,
     request: JoinGroupRequest,
+    client_host: String,
 ) -> Result<JoinGroupResponse, Status> {
     if request.rebalance_timeout_ms <= 0 {
         return Err(invalid_argument(format!(
@@ -47,6 +57,7 @@ pub async fn join_group(
         member_id: request.member_id,
         group_instance_id: request.group_instance_id,
         client_id: request.client_id,
+        client_host,
         session_timeout_ms: request.session_timeout_ms,
         rebalance_timeout_ms: request.rebalance_timeout_ms,
         protocol_type: request.protocol_type,

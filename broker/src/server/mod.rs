@@ -12,6 +12,7 @@ mod control_forward;
 pub(crate) mod control_tests;
 pub mod errors;
 mod fetch;
+mod group_admin;
 mod groups;
 mod init_producer_id;
 mod leadership;
@@ -50,6 +51,10 @@ use tributary_proto::v1::{
     ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
     OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, ProduceRequest, ProduceResponse,
     StopReplicaRequest, StopReplicaResponse, UpdateMetadataRequest, UpdateMetadataResponse,
+};
+use tributary_proto::v1::{
+    DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
+    ListGroupsRequest, ListGroupsResponse,
 };
 use tributary_proto::v1::{
     FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse,
@@ -324,7 +329,8 @@ impl GroupCoordinator for GroupCoordinatorService {
         &self,
         request: Request<JoinGroupRequest>,
     ) -> Result<Response<JoinGroupResponse>, Status> {
-        members::join_group(&self.state, request.into_inner())
+        let client_host = members::client_host(&request);
+        members::join_group(&self.state, request.into_inner(), client_host)
             .await
             .map(Response::new)
     }
@@ -356,6 +362,34 @@ impl GroupCoordinator for GroupCoordinatorService {
             &self.state,
             request.into_inner(),
         )))
+    }
+
+    // Group administration (group_admin.rs).
+
+    async fn list_groups(
+        &self,
+        request: Request<ListGroupsRequest>,
+    ) -> Result<Response<ListGroupsResponse>, Status> {
+        group_admin::list_groups(&self.state, request.into_inner()).map(Response::new)
+    }
+
+    async fn describe_groups(
+        &self,
+        request: Request<DescribeGroupsRequest>,
+    ) -> Result<Response<DescribeGroupsResponse>, Status> {
+        Ok(Response::new(group_admin::describe_groups(
+            &self.state,
+            request.into_inner(),
+        )))
+    }
+
+    async fn delete_groups(
+        &self,
+        request: Request<DeleteGroupsRequest>,
+    ) -> Result<Response<DeleteGroupsResponse>, Status> {
+        group_admin::delete_groups(&self.state, request.into_inner())
+            .await
+            .map(Response::new)
     }
 }
 

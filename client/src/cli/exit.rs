@@ -13,14 +13,15 @@ pub struct UsageError(pub String);
 /// The exit statuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
-    /// 1: the request failed: the broker refused it (any error code but the one of
+    /// 1: the request failed: the broker refused it (any error code but those of
     /// `UnknownTopic`), it timed out, or something else went wrong.
     Failed = 1,
     /// 2: invalid arguments (also clap's own usage errors).
     Usage = 2,
     /// 3: no broker could be reached (connection refused, lost, timed out).
     Unreachable = 3,
-    /// 4: the topic or partition does not exist (`UNKNOWN_TOPIC_OR_PARTITION`).
+    /// 4: the topic, partition or group does not exist (`UNKNOWN_TOPIC_OR_PARTITION`,
+    /// `GROUP_ID_NOT_FOUND`).
     UnknownTopic = 4,
 }
 
@@ -49,6 +50,10 @@ impl Status {
             ClientError::Rpc { .. } if error.needs_metadata_refresh() => Status::Unreachable,
             ClientError::Broker {
                 code: ErrorCode::UnknownTopicOrPartition,
+                ..
+            }
+            | ClientError::Group {
+                code: ErrorCode::GroupIdNotFound,
                 ..
             } => Status::UnknownTopic,
             _ => Status::Failed,
@@ -95,6 +100,14 @@ mod tests {
         })
     }
 
+    fn group(code: ErrorCode) -> anyhow::Error {
+        anyhow::Error::from(ClientError::Group {
+            group: "g".into(),
+            code,
+            message: "m".into(),
+        })
+    }
+
     #[test]
     fn statuses() {
         let rpc = |source| ClientError::Rpc {
@@ -107,6 +120,9 @@ mod tests {
                 Status::UnknownTopic,
             ),
             (broker(ErrorCode::TopicAlreadyExists), Status::Failed),
+            (group(ErrorCode::GroupIdNotFound), Status::UnknownTopic),
+            (group(ErrorCode::NonEmptyGroup), Status::Failed),
+            (group(ErrorCode::NotCoordinator), Status::Failed),
             (broker(ErrorCode::RequestTimedOut), Status::Failed),
             (
                 rpc(tonic::Status::unavailable("refused")).into(),

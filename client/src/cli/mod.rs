@@ -58,7 +58,7 @@ pub enum Command {
     Consume(consume::ConsumeArgs),
     /// Show the earliest and latest offsets of a topic's partitions.
     Offsets(offsets::OffsetsArgs),
-    /// Consumer groups: committed offsets and lag; reset offsets.
+    /// Consumer groups: list, describe (members, lag), delete; reset offsets.
     #[command(subcommand)]
     Groups(groups::GroupsCommand),
     /// Measure throughput and latency.

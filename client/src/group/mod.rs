@@ -11,11 +11,14 @@
 //! [`Client::retry_timeout`]). Commits are Kafka's "simple" commits (generation -1, no member
 //! id) unless [`Group::commit_as`] names a generation and member. The membership RPCs
 //! (`members.rs`: [`Group::join`], [`Group::sync`], [`Group::heartbeat`], [`Group::leave`])
-//! carry [`crate::Consumer::subscribe`].
+//! carry [`crate::Consumer::subscribe`]. Administration (`admin.rs`): [`Group::describe`],
+//! [`Group::delete`] and [`crate::Admin::list_groups`].
 
+mod admin;
 mod members;
 mod wire;
 
+pub use admin::{GroupDescription, GroupListing, GroupMember, GroupState};
 pub use members::{Generation, JoinOutcome, JoinRequest};
 
 use std::future::Future;
@@ -33,6 +36,9 @@ use wire::{commit_outcome, commit_topics, fetch_outcome, fetch_topics, group_err
 
 /// The generation of commits from outside group management.
 pub const NO_GENERATION: i32 = -1;
+
+/// The internal topic holding groups' offsets and metadata.
+const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
 /// One partition's offset to commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -280,7 +286,21 @@ impl Group {
 
     /// Runs `call` against the coordinator, retrying coordinator changes and loads within the
     /// client's retry timeout (see the module documentation); other errors return at once.
-    async fn on_coordinator<T, F, Fut>(&self, mut call: F) -> Result<T, ClientError>
+    async fn on_coordinator<T, F, Fut>(&self, call: F) -> Result<T, ClientError>
+    where
+        F: FnMut(Coordinator, GroupCoordinatorClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<T, ClientError>>,
+    {
+        self.on_coordinator_with(retry_decision, call).await
+    }
+
+    /// [`Group::on_coordinator`] with another retry decision (retry at all, look the
+    /// coordinator up again first).
+    async fn on_coordinator_with<T, F, Fut>(
+        &self,
+        decide: fn(&ClientError) -> (bool, bool),
+        mut call: F,
+    ) -> Result<T, ClientError>
     where
         F: FnMut(Coordinator, GroupCoordinatorClient<Channel>) -> Fut,
         Fut: Future<Output = Result<T, ClientError>>,
@@ -297,7 +317,7 @@ impl Group {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
             };
-            let (retriable, lookup_again) = retry_decision(&error);
+            let (retriable, lookup_again) = decide(&error);
             if !retriable {
                 return Err(error);
             }

@@ -18,7 +18,7 @@ use tributary_record::{BatchBuilder, Record};
 use tributary_zk_layout::payloads::{Payload, ProducerIdBlock};
 
 use support::client_reads::{partition_records, value_text};
-use support::cluster::{LIMIT, agreed_partitions, start_cluster, zk_client};
+use support::cluster::{LIMIT, agreed_partitions, eventually, start_cluster, zk_client};
 use support::produce_raw;
 
 /// A batch of `count` records of `producer` at `epoch` starting at `sequence`.
@@ -137,7 +137,23 @@ async fn brokers_hand_out_unique_ids_and_leaders_check_sequences_across_restarts
         let mut raw = raw.clone();
         async move { produce_raw(&mut raw, "seq", 0, batch).await }
     };
-    let after_crash = produce(producer_batch(first, 1, 0, 1)).await;
+    // The cache may name the broker leader again before its LeaderAndIsr arrived (after an
+    // unclean start the controller first compares the replica's log): retry until it leads.
+    // A refused attempt appends nothing, so the retries do not disturb the sequence.
+    let after_crash = eventually("the restarted broker to lead again", LIMIT, || {
+        let attempt = produce(producer_batch(first, 1, 0, 1));
+        async move {
+            let result = attempt.await;
+            let retriable = [
+                ErrorCode::NotLeaderOrFollower,
+                ErrorCode::LeaderNotAvailable,
+            ]
+            .map(|code| code as i32)
+            .contains(&result.error_code);
+            (!retriable).then_some(result)
+        }
+    })
+    .await;
     assert_eq!(
         (after_crash.error_code, after_crash.base_offset),
         (ErrorCode::None as i32, 5)

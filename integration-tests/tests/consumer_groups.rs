@@ -9,14 +9,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
 use support::cluster::{LIMIT, create, eventually, start_cluster_with};
+use support::groups::produce_numbered;
 use tributary_client::{
-    Acks, Client, Consumer, ConsumerOptions, ErrorCode, GroupOffset, GroupOptions, OffsetReset,
+    Client, Consumer, ConsumerOptions, ErrorCode, GroupOffset, GroupOptions, OffsetReset,
     TopicPartition,
 };
 use tributary_integration_tests::ZooKeeper;
-use tributary_record::Record;
 
 const TOPIC: &str = "events";
 const PARTITIONS: i32 = 6;
@@ -40,20 +39,7 @@ fn group_options(group: &str) -> GroupOptions {
 }
 
 async fn produce(client: &Client, from: usize, per_partition: usize) {
-    for partition in 0..PARTITIONS {
-        let records: Vec<Record> = (from..from + per_partition)
-            .map(|i| Record {
-                key: None,
-                value: Some(Bytes::from(format!("p{partition}-{i}"))),
-                timestamp: 1_700_000_000_000,
-                headers: vec![],
-            })
-            .collect();
-        client
-            .produce(TOPIC, partition, &records, Acks::All)
-            .await
-            .expect("produce");
-    }
+    produce_numbered(client, TOPIC, PARTITIONS, from..from + per_partition).await;
 }
 
 /// What one running member reports.

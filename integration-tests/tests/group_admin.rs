@@ -7,20 +7,20 @@
 
 mod support;
 
+use support::groups::produce_numbered;
+
 use std::collections::BTreeSet;
 use std::process::Output;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use support::cluster::{LIMIT, create, eventually, start_cluster_with};
 use tributary_client::{
-    Acks, Client, Consumer, ConsumerOptions, ErrorCode, GroupOffset, GroupOptions, GroupState,
+    Client, Consumer, ConsumerOptions, ErrorCode, GroupOffset, GroupOptions, GroupState,
     OffsetReset, TopicPartition,
 };
 use tributary_integration_tests::{Broker, ZooKeeper};
-use tributary_record::Record;
 
 const TOPIC: &str = "events";
 
@@ -59,20 +59,7 @@ fn group_options(group: &str) -> GroupOptions {
 }
 
 async fn produce(client: &Client, partitions: i32, per_partition: usize) {
-    for partition in 0..partitions {
-        let records: Vec<Record> = (0..per_partition)
-            .map(|i| Record {
-                key: None,
-                value: Some(Bytes::from(format!("p{partition}-{i}"))),
-                timestamp: 1_700_000_000_000,
-                headers: vec![],
-            })
-            .collect();
-        client
-            .produce(TOPIC, partition, &records, Acks::All)
-            .await
-            .expect("produce");
-    }
+    produce_numbered(client, TOPIC, partitions, 0..per_partition).await;
 }
 
 /// What a running member reports.

@@ -4,6 +4,7 @@
 
 pub mod client_reads;
 pub mod cluster;
+pub mod groups;
 pub mod replicas;
 
 use std::collections::HashMap;
